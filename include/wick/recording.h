@@ -1,0 +1,110 @@
+// The recording file: what `wick record` writes and `wick report` reads.
+//
+// A recording is self-contained: binaries (build-id + path), thread names, every distinct
+// stack once with its sample count, the kernel symbols those stacks need, the run's
+// counters and metadata. RecordingWriter appends chunks as the run goes (call Flush() about
+// once a second) so a killed wick loses at most the last second; Finish() writes the end
+// chunk that marks the file complete. ReadRecording() recovers everything a cut-short file
+// holds and says so (Recording::complete == false, truncation_note). The byte layout is
+// drawn in src/recording/format.h and documented in man/wick-data.5.
+//
+// Ownership: the writer owns its fd. Not thread-safe. Errors: Open/Flush/Finish return the
+// write error naming the path; ReadRecording returns InvalidArgument for a file that is
+// empty, not a wick recording, or of a newer format version, naming the path.
+#ifndef WICK_RECORDING_H_
+#define WICK_RECORDING_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "wick/frame.h"
+#include "wick/stats.h"
+
+namespace wick {
+
+inline constexpr uint32_t kRecordingVersion = 1;
+
+struct RecordingMeta {
+  std::string command_line;  // how wick record was invoked
+  std::string event;         // e.g. "cpu-clock" (after any fallback)
+  uint64_t sample_period = 0;  // -c, or 0 when frequency based
+  uint64_t sample_freq = 0;    // -F, or 0
+  std::string hostname;
+  std::string kernel_release;
+  uint64_t start_time_ns = 0;  // CLOCK_REALTIME at start
+  uint64_t duration_ns = 0;    // filled at Finish()
+};
+
+struct RecordedBinary {
+  uint32_t id = 0;
+  std::string build_id;  // raw bytes (usually 20), empty when unreadable
+  std::string path;      // as mapped by the target (e.g. "/usr/lib/x86_64-linux-gnu/libc.so.6")
+};
+
+struct RecordedComm {
+  uint32_t id = 0;
+  std::string name;
+};
+
+struct RecordedStack {
+  uint32_t id = 0;
+  uint32_t comm = 0;          // RecordedComm id of the sampled thread
+  std::vector<Frame> frames;  // leaf first
+  uint64_t count = 0;         // samples (sum of all count deltas in the file)
+};
+
+struct KernelSymbol {
+  uint64_t address = 0;  // start address
+  uint64_t size = 0;     // 0 when unknown (until the next symbol)
+  std::string name;
+  std::string module;  // empty for vmlinux, e.g. "ext4" for module symbols
+};
+
+struct Recording {
+  uint32_t version = 0;
+  RecordingMeta meta;
+  std::vector<RecordedBinary> binaries;  // indexed by id
+  std::vector<RecordedComm> comms;       // indexed by id
+  std::vector<RecordedStack> stacks;     // indexed by id
+  std::vector<KernelSymbol> kernel_symbols;  // sorted by address
+  Stats stats;
+  bool complete = false;        // the end chunk was read
+  std::string truncation_note;  // when !complete: what was recovered and where it stopped
+};
+
+class RecordingWriter {
+ public:
+  // Creates (truncating) `path` and writes the file header and metadata.
+  static absl::StatusOr<std::unique_ptr<RecordingWriter>> Open(const std::string& path,
+                                                               const RecordingMeta& meta);
+  virtual ~RecordingWriter() = default;
+
+  // Definitions are written once, before the first use in a stack. Ids are dense, from 0.
+  virtual void AddBinary(uint32_t id, std::string_view build_id, std::string_view path) = 0;
+  virtual void AddComm(uint32_t id, std::string_view name) = 0;
+  virtual void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) = 0;
+  // Adds `delta` samples to stack `id` (deltas accumulate across flushes).
+  virtual void AddCount(uint32_t id, uint64_t delta) = 0;
+  // Buffered definitions and counts go to the file as one chunk.
+  virtual absl::Status Flush() = 0;
+  // Writes kernel symbols, final stats, duration and the end chunk, then closes the file.
+  virtual absl::Status Finish(std::span<const KernelSymbol> kernel_symbols, const Stats& stats,
+                              uint64_t duration_ns) = 0;
+  // Bytes written so far.
+  virtual uint64_t BytesWritten() const = 0;
+};
+
+// Reads a whole recording. A truncated file is not an error: the result has complete=false.
+absl::StatusOr<Recording> ReadRecording(const std::string& path);
+// Same, from bytes in memory (used by the fuzzer); `name` is used in messages.
+absl::StatusOr<Recording> ParseRecording(std::span<const std::byte> data, std::string_view name);
+
+}  // namespace wick
+
+#endif  // WICK_RECORDING_H_

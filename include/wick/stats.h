@@ -1,0 +1,83 @@
+// The one registry of run counters: every lost, skipped or unresolved thing is counted here
+// and printed at the end of a run when non-zero (Perfetto's stats.h, simpleperf RecordStat).
+//
+// A Stats is a plain array of uint64_t owned by whoever runs the session; it is not
+// thread-safe (each reader owns one and they are summed with Merge()). Adding a counter
+// means adding one line to WICK_STATS below; its name is stored in recordings by name, so
+// names are stable once released.
+#ifndef WICK_STATS_H_
+#define WICK_STATS_H_
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace wick {
+
+enum class Severity : uint8_t { kInfo, kDataLoss, kError };
+
+// X(id, name, severity, description)
+#define WICK_STATS(X)                                                                          \
+  X(kSamples, "samples", kInfo, "samples recorded")                                            \
+  X(kLostSamples, "lost_samples", kDataLoss,                                                   \
+    "samples the kernel dropped because a ring buffer was full (PERF_RECORD_LOST); try -m")    \
+  X(kLostSamplesNoBuffer, "lost_samples_unreadable", kDataLoss,                                \
+    "samples the kernel could not write (PERF_RECORD_LOST_SAMPLES)")                           \
+  X(kLostRecords, "lost_records", kDataLoss, "PERF_RECORD_LOST records received")             \
+  X(kThrottle, "throttle_events", kDataLoss,                                                   \
+    "times the kernel throttled sampling (PERF_RECORD_THROTTLE); lower -F")                    \
+  X(kUnthrottle, "unthrottle_events", kInfo, "times sampling resumed after throttling")       \
+  X(kMalformedRecords, "malformed_records", kError, "records that failed to parse, skipped")  \
+  X(kUnknownRecords, "unknown_records", kInfo, "records of a type wick does not use")         \
+  X(kTruncatedCallchains, "truncated_callchains", kInfo,                                       \
+    "callchains that reached --max-stack and were cut")                                        \
+  X(kUserFrames, "user_frames", kInfo, "user-space frames seen")                               \
+  X(kKernelFrames, "kernel_frames", kInfo, "kernel frames seen")                               \
+  X(kFramesNoBuildId, "frames_without_build_id", kInfo,                                        \
+    "user frames in a file whose build-id could not be read (stored by path + offset)")       \
+  X(kFramesUnmapped, "frames_unmapped", kInfo,                                                 \
+    "user frames outside any known mapping (anonymous or JIT code), stored as raw address")   \
+  X(kSamplesUnknownPid, "samples_unknown_process", kInfo,                                      \
+    "samples of a process wick had no mappings for")                                           \
+  X(kStackMapFull, "stacks_dropped_map_full", kDataLoss,                                        \
+    "samples dropped because the stack map reached its size limit")                            \
+  X(kUnsymbolizedFrames, "unsymbolized_frames", kInfo,                                         \
+    "frames no symbol was found for at report time")                                           \
+  X(kBuildIdMismatch, "build_id_mismatch", kInfo,                                              \
+    "binaries found on disk whose build-id differs from the recorded one (not used)")
+
+enum class Stat : uint16_t {
+#define WICK_STAT_ENUM(id, name, sev, desc) id,
+  WICK_STATS(WICK_STAT_ENUM)
+#undef WICK_STAT_ENUM
+      kCount
+};
+
+inline constexpr size_t kNumStats = static_cast<size_t>(Stat::kCount);
+
+struct StatInfo {
+  std::string_view name;
+  Severity severity;
+  std::string_view description;
+};
+
+const StatInfo& GetStatInfo(Stat stat);
+// Looks a counter up by its stable name (used by the recording reader); false if unknown.
+bool StatFromName(std::string_view name, Stat* out);
+
+class Stats {
+ public:
+  void Add(Stat s, uint64_t n = 1) { values_[static_cast<size_t>(s)] += n; }
+  void Set(Stat s, uint64_t n) { values_[static_cast<size_t>(s)] = n; }
+  uint64_t Get(Stat s) const { return values_[static_cast<size_t>(s)]; }
+  void Merge(const Stats& other) {
+    for (size_t i = 0; i < kNumStats; ++i) values_[i] += other.values_[i];
+  }
+
+ private:
+  std::array<uint64_t, kNumStats> values_{};
+};
+
+}  // namespace wick
+
+#endif  // WICK_STATS_H_

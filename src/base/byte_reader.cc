@@ -1,0 +1,1 @@
+#include "wick/byte_reader.h"
