@@ -1,0 +1,85 @@
+// Report-time symbolization of user frames: (build-id, path, file offset) -> function name.
+//
+// A Symbolizer finds the binary (symfs + path, then the path itself, accepted only when its
+// build-id equals the recorded one; then <debug_dir>/.build-id/xx/rest.debug), opens it once
+// with libdwfl, maps the file offset through the PT_LOAD headers to an address and names it
+// from .symtab/.dynsym (demangled). Every binary is opened once and every distinct
+// (binary, offset) is resolved once; results are cached for the Symbolizer's lifetime.
+// Not thread-safe. An address nobody can name is data, not an error: the result carries an
+// empty name and a reason, and stats() counts it.
+#ifndef WICK_SYMBOLIZER_H_
+#define WICK_SYMBOLIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wick/stats.h"
+
+namespace wick {
+
+enum class SymbolizeReason : uint8_t {
+  kOk = 0,
+  kNoFile,           // no readable ELF file at symfs+path, path, or the debug dirs
+  kBuildIdMismatch,  // a file exists at the path but its build-id differs from the recorded one
+  kBadOffset,        // the offset lies in no PT_LOAD segment of the file
+  kNoSymbol,         // the file has no symbol covering the address
+};
+
+// Short lowercase name of a reason ("no file", "build-id mismatch", ...).
+std::string_view SymbolizeReasonName(SymbolizeReason reason);
+
+// One (possibly inlined) function at an address.
+struct SymbolFrame {
+  std::string function;  // demangled
+  std::string file;      // source file, empty when unknown
+  uint32_t line = 0;     // 0 when unknown
+};
+
+struct SymbolizedAddress {
+  std::string function;          // outermost (symbol table) function, demangled; empty if unknown
+  uint64_t function_offset = 0;  // address - function start
+  uint64_t address = 0;          // link-time virtual address (0 when the offset was not mapped)
+  // Functions inlined at this address, leaf (innermost) first, not including `function`;
+  // empty when none or when there is no debug info.
+  std::vector<SymbolFrame> inlined;
+  SymbolizeReason reason = SymbolizeReason::kOk;
+
+  bool known() const { return !function.empty(); }
+};
+
+struct SymbolizerOptions {
+  // Searched for <dir>/.build-id/xx/rest.debug when the path is missing or differs.
+  std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
+  // Root prefixed to recorded paths first (like perf --symfs); empty = none.
+  std::string symfs;
+};
+
+class Symbolizer {
+ public:
+  explicit Symbolizer(SymbolizerOptions options = {});
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // `build_id` is raw bytes as in RecordedBinary::build_id (empty = accept the file at
+  // `path` unchecked). The reference stays valid for the Symbolizer's lifetime.
+  const SymbolizedAddress& SymbolizeFile(std::string_view build_id, std::string_view path,
+                                         uint64_t file_offset);
+
+  // kUnsymbolizedFrames: distinct (binary, offset) pairs without a name;
+  // kBuildIdMismatch: binaries whose file on disk had another build-id.
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Impl;
+  SymbolizerOptions options_;
+  Stats stats_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wick
+
+#endif  // WICK_SYMBOLIZER_H_
