@@ -1,0 +1,72 @@
+// A recording session: opens the events on every CPU for the chosen target, reads the
+// per-CPU ring buffers until the run ends, turns every sample into a deduplicated stack and
+// writes the recording file as it goes.
+//
+// The run ends when the --duration elapses, when the target (a launched command or every
+// -p process) exits, or when StopFd() becomes readable (write any 8 bytes to it from a signal
+// handler: it is an eventfd, so stopping is async-signal-safe). Everything read until then
+// is kept. One thread drives all readers through epoll; each reader owns its ring buffer,
+// copy buffer and preallocated frame pool, so no lock is shared and no allocation is made
+// per sample. Errors: Prepare() fails, with a one-line reason, before anything is recorded
+// (bad option, no such process, event refused by the kernel); Run() fails only when the
+// output cannot be written, and then everything already flushed stays readable.
+#ifndef WICK_SESSION_H_
+#define WICK_SESSION_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "wick/stats.h"
+
+namespace wick {
+
+struct RecordOptions {
+  std::string event = "cpu-clock";
+  uint64_t frequency = 999;  // Hz; ignored when period != 0
+  uint64_t period = 0;
+  bool callchain = false;  // -g / --call-graph fp
+  uint32_t max_stack = 0;  // 0: the kernel's kernel.perf_event_max_stack
+  std::vector<pid_t> pids;  // -p: every thread, and threads/children created later
+  std::vector<pid_t> tids;  // -t: just these threads
+  bool system_wide = false;  // -a
+  std::vector<std::string> command;  // -- command args...
+  double duration_s = 0;  // 0: until the target exits or a stop request
+  uint32_t mmap_pages = 128;  // data pages per CPU ring buffer (power of two)
+  std::string output = "wick.data";
+  std::string command_line;  // stored in the recording
+  // Receives one-line notices (e.g. the cycles → cpu-clock fallback). May be empty.
+  std::function<void(const std::string&)> notice;
+};
+
+struct RecordSummary {
+  Stats stats;
+  uint64_t duration_ns = 0;
+  uint64_t output_bytes = 0;
+  uint64_t distinct_stacks = 0;
+  std::string event;  // the event actually recorded (after fallback)
+  // For a launched command: its wait status (from waitpid), else -1.
+  int command_wait_status = -1;
+};
+
+class RecordSession {
+ public:
+  // Validates options, probes the kernel, opens and maps every event, and (for a command)
+  // forks the child, held before exec until Run().
+  static absl::StatusOr<std::unique_ptr<RecordSession>> Prepare(const RecordOptions& options);
+  virtual ~RecordSession() = default;
+
+  // An eventfd; writing an 8-byte count to it (async-signal-safe) ends Run() cleanly.
+  virtual int StopFd() const = 0;
+  // Records until the end condition; always finishes the recording file.
+  virtual absl::StatusOr<RecordSummary> Run() = 0;
+};
+
+}  // namespace wick
+
+#endif  // WICK_SESSION_H_
