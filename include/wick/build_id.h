@@ -1,0 +1,33 @@
+// Reads the GNU build-id (NT_GNU_BUILD_ID) of an ELF file, the key under which wick stores
+// user frames (build-id, file offset) so they survive ASLR and can be symbolized elsewhere.
+//
+// The file is mapped read-only and parsed with ByteReader: every header, segment and note
+// size is bounds-checked, nothing in the file is trusted. PT_NOTE segments are searched
+// first, then SHT_NOTE sections (for files whose notes are not in a loadable segment).
+// Errors: NotFound when the ELF has no build-id note, InvalidArgument when the file is not a
+// (well-formed) ELF, the errno status naming the path when it cannot be opened. Thread-safe.
+#ifndef WICK_BUILD_ID_H_
+#define WICK_BUILD_ID_H_
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace wick {
+
+// The build-id of the ELF file at `path`, as raw bytes (usually 20 for sha1).
+absl::StatusOr<std::string> ReadBuildId(const std::string& path);
+
+// Same, from the bytes of a whole ELF file in memory (used by ReadBuildId and the fuzzer);
+// `name` is used in error messages.
+absl::StatusOr<std::string> ParseBuildId(std::span<const std::byte> elf, std::string_view name);
+
+// Lower-case hex of raw build-id bytes, as `readelf -n` and debuginfod print it.
+std::string BuildIdToHex(std::string_view build_id);
+
+}  // namespace wick
+
+#endif  // WICK_BUILD_ID_H_

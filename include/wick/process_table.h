@@ -1,0 +1,164 @@
+// Tracks every process's executable mappings and every thread's name, so a sampled user
+// address becomes a Frame (binary id, file offset) and a sample gets its thread's comm id.
+//
+// State comes from a /proc scan at start (ScanAll / ScanProcess) and then from the kernel's
+// COMM / MMAP / MMAP2 / FORK / EXIT records, passed in as plain arguments (this module does
+// not depend on the record parser). The tables own all strings; binary and comm ids are dense
+// from 0 and never reused, so a recording writer can append new ones incrementally (keep a
+// watermark, write ids [watermark, size())). Resolve() and CommId() are the per-sample hot
+// path: no allocation, no syscalls. Event handlers may allocate and read ELF files (the
+// build-id, once per file). Not thread-safe: one ProcessTable per session, one thread.
+// Errors: only the scans return a Status; bad mappings in events are data, not errors.
+#ifndef WICK_PROCESS_TABLE_H_
+#define WICK_PROCESS_TABLE_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "wick/frame.h"
+#include "wick/stats.h"
+
+namespace wick {
+
+// Interns (build-id, path) pairs. build_id is raw bytes, empty when it could not be read.
+class BinaryTable {
+ public:
+  uint32_t Intern(std::string_view build_id, std::string_view path);
+  size_t size() const { return binaries_.size(); }
+  // `id` < size().
+  const std::string& build_id(uint32_t id) const { return binaries_[id].build_id; }
+  const std::string& path(uint32_t id) const { return binaries_[id].path; }
+
+ private:
+  struct Binary {
+    std::string build_id;
+    std::string path;
+  };
+  std::vector<Binary> binaries_;
+  // Key: build_id length (8 bytes) + build_id + path, so no two pairs collide.
+  absl::flat_hash_map<std::string, uint32_t> ids_;
+};
+
+// Interns thread names (comm, at most 15 bytes in the kernel).
+class CommTable {
+ public:
+  uint32_t Intern(std::string_view comm);
+  size_t size() const { return names_.size(); }
+  // `id` < size().
+  const std::string& name(uint32_t id) const { return names_[id]; }
+
+ private:
+  std::vector<std::string> names_;
+  absl::flat_hash_map<std::string, uint32_t> ids_;
+};
+
+class ProcessTable {
+ public:
+  // Name given to threads wick never saw a comm for.
+  static constexpr std::string_view kUnknownComm = "[unknown]";
+
+  // `stats` (may be null: counters are then kept internally) must outlive the table.
+  // `proc_root` is where procfs is mounted; tests point it at a fixture tree.
+  explicit ProcessTable(Stats* stats, std::string proc_root = "/proc");
+  ProcessTable(const ProcessTable&) = delete;
+  ProcessTable& operator=(const ProcessTable&) = delete;
+
+  // Reads PROC/PID/maps (executable mappings), PROC/PID/comm and every PROC/PID/task/TID/comm.
+  // NotFound "no process with pid N" when PROC/PID does not exist.
+  absl::Status ScanProcess(pid_t pid);
+  // Scans every numeric entry of PROC; processes that exit mid-scan are skipped.
+  absl::Status ScanAll();
+
+  // PERF_RECORD_MMAP / MMAP2. `prot` is the MMAP2 prot (PROT_* bits); pass kProtUnknown for
+  // PERF_RECORD_MMAP (v1), whose mappings are treated as executable. Non-executable mappings
+  // are ignored. A mapping replaces (trims or splits) any mapping it overlaps. `build_id` is
+  // the kernel's (PERF_RECORD_MISC_MMAP_BUILD_ID), empty when it gave none: the file is then
+  // read through PROC/PID/root/<filename> (falling back to <filename>), once per file.
+  static constexpr uint32_t kProtUnknown = 0xffffffffu;
+  void OnMmap(pid_t pid, pid_t tid, uint64_t start, uint64_t len, uint64_t pgoff,
+              std::string_view filename, uint32_t prot, std::span<const std::byte> build_id);
+  // PERF_RECORD_COMM. `exec` (PERF_RECORD_MISC_COMM_EXEC): the image changed, the process's
+  // old mappings are dropped (the kernel sends the new image's MMAP2s after this record).
+  void OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec);
+  // PERF_RECORD_FORK. pid != ppid: a new process, copying the parent's mappings. In both
+  // cases thread `tid` starts with the comm of thread `ptid`.
+  void OnFork(pid_t pid, pid_t ppid, pid_t tid, pid_t ptid);
+  // PERF_RECORD_EXIT. Only marks the process: samples still queued in other CPUs' ring
+  // buffers may need its mappings.
+  void OnExit(pid_t pid, pid_t tid);
+
+  // Hot path. The frame of user address `addr` in process `pid`: kUserFile {binary id, file
+  // offset = addr - start + pgoff} when in a file mapping (kFramesNoBuildId counted when the
+  // binary has no build-id), else kUserRaw {addr} (kFramesUnmapped counted; also for an
+  // unknown pid). Does not count kUserFrames or kSamplesUnknownPid.
+  Frame Resolve(pid_t pid, uint64_t addr);
+  // Hot path for one sample: out[i] = Resolve(pid, addrs[i]) for i < addrs.size()
+  // (out.size() must be >= addrs.size()); counts kSamplesUnknownPid once if pid is unknown.
+  void ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::span<Frame> out);
+  // True when wick has scanned or seen records for `pid` (exited processes included).
+  bool KnowsProcess(pid_t pid) const { return processes_.contains(pid); }
+  bool HasExited(pid_t pid) const;
+
+  // Hot path. The comm id of thread `tid`; when the thread is unknown, that of its process
+  // `pid` (the main thread), else the id of kUnknownComm.
+  uint32_t CommId(pid_t pid, pid_t tid) const;
+  // Same when only the tid is known.
+  uint32_t CommId(pid_t tid) const { return CommId(-1, tid); }
+
+  BinaryTable& binaries() { return binaries_; }
+  CommTable& comms() { return comms_; }
+
+  // Number of mappings currently known for `pid` (tests and diagnostics).
+  size_t MappingCount(pid_t pid) const;
+
+ private:
+  static constexpr uint32_t kNoBinary = 0xffffffffu;
+  struct Mapping {
+    uint64_t start = 0;
+    uint64_t end = 0;  // exclusive
+    uint64_t pgoff = 0;
+    uint32_t binary = kNoBinary;  // kNoBinary: anonymous / special, frames stay raw
+    bool has_build_id = false;
+  };
+  struct Process {
+    std::vector<Mapping> mappings;  // sorted by start, non-overlapping
+    bool exited = false;
+  };
+  struct FileKey {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+    friend bool operator==(const FileKey&, const FileKey&) = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const FileKey& k) {
+      return H::combine(std::move(h), k.dev, k.ino, k.size, k.mtime_ns);
+    }
+  };
+
+  Process& GetProcess(pid_t pid) { return processes_[pid]; }
+  void AddMapping(Process& process, const Mapping& mapping);
+  uint32_t BinaryFor(pid_t pid, std::string_view filename, std::span<const std::byte> kernel_id,
+                     bool* has_build_id);
+  std::string BuildIdOfFile(pid_t pid, std::string_view filename);
+
+  Stats own_stats_;
+  Stats* stats_;
+  std::string proc_root_;
+  BinaryTable binaries_;
+  CommTable comms_;
+  uint32_t unknown_comm_;
+  absl::flat_hash_map<pid_t, Process> processes_;
+  absl::flat_hash_map<pid_t, uint32_t> thread_comms_;         // tid -> comm id
+  absl::flat_hash_map<FileKey, std::string> build_id_cache_;  // by file identity
+};
+
+}  // namespace wick
+
+#endif  // WICK_PROCESS_TABLE_H_

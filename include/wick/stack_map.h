@@ -1,0 +1,84 @@
+// Deduplicating stack map: every distinct (comm, frames) stack is stored once with a count,
+// like the kernel's BPF stack map in build-id mode, but it never evicts and never
+// overwrites on a hash collision: when full, Insert fails and the caller counts
+// Stat::kStackMapFull.
+//
+// All memory (frame arena, stack table, open-addressing hash index, dirty list) is
+// allocated in the constructor; Insert, the accessors and TakeCountDeltas never allocate.
+// Stack ids are dense from 0 and stable, so a recording writer appends stacks
+// [watermark, size()) and then the count deltas. Not thread-safe (one map per reader or a
+// lock around it). Frame spans returned by Frames() stay valid for the map's lifetime.
+#ifndef WICK_STACK_MAP_H_
+#define WICK_STACK_MAP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "wick/frame.h"
+
+namespace wick {
+
+class StackMap {
+ public:
+  using HashFn = uint64_t (*)(uint32_t comm, std::span<const Frame> frames);
+
+  // Room for `max_stacks` stacks holding `max_frames_total` frames altogether. `hash` replaces
+  // the default hash (tests inject a constant one to force collisions).
+  StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash = nullptr);
+  StackMap(StackMap&&) = default;
+  StackMap& operator=(StackMap&&) = default;
+
+  // Adds `weight` to the count of stack (comm, frames) and returns its id; a new stack is
+  // copied into the arena. nullopt when the stack is new and the map is full (nothing is
+  // changed then).
+  std::optional<uint32_t> Insert(uint32_t comm, std::span<const Frame> frames, uint64_t weight = 1);
+
+  size_t size() const { return stacks_.size(); }
+  size_t max_stacks() const { return max_stacks_; }
+  size_t frames_used() const { return arena_.size(); }
+  size_t max_frames_total() const { return max_frames_; }
+  // `id` < size().
+  std::span<const Frame> Frames(uint32_t id) const {
+    return std::span<const Frame>(arena_.data() + stacks_[id].offset, stacks_[id].length);
+  }
+  uint32_t Comm(uint32_t id) const { return stacks_[id].comm; }
+  uint64_t Count(uint32_t id) const { return stacks_[id].count; }
+
+  // Calls callback(id, delta) for every stack whose count grew since the previous call
+  // (delta = growth), in order of first growth, and resets the deltas. No allocation.
+  void TakeCountDeltas(absl::FunctionRef<void(uint32_t id, uint64_t delta)> callback);
+
+  static uint64_t DefaultHash(uint32_t comm, std::span<const Frame> frames);
+
+ private:
+  static constexpr uint32_t kEmptySlot = 0xffffffffu;
+  struct Stack {
+    uint64_t hash;
+    uint64_t count;
+    uint64_t taken;   // count already reported by TakeCountDeltas
+    uint32_t offset;  // into arena_
+    uint32_t length;
+    uint32_t comm;
+    bool dirty;
+  };
+  struct Slot {
+    uint64_t hash;
+    uint32_t id;  // kEmptySlot when free
+  };
+
+  size_t max_frames_;
+  size_t max_stacks_;
+  HashFn hash_;
+  std::vector<Frame> arena_;     // reserved to max_frames_
+  std::vector<Stack> stacks_;    // reserved to max_stacks_
+  std::vector<Slot> slots_;      // power of two >= 2 * max_stacks_, linear probing
+  std::vector<uint32_t> dirty_;  // reserved to max_stacks_
+};
+
+}  // namespace wick
+
+#endif  // WICK_STACK_MAP_H_
