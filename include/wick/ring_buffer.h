@@ -1,0 +1,98 @@
+// Reader of one perf_event ring buffer (the mmap of a perf fd) in forward mode.
+//
+// RingBuffer is a non-owning view over the kernel's layout: a metadata page
+// (perf_event_mmap_page) then a data area of a power-of-two size. It owns the head/tail
+// protocol: Next() acquire-loads data_head once per batch and hands out whole records (a record
+// that wraps past the end of the data area is copied into a buffer allocated in the
+// constructor, so reading never allocates); Consume() release-stores data_tail, giving the
+// bytes back to the kernel. Records returned by Next() stay valid until Consume().
+// MappedRing owns the mmap of a perf fd and the RingBuffer over it. Neither is thread-safe:
+// one thread reads one ring. A corrupt header is data, not an error: it is counted in
+// corrupt() and the rest of the batch is skipped.
+#ifndef WICK_RING_BUFFER_H_
+#define WICK_RING_BUFFER_H_
+
+#include <linux/perf_event.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "wick/scoped.h"
+
+namespace wick {
+
+class RingBuffer {
+ public:
+  // A record's size is a u16, so one copy buffer of 64 KiB (+8 for slack) holds any record.
+  static constexpr size_t kCopyBufferSize = 64 * 1024 + 8;
+
+  // `data_size` must be a power of two and at least 8 bytes (the kernel uses 2^n pages; tests
+  // may use less). Reading starts at the current meta->data_tail. Allocates the copy buffer.
+  RingBuffer(perf_event_mmap_page* meta, std::byte* data, size_t data_size);
+  RingBuffer(const RingBuffer&) = delete;
+  RingBuffer& operator=(const RingBuffer&) = delete;
+
+  // The next whole record (perf_event_header included), or an empty span when the batch is
+  // done. The first call after Consume() (or construction) loads data_head; later calls
+  // return records up to that head only. 8-byte aligned; valid until Consume().
+  std::span<const std::byte> Next();
+
+  // Gives everything returned by Next() so far back to the kernel (stores data_tail) and
+  // ends the batch, so the next Next() sees new records.
+  void Consume();
+
+  // Bytes between data_tail (as last stored by Consume) and the kernel's current data_head.
+  size_t Available() const;
+  bool Empty() const { return Available() == 0; }
+
+  // Number of corrupt headers seen (each one made the reader skip to data_head).
+  uint64_t corrupt() const { return corrupt_; }
+
+  perf_event_mmap_page* meta() const { return meta_; }
+  size_t data_size() const { return data_size_; }
+
+ private:
+  void CopyOut(uint64_t pos, size_t len, std::byte* dst) const;
+
+  perf_event_mmap_page* meta_;
+  std::byte* data_;
+  size_t data_size_;
+  uint64_t mask_;
+  uint64_t tail_;      // value last stored into data_tail
+  uint64_t read_ = 0;  // position of the next record (>= tail_)
+  uint64_t head_ = 0;  // data_head as loaded at the start of this batch
+  bool batch_open_ = false;
+  uint64_t corrupt_ = 0;
+  std::unique_ptr<std::byte[]> copy_;  // kCopyBufferSize bytes, 8-byte aligned
+};
+
+// Owns the shared mapping of a perf fd's ring buffer (1 metadata page + data pages).
+class MappedRing {
+ public:
+  // Maps (1 + data_pages) pages of `perf_fd` read-write shared. data_pages must be a power of
+  // two >= 1. Errors: InvalidArgument for a bad size; mmap errno in words, with the
+  // perf_event_mlock_kb hint for EPERM/ENOMEM.
+  static absl::StatusOr<MappedRing> Map(int perf_fd, size_t data_pages);
+
+  MappedRing(MappedRing&&) noexcept = default;
+  MappedRing& operator=(MappedRing&&) noexcept = default;
+
+  RingBuffer& ring() { return *ring_; }
+  const RingBuffer& ring() const { return *ring_; }
+  perf_event_mmap_page* meta() const { return ring_->meta(); }
+
+ private:
+  MappedRing(ScopedMmap mapping, std::unique_ptr<RingBuffer> ring)
+      : mapping_(std::move(mapping)), ring_(std::move(ring)) {}
+
+  // Declared in this order so the ring (pointing into the mapping) dies first.
+  ScopedMmap mapping_;
+  std::unique_ptr<RingBuffer> ring_;
+};
+
+}  // namespace wick
+
+#endif  // WICK_RING_BUFFER_H_
