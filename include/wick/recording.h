@@ -76,6 +76,11 @@ struct Recording {
   Stats stats;
   bool complete = false;        // the end chunk was read
   std::string truncation_note;  // when !complete: what was recovered and where it stopped
+  // Items the reader repaired or dropped because they named an undefined id or redefined
+  // one (a damaged file). After reading, every stack's comm indexes comms and every
+  // kUserFile frame's binary indexes binaries: a bad comm becomes an added "[unknown]" comm,
+  // a bad frame becomes a kUserRaw frame.
+  uint64_t invalid_items = 0;
 };
 
 class RecordingWriter {

@@ -1,0 +1,248 @@
+// RecordingWriter: buffers definitions and counts between flushes and appends each batch as
+// one checksummed chunk (layout in format.h), so the file on disk is always a valid prefix.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "format.h"
+#include "wick/recording.h"
+#include "wick/scoped.h"
+#include "wick/status.h"
+
+namespace wick {
+namespace {
+
+namespace fmt = recording_format;
+
+// Appends little-endian scalars and length-prefixed strings to a byte buffer.
+class Encoder {
+ public:
+  explicit Encoder(std::string* out) : out_(out) {}
+  template <typename T>
+  void Put(T v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    char bytes[sizeof(T)];
+    std::memcpy(bytes, &v, sizeof(T));
+    out_->append(bytes, sizeof(T));
+  }
+  void PutStr(std::string_view s) {
+    Put<uint32_t>(static_cast<uint32_t>(s.size()));
+    out_->append(s.data(), s.size());
+  }
+
+ private:
+  std::string* out_;
+};
+
+struct PendingBinary {
+  uint32_t id;
+  std::string build_id;
+  std::string path;
+};
+struct PendingComm {
+  uint32_t id;
+  std::string name;
+};
+struct PendingStack {
+  uint32_t id;
+  uint32_t comm;
+  std::vector<Frame> frames;
+};
+
+class FileRecordingWriter final : public RecordingWriter {
+ public:
+  FileRecordingWriter(std::string path, ScopedFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+
+  absl::Status WriteMeta(const RecordingMeta& meta) {
+    std::string header;
+    header.append(fmt::kMagic, sizeof(fmt::kMagic));
+    Encoder e(&header);
+    e.Put<uint32_t>(kRecordingVersion);
+    e.Put<uint32_t>(fmt::kHeaderSize);
+    e.Put<uint64_t>(0);
+    WICK_RETURN_IF_ERROR(WriteAll(header));
+
+    std::string payload;
+    Encoder p(&payload);
+    p.Put<uint64_t>(meta.sample_period);
+    p.Put<uint64_t>(meta.sample_freq);
+    p.Put<uint64_t>(meta.start_time_ns);
+    p.PutStr(meta.command_line);
+    p.PutStr(meta.event);
+    p.PutStr(meta.hostname);
+    p.PutStr(meta.kernel_release);
+    return WriteChunk(fmt::kChunkMeta, payload);
+  }
+
+  void AddBinary(uint32_t id, std::string_view build_id, std::string_view path) override {
+    if (finished_) return;
+    binaries_.push_back({id, std::string(build_id), std::string(path)});
+  }
+  void AddComm(uint32_t id, std::string_view name) override {
+    if (finished_) return;
+    comms_.push_back({id, std::string(name)});
+  }
+  void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) override {
+    if (finished_) return;
+    stacks_.push_back({id, comm, std::vector<Frame>(frames.begin(), frames.end())});
+  }
+  void AddCount(uint32_t id, uint64_t delta) override {
+    if (finished_ || delta == 0) return;
+    counts_[id] += delta;
+  }
+
+  absl::Status Flush() override {
+    if (finished_) return absl::FailedPreconditionError(absl::StrCat(path_, ": already finished"));
+    WICK_RETURN_IF_ERROR(error_);
+    if (binaries_.empty() && comms_.empty() && stacks_.empty() && counts_.empty()) {
+      return absl::OkStatus();
+    }
+    // Ids are dense over the file and the reader takes definitions in id order, so a
+    // caller that added them out of order within one interval still reads back right.
+    auto by_id = [](const auto& a, const auto& b) { return a.id < b.id; };
+    std::stable_sort(binaries_.begin(), binaries_.end(), by_id);
+    std::stable_sort(comms_.begin(), comms_.end(), by_id);
+    std::stable_sort(stacks_.begin(), stacks_.end(), by_id);
+    std::vector<std::pair<uint32_t, uint64_t>> counts(counts_.begin(), counts_.end());
+    std::sort(counts.begin(), counts.end());
+
+    std::string payload;
+    Encoder p(&payload);
+    p.Put<uint32_t>(static_cast<uint32_t>(binaries_.size()));
+    for (const PendingBinary& b : binaries_) {
+      p.Put<uint32_t>(b.id);
+      p.PutStr(b.build_id);
+      p.PutStr(b.path);
+    }
+    p.Put<uint32_t>(static_cast<uint32_t>(comms_.size()));
+    for (const PendingComm& c : comms_) {
+      p.Put<uint32_t>(c.id);
+      p.PutStr(c.name);
+    }
+    p.Put<uint32_t>(static_cast<uint32_t>(stacks_.size()));
+    for (const PendingStack& s : stacks_) {
+      p.Put<uint32_t>(s.id);
+      p.Put<uint32_t>(s.comm);
+      p.Put<uint32_t>(static_cast<uint32_t>(s.frames.size()));
+      for (const Frame& f : s.frames) {
+        p.Put<uint64_t>(f.value);
+        p.Put<uint32_t>(f.binary);
+        p.Put<uint32_t>(static_cast<uint32_t>(f.kind));
+      }
+    }
+    p.Put<uint32_t>(static_cast<uint32_t>(counts.size()));
+    for (const auto& [id, delta] : counts) {
+      p.Put<uint32_t>(id);
+      p.Put<uint64_t>(delta);
+    }
+    binaries_.clear();
+    comms_.clear();
+    stacks_.clear();
+    counts_.clear();
+    return WriteChunk(fmt::kChunkData, payload);
+  }
+
+  absl::Status Finish(std::span<const KernelSymbol> kernel_symbols, const Stats& stats,
+                      uint64_t duration_ns) override {
+    WICK_RETURN_IF_ERROR(Flush());
+    finished_ = true;
+
+    std::string payload;
+    Encoder p(&payload);
+    p.Put<uint32_t>(static_cast<uint32_t>(kernel_symbols.size()));
+    for (const KernelSymbol& s : kernel_symbols) {
+      p.Put<uint64_t>(s.address);
+      p.Put<uint64_t>(s.size);
+      p.PutStr(s.name);
+      p.PutStr(s.module);
+    }
+    WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkKernelSymbols, payload));
+
+    payload.clear();
+    p.Put<uint32_t>(static_cast<uint32_t>(kNumStats));
+    for (size_t i = 0; i < kNumStats; ++i) {
+      const Stat stat = static_cast<Stat>(i);
+      p.PutStr(GetStatInfo(stat).name);
+      p.Put<uint64_t>(stats.Get(stat));
+    }
+    WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkStats, payload));
+
+    payload.clear();
+    p.Put<uint64_t>(duration_ns);
+    WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkEnd, payload));
+
+    // close() is where NFS and some filesystems report a failed write.
+    if (::close(fd_.release()) != 0) {
+      return error_ = ErrnoError(errno, absl::StrCat("closing recording ", path_));
+    }
+    return absl::OkStatus();
+  }
+
+  uint64_t BytesWritten() const override { return bytes_written_; }
+
+ private:
+  absl::Status WriteChunk(uint32_t type, const std::string& payload) {
+    std::string chunk;
+    chunk.reserve(fmt::kChunkHeaderSize + payload.size());
+    const uint64_t size = payload.size();
+    const uint32_t crc = fmt::ChunkCrc(type, size, std::as_bytes(std::span(payload)));
+    Encoder e(&chunk);
+    e.Put<uint32_t>(type);
+    e.Put<uint32_t>(crc);
+    e.Put<uint64_t>(size);
+    chunk += payload;
+    return WriteAll(chunk);
+  }
+
+  // One write error ends the recording: later calls return the same error.
+  absl::Status WriteAll(std::string_view bytes) {
+    WICK_RETURN_IF_ERROR(error_);
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        error_ = ErrnoError(err, absl::StrCat("writing recording ", path_),
+                            err == ENOSPC ? "free some disk space or write elsewhere with -o" : "");
+        return error_;
+      }
+      bytes.remove_prefix(static_cast<size_t>(n));
+      bytes_written_ += static_cast<uint64_t>(n);
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string path_;
+  ScopedFd fd_;
+  absl::Status error_;
+  bool finished_ = false;
+  uint64_t bytes_written_ = 0;
+  std::vector<PendingBinary> binaries_;
+  std::vector<PendingComm> comms_;
+  std::vector<PendingStack> stacks_;
+  absl::flat_hash_map<uint32_t, uint64_t> counts_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RecordingWriter>> RecordingWriter::Open(const std::string& path,
+                                                                       const RecordingMeta& meta) {
+  ScopedFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) {
+    return ErrnoError(errno, absl::StrCat("creating recording ", path),
+                      "check the directory exists and is writable, or choose another -o");
+  }
+  auto writer = std::make_unique<FileRecordingWriter>(path, std::move(fd));
+  WICK_RETURN_IF_ERROR(writer->WriteMeta(meta));
+  return writer;
+}
+
+}  // namespace wick
