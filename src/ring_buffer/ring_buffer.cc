@@ -1,0 +1,136 @@
+#include "wick/ring_buffer.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "wick/status.h"
+
+namespace wick {
+
+RingBuffer::RingBuffer(perf_event_mmap_page* meta, std::byte* data, size_t data_size)
+    : meta_(meta),
+      data_(data),
+      data_size_(data_size),
+      mask_(data_size - 1),
+      // The tail is ours alone to write; start where a previous reader (if any) stopped.
+      tail_(__atomic_load_n(&meta->data_tail, __ATOMIC_RELAXED)),
+      read_(tail_),
+      head_(tail_),
+      copy_(new std::byte[kCopyBufferSize]) {}
+
+void RingBuffer::CopyOut(uint64_t pos, size_t len, std::byte* dst) const {
+  size_t off = pos & mask_;
+  size_t first = std::min(len, data_size_ - off);
+  std::memcpy(dst, data_ + off, first);
+  std::memcpy(dst + first, data_, len - first);
+}
+
+std::span<const std::byte> RingBuffer::Next() {
+  if (!batch_open_) {
+    // Pairs with perf_output_put_handle() (kernel/events/ring_buffer.c), which writes the
+    // record bytes, then smp_wmb(), then data_head: after this acquire load, every byte up
+    // to head_ is visible. (The kernel's comment calls our side "smp_rmb() after reading
+    // data_head"; acquire is that.)
+    head_ = __atomic_load_n(&meta_->data_head, __ATOMIC_ACQUIRE);
+    batch_open_ = true;
+    // In forward mode the kernel never lets head get more than the data area ahead of
+    // data_tail (perf_output_begin checks the free space first); if it does, the page is
+    // not a forward ring we own, or was scribbled on.
+    if (head_ - read_ > data_size_) {
+      ++corrupt_;
+      read_ = head_;
+      return {};
+    }
+  }
+  uint64_t available = head_ - read_;
+  if (available == 0) return {};
+  perf_event_header header;
+  if (available < sizeof(header)) {
+    ++corrupt_;
+    read_ = head_;
+    return {};
+  }
+  CopyOut(read_, sizeof(header), reinterpret_cast<std::byte*>(&header));
+  // The kernel writes whole records of a u64-aligned size; anything else means we lost
+  // track of the record boundaries, and the only safe place to resume is head.
+  if (header.size < sizeof(header) || header.size % sizeof(uint64_t) != 0 ||
+      header.size > available) {
+    ++corrupt_;
+    read_ = head_;
+    return {};
+  }
+  size_t off = read_ & mask_;
+  std::span<const std::byte> record;
+  if (off + header.size <= data_size_) {
+    record = std::span<const std::byte>(data_ + off, header.size);
+  } else {
+    // The record wraps past the end of the data area: hand out one contiguous copy. At most
+    // one record per batch can wrap (head - tail <= data_size), so one buffer is enough.
+    CopyOut(read_, header.size, copy_.get());
+    record = std::span<const std::byte>(copy_.get(), header.size);
+  }
+  read_ += header.size;
+  return record;
+}
+
+void RingBuffer::Consume() {
+  // Pairs with the kernel's read of data_tail in __perf_output_begin() (ring_buffer.c:
+  // READ_ONCE(rb->user_page->data_tail) then smp_mb()): the release orders all our reads
+  // of the records before the store, so the kernel cannot overwrite bytes we still read.
+  __atomic_store_n(&meta_->data_tail, read_, __ATOMIC_RELEASE);
+  tail_ = read_;
+  batch_open_ = false;
+}
+
+size_t RingBuffer::Available() const {
+  return __atomic_load_n(&meta_->data_head, __ATOMIC_ACQUIRE) - tail_;
+}
+
+absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages) {
+  if (data_pages == 0 || (data_pages & (data_pages - 1)) != 0 || data_pages > (size_t{1} << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-m ", data_pages,
+                     ": ring buffer size must be a power of two number of pages (1, 2, 4, "
+                     "..., 1024)"));
+  }
+  const size_t page_size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t length = (1 + data_pages) * page_size;
+  void* addr = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, perf_fd, 0);
+  if (addr == MAP_FAILED) {
+    int err = errno;
+    std::string what = absl::StrCat("mmap of the ring buffer of perf fd ", perf_fd, " (1+",
+                                    data_pages, " pages, ", length / 1024, " KiB)");
+    std::string hint;
+    if (err == EPERM || err == ENOMEM) {
+      hint =
+          "perf ring buffers are limited per user by /proc/sys/kernel/perf_event_mlock_kb "
+          "(and RLIMIT_MEMLOCK beyond it): use fewer pages (-m) or raise the limit";
+    } else if (err == EINVAL) {
+      hint = "the fd may not be a perf event, or already has a ring buffer of another size";
+    }
+    return ErrnoError(err, what, hint);
+  }
+  ScopedMmap mapping(addr, length);
+  auto* meta = static_cast<perf_event_mmap_page*>(addr);
+  // Kernels since 4.1 say where the data area is; older ones put it right after the
+  // metadata page.
+  size_t data_offset = meta->data_offset != 0 ? meta->data_offset : page_size;
+  size_t data_size = meta->data_size != 0 ? meta->data_size : data_pages * page_size;
+  if (data_offset + data_size > length || (data_size & (data_size - 1)) != 0) {
+    return absl::InternalError(absl::StrCat("perf fd ", perf_fd, ": kernel reports data area ",
+                                            data_offset, "+", data_size, " outside the mapping of ",
+                                            length, " bytes"));
+  }
+  auto ring =
+      std::make_unique<RingBuffer>(meta, static_cast<std::byte*>(addr) + data_offset, data_size);
+  return MappedRing(std::move(mapping), std::move(ring));
+}
+
+}  // namespace wick
