@@ -1,0 +1,48 @@
+// Starts a command for profiling: forked at once, held before exec until Release(), so that
+// events opened with enable_on_exec on its pid count nothing of wick's own start-up.
+// The child owns nothing of wick's (every wick fd is CLOEXEC). Wait() reaps it.
+#ifndef WICK_SRC_SESSION_LAUNCHER_H_
+#define WICK_SRC_SESSION_LAUNCHER_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "wick/scoped.h"
+
+namespace wick {
+
+class Launcher {
+ public:
+  // Forks; the child blocks until Release(). NotFound/PermissionDenied for a command that
+  // cannot be found or run are reported by Release(), which waits for the exec.
+  static absl::StatusOr<Launcher> Start(const std::vector<std::string>& argv);
+
+  Launcher(Launcher&&) = default;
+  Launcher& operator=(Launcher&&) = default;
+  ~Launcher();
+
+  pid_t pid() const { return pid_; }
+  // Lets the child exec; returns once exec succeeded or failed (then the child has exited).
+  absl::Status Release();
+  // Sends `sig` if the child has not been reaped yet.
+  void Kill(int sig);
+  // Reaps the child; returns its wait status.
+  int Wait();
+  bool reaped() const { return reaped_; }
+
+ private:
+  Launcher() = default;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int wait_status_ = -1;
+  std::string name_;
+  ScopedFd go_write_;   // closed (or written) to let the child exec
+  ScopedFd err_read_;   // the child writes errno here when exec fails; EOF on success
+};
+
+}  // namespace wick
+
+#endif  // WICK_SRC_SESSION_LAUNCHER_H_

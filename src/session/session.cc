@@ -1,0 +1,524 @@
+#include "wick/session.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "launcher.h"
+#include "stack_builder.h"
+#include "wick/event_spec.h"
+#include "wick/kernel_caps.h"
+#include "wick/kernel_symbols.h"
+#include "wick/perf_event.h"
+#include "wick/process_table.h"
+#include "wick/record.h"
+#include "wick/recording.h"
+#include "wick/ring_buffer.h"
+#include "wick/stack_map.h"
+#include "wick/status.h"
+
+namespace wick {
+namespace {
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+// Capacity of the stack map, reserved up front (virtual memory; pages are touched as used).
+constexpr size_t kMaxStacks = 1 << 19;
+constexpr size_t kMaxFrames = size_t{1} << 23;
+// Rings are drained at least this often, even without a wakeup (a ring whose leader event
+// hung up no longer wakes us); the file is flushed every kFlushTicks drains.
+constexpr int64_t kDrainIntervalNs = 100'000'000;
+constexpr int kFlushTicks = 10;
+
+uint64_t NowNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+// Thread ids of a process, from /proc/PID/task.
+absl::StatusOr<std::vector<pid_t>> ListThreads(pid_t pid) {
+  std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("no process with pid ", pid, " (not in /proc)"));
+    }
+    return ErrnoError(errno, dir);
+  }
+  std::vector<pid_t> tids;
+  while (dirent* e = readdir(d)) {
+    int32_t tid;
+    if (absl::SimpleAtoi(e->d_name, &tid)) tids.push_back(tid);
+  }
+  closedir(d);
+  std::sort(tids.begin(), tids.end());
+  return tids;
+}
+
+// The process (thread group) a thread belongs to, from /proc/TID/status.
+absl::StatusOr<pid_t> ThreadGroupOf(pid_t tid) {
+  std::ifstream in(absl::StrCat("/proc/", tid, "/status"));
+  if (!in) return absl::NotFoundError(absl::StrCat("no thread with tid ", tid, " (not in /proc)"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Tgid:", 0) == 0) {
+      int32_t tgid;
+      if (absl::SimpleAtoi(absl::string_view(line).substr(5), &tgid)) return tgid;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no thread group for tid ", tid));
+}
+
+ScopedFd PidFdOpen(pid_t pid, unsigned flags) {
+  long fd = syscall(SYS_pidfd_open, pid, flags);
+  return ScopedFd(fd >= 0 ? int(fd) : -1);
+}
+
+// One CPU's ring buffer and everything its reader needs, allocated before recording: the
+// frame pool that holds the stack being built (the user-space twin of the kernel's per-CPU
+// callchain entries), and the parsed form of the record at the head of the ring.
+struct CpuReader {
+  int cpu = -1;
+  int leader_fd = -1;
+  std::optional<MappedRing> ring;
+  std::unique_ptr<StackBuilder> builder;  // owns this CPU's preallocated frame pool
+  ParsedRecord current;
+  bool has_current = false;
+  uint64_t current_time = 0;
+  bool in_epoll = false;
+};
+
+class Session : public RecordSession {
+ public:
+  explicit Session(const RecordOptions& options) : options_(options) {}
+
+  absl::Status Init();
+  int StopFd() const override { return stop_fd_.get(); }
+  absl::StatusOr<RecordSummary> Run() override;
+
+ private:
+  absl::Status OpenEvents(const std::vector<pid_t>& tasks);
+  absl::Status AddToEpoll(int fd, uint64_t tag);
+  void Notice(const std::string& s) {
+    if (options_.notice) options_.notice(s);
+  }
+  void DrainAll();
+  bool Advance(CpuReader& r);
+  void Handle(CpuReader& r, const ParsedRecord& rec);
+  absl::Status FlushToFile();
+  std::vector<KernelSymbol> KernelSymbolsForStacks();
+
+  RecordOptions options_;
+  KernelCaps caps_;
+  EventSpec spec_;
+  ResolvedEvent event_;
+  perf_event_attr attr_{};
+  SampleFormat format_;
+  uint32_t max_stack_ = 0;
+
+  std::optional<Launcher> launcher_;
+  std::vector<PerfEvent> events_;
+  std::vector<std::unique_ptr<CpuReader>> readers_;
+  std::vector<ScopedFd> target_pidfds_;  // one per target process; readable when it exits
+  size_t targets_alive_ = 0;
+
+  Stats stats_;
+  std::unique_ptr<ProcessTable> processes_;
+  std::unique_ptr<StackMap> stacks_;
+  std::unique_ptr<RecordingWriter> writer_;
+  size_t binaries_written_ = 0, comms_written_ = 0, stacks_written_ = 0;
+  absl::Status write_status_;
+
+  ScopedFd epoll_fd_, stop_fd_, timer_fd_;
+};
+
+enum : uint64_t { kTagStop = 1ull << 62, kTagTimer, kTagPidFd = 1ull << 61, kTagRing = 1ull << 60 };
+
+absl::StatusOr<std::unique_ptr<RecordSession>> RecordSession::Prepare(const RecordOptions& options) {
+  auto session = std::make_unique<Session>(options);
+  WICK_RETURN_IF_ERROR(session->Init());
+  return std::unique_ptr<RecordSession>(std::move(session));
+}
+
+absl::Status Session::Init() {
+  WICK_ASSIGN_OR_RETURN(caps_, KernelCaps::Probe());
+  WICK_ASSIGN_OR_RETURN(spec_, ParseEventSpec(options_.event));
+  WICK_ASSIGN_OR_RETURN(event_, ResolveEvent(spec_, caps_));
+  if (!event_.notice.empty()) Notice(event_.notice);
+
+  uint32_t pages = options_.mmap_pages;
+  if (pages == 0 || (pages & (pages - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-m ", pages,
+                     ": ring buffer size must be a power of two number of pages (1, 2, 4, ...)"));
+  }
+  size_t ring_bytes = size_t{pages} * size_t(sysconf(_SC_PAGESIZE));
+
+  SamplingOptions so;
+  so.frequency = options_.period ? 0 : options_.frequency;
+  so.period = options_.period;
+  so.callchain = options_.callchain;
+  so.max_stack = options_.max_stack;
+  so.inherit = !options_.pids.empty() || !options_.command.empty();
+  so.enable_on_exec = !options_.command.empty();
+  so.disabled = true;
+  so.track_tasks = true;
+  so.wakeup_watermark_bytes = uint32_t(ring_bytes / 4);
+  so.sample_id_all = true;
+  WICK_ASSIGN_OR_RETURN(attr_, MakeSamplingAttr(event_, spec_, so, caps_));
+  format_ = SampleFormat::FromAttr(attr_);
+  WICK_RETURN_IF_ERROR(ValidateSampleFormat(format_));
+  max_stack_ = options_.max_stack ? options_.max_stack : caps_.perf_event_max_stack;
+
+  processes_ = std::make_unique<ProcessTable>(&stats_);
+  // Which tasks to open events on; -1 means every task (system-wide).
+  std::vector<pid_t> tasks;
+  std::vector<std::pair<pid_t, unsigned>> watch;  // pidfds: (pid, flags)
+  if (options_.system_wide) {
+    tasks.push_back(-1);
+    WICK_RETURN_IF_ERROR(processes_->ScanAll());
+  } else if (!options_.pids.empty()) {
+    for (pid_t pid : options_.pids) {
+      WICK_ASSIGN_OR_RETURN(std::vector<pid_t> tids, ListThreads(pid));
+      tasks.insert(tasks.end(), tids.begin(), tids.end());
+      WICK_RETURN_IF_ERROR(processes_->ScanProcess(pid));
+      watch.push_back({pid, 0});
+    }
+  } else if (!options_.tids.empty()) {
+    for (pid_t tid : options_.tids) {
+      WICK_ASSIGN_OR_RETURN(pid_t tgid, ThreadGroupOf(tid));
+      if (!processes_->KnowsProcess(tgid)) WICK_RETURN_IF_ERROR(processes_->ScanProcess(tgid));
+      tasks.push_back(tid);
+      watch.push_back({tid, PIDFD_THREAD});
+    }
+  } else if (!options_.command.empty()) {
+    WICK_ASSIGN_OR_RETURN(Launcher l, Launcher::Start(options_.command));
+    launcher_.emplace(std::move(l));
+    tasks.push_back(launcher_->pid());
+    watch.push_back({launcher_->pid(), 0});
+  } else {
+    return absl::InvalidArgumentError("nothing to profile: give -p, -t, -a or a command");
+  }
+
+  stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop_fd_) return ErrnoError(errno, "eventfd");
+  epoll_fd_ = ScopedFd(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd_) return ErrnoError(errno, "epoll_create1");
+  timer_fd_ = ScopedFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!timer_fd_) return ErrnoError(errno, "timerfd_create");
+  WICK_RETURN_IF_ERROR(AddToEpoll(stop_fd_.get(), kTagStop));
+  WICK_RETURN_IF_ERROR(AddToEpoll(timer_fd_.get(), kTagTimer));
+
+  stacks_ = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
+  WICK_RETURN_IF_ERROR(OpenEvents(tasks));
+
+  for (auto [pid, flags] : watch) {
+    ScopedFd fd = PidFdOpen(pid, flags);
+    if (!fd) continue;  // no exit detection for this one; the run ends by time or signal
+    WICK_RETURN_IF_ERROR(AddToEpoll(fd.get(), kTagPidFd | target_pidfds_.size()));
+    target_pidfds_.push_back(std::move(fd));
+    ++targets_alive_;
+  }
+
+  RecordingMeta meta;
+  meta.command_line = options_.command_line;
+  meta.event = event_.name;
+  meta.sample_period = options_.period;
+  meta.sample_freq = options_.period ? 0 : options_.frequency;
+  utsname un;
+  if (uname(&un) == 0) {
+    meta.hostname = un.nodename;
+    meta.kernel_release = un.release;
+  }
+  meta.start_time_ns = NowNs(CLOCK_REALTIME);
+  WICK_ASSIGN_OR_RETURN(writer_, RecordingWriter::Open(options_.output, meta));
+  return absl::OkStatus();
+}
+
+absl::Status Session::AddToEpoll(int fd, uint64_t tag) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag;
+  if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return ErrnoError(errno, "epoll_ctl");
+  return absl::OkStatus();
+}
+
+absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
+  // One ring per CPU: the first event opened on a CPU owns it, every other event on that CPU
+  // sends its records there (PERF_EVENT_IOC_SET_OUTPUT), so each CPU has exactly one reader.
+  for (int cpu : caps_.online_cpus) {
+    auto reader = std::make_unique<CpuReader>();
+    reader->cpu = cpu;
+    reader->builder = std::make_unique<StackBuilder>(processes_.get(), stacks_.get(), &stats_,
+                                                     attr_.sample_type, max_stack_);
+    const PerfEvent* leader = nullptr;
+    for (pid_t task : tasks) {
+      std::string what = task < 0 ? absl::StrCat(event_.name, " on cpu ", cpu)
+                                  : absl::StrCat(event_.name, " for pid ", task, " on cpu ", cpu);
+      auto ev = PerfEvent::Open(attr_, task, cpu, -1, what);
+      if (!ev.ok()) {
+        // A thread of a -p process that exited between the /proc scan and now is not an error.
+        if (absl::IsNotFound(ev.status()) && !options_.pids.empty() && task != options_.pids[0]) {
+          continue;
+        }
+        return ev.status();
+      }
+      events_.push_back(std::move(*ev));
+      PerfEvent& opened = events_.back();
+      if (leader == nullptr) {
+        auto ring = MappedRing::Map(opened.fd(), options_.mmap_pages);
+        if (!ring.ok()) return Annotate(ring.status(), absl::StrCat("ring buffer of cpu ", cpu));
+        reader->ring.emplace(std::move(*ring));
+        reader->leader_fd = opened.fd();
+        leader = &opened;
+      } else {
+        WICK_RETURN_IF_ERROR(opened.SetOutput(*leader));
+      }
+    }
+    if (leader == nullptr) continue;
+    // events_ may reallocate: remember the fd, not the PerfEvent.
+    WICK_RETURN_IF_ERROR(AddToEpoll(reader->leader_fd, kTagRing | readers_.size()));
+    reader->in_epoll = true;
+    readers_.push_back(std::move(reader));
+  }
+  if (readers_.empty()) return absl::NotFoundError("no event could be opened on any CPU");
+  return absl::OkStatus();
+}
+
+// Loads the next record of `r` into r.current; false when the ring's batch is done.
+bool Session::Advance(CpuReader& r) {
+  r.has_current = false;
+  while (true) {
+    std::span<const std::byte> bytes = r.ring->ring().Next();
+    if (bytes.empty()) return false;
+    absl::Status s = ParseRecord(bytes, format_, &r.current);
+    if (!s.ok()) {
+      stats_.Add(Stat::kMalformedRecords);
+      continue;
+    }
+    r.has_current = true;
+    r.current_time = r.current.type == PERF_RECORD_SAMPLE ? r.current.sample.time
+                     : r.current.has_sample_id             ? r.current.sample_id.time
+                                                           : 0;
+    return true;
+  }
+}
+
+// Reads every ring up to its current head and handles the records in time order across
+// CPUs (a k-way merge), so a mapping recorded on one CPU is known before a sample on another
+// CPU that runs code in it.
+void Session::DrainAll() {
+  for (auto& r : readers_) Advance(*r);
+  while (true) {
+    CpuReader* next = nullptr;
+    for (auto& r : readers_) {
+      if (r->has_current && (next == nullptr || r->current_time < next->current_time)) {
+        next = r.get();
+      }
+    }
+    if (next == nullptr) break;
+    Handle(*next, next->current);
+    Advance(*next);
+  }
+  for (auto& r : readers_) r->ring->ring().Consume();
+}
+
+void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
+  switch (rec.type) {
+    case PERF_RECORD_SAMPLE:
+      r.builder->OnSample(rec);
+      break;
+    case PERF_RECORD_MMAP:
+      processes_->OnMmap(rec.mmap.pid, rec.mmap.tid, rec.mmap.addr, rec.mmap.len, rec.mmap.pgoff,
+                         rec.mmap.filename, ProcessTable::kProtUnknown, {});
+      break;
+    case PERF_RECORD_MMAP2:
+      processes_->OnMmap(rec.mmap.pid, rec.mmap.tid, rec.mmap.addr, rec.mmap.len, rec.mmap.pgoff,
+                         rec.mmap.filename, rec.mmap.prot,
+                         rec.mmap.has_build_id ? rec.mmap.build_id : std::span<const std::byte>());
+      break;
+    case PERF_RECORD_COMM:
+      processes_->OnComm(rec.comm.pid, rec.comm.tid, rec.comm.comm, rec.comm.exec);
+      break;
+    case PERF_RECORD_FORK:
+      processes_->OnFork(rec.fork_exit.pid, rec.fork_exit.ppid, rec.fork_exit.tid,
+                         rec.fork_exit.ptid);
+      break;
+    case PERF_RECORD_EXIT:
+      processes_->OnExit(rec.fork_exit.pid, rec.fork_exit.tid);
+      break;
+    case PERF_RECORD_LOST:
+      stats_.Add(Stat::kLostRecords);
+      stats_.Add(Stat::kLostSamples, rec.lost.lost);
+      break;
+    case PERF_RECORD_LOST_SAMPLES:
+      stats_.Add(Stat::kLostSamplesNoBuffer, rec.lost_samples.lost);
+      break;
+    case PERF_RECORD_THROTTLE:
+      stats_.Add(Stat::kThrottle);
+      break;
+    case PERF_RECORD_UNTHROTTLE:
+      stats_.Add(Stat::kUnthrottle);
+      break;
+    default:
+      stats_.Add(Stat::kUnknownRecords);
+      break;
+  }
+}
+
+absl::Status Session::FlushToFile() {
+  BinaryTable& binaries = processes_->binaries();
+  for (; binaries_written_ < binaries.size(); ++binaries_written_) {
+    uint32_t id = uint32_t(binaries_written_);
+    writer_->AddBinary(id, binaries.build_id(id), binaries.path(id));
+  }
+  CommTable& comms = processes_->comms();
+  for (; comms_written_ < comms.size(); ++comms_written_) {
+    uint32_t id = uint32_t(comms_written_);
+    writer_->AddComm(id, comms.name(id));
+  }
+  for (; stacks_written_ < stacks_->size(); ++stacks_written_) {
+    uint32_t id = uint32_t(stacks_written_);
+    writer_->AddStack(id, stacks_->Comm(id), stacks_->Frames(id));
+  }
+  stacks_->TakeCountDeltas([&](uint32_t id, uint64_t delta) { writer_->AddCount(id, delta); });
+  return writer_->Flush();
+}
+
+std::vector<KernelSymbol> Session::KernelSymbolsForStacks() {
+  std::vector<uint64_t> addrs;
+  for (uint32_t id = 0; id < stacks_->size(); ++id) {
+    for (const Frame& f : stacks_->Frames(id)) {
+      if (f.kind == FrameKind::kKernel) addrs.push_back(f.value);
+    }
+  }
+  std::sort(addrs.begin(), addrs.end());
+  addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
+  if (addrs.empty()) return {};
+  auto symbols = CaptureKernelSymbols(addrs);
+  if (!symbols.ok()) {
+    Notice(absl::StrCat("kernel frames will stay unnamed: ", symbols.status().message()));
+    return {};
+  }
+  return std::move(*symbols);
+}
+
+absl::StatusOr<RecordSummary> Session::Run() {
+  RecordSummary summary;
+  summary.event = event_.name;
+  const uint64_t start_ns = NowNs(CLOCK_MONOTONIC);
+
+  if (launcher_) {
+    // enable_on_exec turns the events on when the command execs.
+    WICK_RETURN_IF_ERROR(launcher_->Release());
+  } else {
+    for (PerfEvent& ev : events_) WICK_RETURN_IF_ERROR(ev.Enable());
+  }
+
+  itimerspec its{};
+  its.it_interval.tv_nsec = kDrainIntervalNs;
+  its.it_value.tv_nsec = kDrainIntervalNs;
+  timerfd_settime(timer_fd_.get(), 0, &its, nullptr);
+  const uint64_t deadline_ns =
+      options_.duration_s > 0 ? start_ns + uint64_t(options_.duration_s * 1e9) : 0;
+
+  bool stop = false;
+  int ticks = 0;
+  epoll_event events[16];
+  while (!stop) {
+    int timeout_ms = -1;
+    if (deadline_ns) {
+      uint64_t now = NowNs(CLOCK_MONOTONIC);
+      if (now >= deadline_ns) break;
+      timeout_ms = int((deadline_ns - now + 999'999) / 1'000'000);
+    }
+    int n = epoll_wait(epoll_fd_.get(), events, 16, timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      write_status_ = ErrnoError(errno, "epoll_wait");
+      break;
+    }
+    bool flush = false;
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      if (tag == kTagStop) {
+        stop = true;
+      } else if (tag == kTagTimer) {
+        uint64_t expirations;
+        while (read(timer_fd_.get(), &expirations, sizeof(expirations)) > 0) {
+        }
+        if (++ticks >= kFlushTicks) {
+          ticks = 0;
+          flush = true;
+        }
+      } else if (tag & kTagPidFd) {
+        size_t index = tag & ~kTagPidFd;
+        epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, target_pidfds_[index].get(), nullptr);
+        if (--targets_alive_ == 0) stop = true;
+      } else if (tag & kTagRing) {
+        CpuReader& r = *readers_[tag & ~kTagRing];
+        if ((events[i].events & (EPOLLHUP | EPOLLERR)) && r.in_epoll) {
+          // The leader's task is gone: it will never wake us again, but other tasks' events
+          // may still write into its ring, which the periodic drain keeps reading.
+          epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, r.leader_fd, nullptr);
+          r.in_epoll = false;
+        }
+      }
+    }
+    DrainAll();
+    if (flush && write_status_.ok()) write_status_ = FlushToFile();
+  }
+
+  // Stop sampling, then read what is left.
+  for (PerfEvent& ev : events_) (void)ev.Disable();
+  if (launcher_ && !launcher_->reaped()) {
+    // Ended by time or signal while the command still runs: end it, as perf does.
+    launcher_->Kill(SIGTERM);
+  }
+  if (launcher_) summary.command_wait_status = launcher_->Wait();
+  DrainAll();
+  const uint64_t duration_ns = NowNs(CLOCK_MONOTONIC) - start_ns;
+
+  for (auto& r : readers_) stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
+  if (write_status_.ok()) write_status_ = FlushToFile();
+  std::vector<KernelSymbol> ksyms = KernelSymbolsForStacks();
+  absl::Status finish = writer_->Finish(ksyms, stats_, duration_ns);
+  if (!write_status_.ok()) return write_status_;
+  WICK_RETURN_IF_ERROR(finish);
+
+  summary.stats = stats_;
+  summary.duration_ns = duration_ns;
+  summary.output_bytes = writer_->BytesWritten();
+  summary.distinct_stacks = stacks_->size();
+  return summary;
+}
+
+}  // namespace
+}  // namespace wick

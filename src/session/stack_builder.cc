@@ -1,0 +1,74 @@
+#include "stack_builder.h"
+
+#include <linux/perf_event.h>
+
+namespace wick {
+
+StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats,
+                           uint64_t sample_type, uint32_t max_stack)
+    : processes_(processes),
+      stacks_(stacks),
+      stats_(stats),
+      sample_type_(sample_type),
+      max_stack_(max_stack),
+      // Kernel and user contexts may each bring up to max_stack entries.
+      pool_(size_t{max_stack} * 2 + 2) {}
+
+void StackBuilder::OnSample(const ParsedRecord& rec) {
+  const SampleRecord& s = rec.sample;
+  stats_->Add(Stat::kSamples);
+  Frame* frames = pool_.data();
+  const size_t capacity = pool_.size();
+  size_t n = 0;
+  const pid_t pid = pid_t(s.pid);
+  if (sample_type_ & PERF_SAMPLE_CALLCHAIN) {
+    CallchainContext context = CallchainContext::kUnknown;
+    bool first_in_context = true;
+    size_t in_context = 0;
+    bool truncated = false;
+    for (uint64_t ip : s.callchain) {
+      if (IsContextMarker(ip)) {
+        if (in_context >= max_stack_) truncated = true;
+        context = ClassifyContextMarker(ip);
+        first_in_context = true;
+        in_context = 0;
+        continue;
+      }
+      ++in_context;
+      if (n == capacity) {
+        truncated = true;
+        break;
+      }
+      // Every entry but the first of a context is a return address: step back into the call
+      // instruction so the frame names the call site, not the instruction after it (which
+      // may belong to the next function when the call was the last instruction).
+      const uint64_t addr = first_in_context ? ip : ip - 1;
+      first_in_context = false;
+      if (context == CallchainContext::kKernel) {
+        frames[n++] = Frame{addr, 0, FrameKind::kKernel};
+        stats_->Add(Stat::kKernelFrames);
+      } else if (context == CallchainContext::kUser) {
+        frames[n++] = processes_->Resolve(pid, addr);
+        stats_->Add(Stat::kUserFrames);
+      }
+      // Hypervisor and guest frames are not ours to name; they are skipped.
+    }
+    if (in_context >= max_stack_) truncated = true;
+    if (truncated) stats_->Add(Stat::kTruncatedCallchains);
+  } else {
+    const uint16_t mode = rec.misc & PERF_RECORD_MISC_CPUMODE_MASK;
+    if (mode == PERF_RECORD_MISC_KERNEL) {
+      frames[n++] = Frame{s.ip, 0, FrameKind::kKernel};
+      stats_->Add(Stat::kKernelFrames);
+    } else {
+      frames[n++] = processes_->Resolve(pid, s.ip);
+      stats_->Add(Stat::kUserFrames);
+    }
+  }
+  const uint32_t comm = processes_->CommId(pid, pid_t(s.tid));
+  if (!stacks_->Insert(comm, std::span<const Frame>(frames, n))) {
+    stats_->Add(Stat::kStackMapFull);
+  }
+}
+
+}  // namespace wick

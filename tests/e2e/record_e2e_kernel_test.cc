@@ -1,0 +1,250 @@
+// wick record + wick report --folded on the known-answer workload (main -> work -> a 60 %,
+// b 30 %, c 10 %), run as a user would: the real program, the real kernel.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "run.h"
+#include "testing/testing.h"
+#include "workloads.h"
+
+namespace wick::testing {
+namespace {
+
+const std::string kWick = WICK_BINARY;
+
+struct FoldedProfile {
+  uint64_t total = 0;
+  uint64_t reaching_main = 0;
+  std::map<std::string, uint64_t> leaf_abc;  // "a", "b", "c" -> samples under it
+  std::map<std::string, uint64_t> comms;
+  std::vector<std::string> lines;
+};
+
+FoldedProfile ParseFolded(const std::string& text) {
+  FoldedProfile p;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    p.lines.emplace_back(line);
+    size_t space = line.rfind(' ');
+    if (space == absl::string_view::npos) continue;
+    uint64_t count = 0;
+    if (!absl::SimpleAtoi(line.substr(space + 1), &count)) continue;
+    std::vector<absl::string_view> frames = absl::StrSplit(line.substr(0, space), ';');
+    p.total += count;
+    if (!frames.empty()) p.comms[std::string(frames[0])] += count;
+    bool main_seen = false;
+    std::string abc;
+    for (size_t i = 1; i < frames.size(); ++i) {
+      if (frames[i] == "main") main_seen = true;
+      if (frames[i] == "a" || frames[i] == "b" || frames[i] == "c") abc = std::string(frames[i]);
+    }
+    if (main_seen) p.reaching_main += count;
+    if (!abc.empty()) p.leaf_abc[abc] += count;
+  }
+  return p;
+}
+
+bool PerfUsable(std::string* why) {
+  // A tiny recording tells whether this machine lets us open events at all.
+  RunResult r = Run({kWick, "record", "-o", TempPath("probe.wick"), "--", "/bin/true"});
+  if (r.exit_code != 0) {
+    *why = "wick record cannot open perf events here: " + r.err;
+    return false;
+  }
+  return true;
+}
+
+class RecordE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!PerfUsable(&why)) WICK_SKIP_OR_FAIL(why);
+  }
+
+  FoldedProfile Report(const std::string& file) {
+    RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return ParseFolded(r.out);
+  }
+
+  // The known split, within `tolerance` percentage points.
+  void ExpectKnownSplit(const FoldedProfile& p, double tolerance) {
+    uint64_t abc = p.leaf_abc.count("a") ? p.leaf_abc.at("a") : 0;
+    uint64_t b = p.leaf_abc.count("b") ? p.leaf_abc.at("b") : 0;
+    uint64_t c = p.leaf_abc.count("c") ? p.leaf_abc.at("c") : 0;
+    uint64_t sum = abc + b + c;
+    ASSERT_GT(sum, 200u) << "too few samples in a/b/c";
+    EXPECT_NEAR(100.0 * abc / sum, 60.0, tolerance);
+    EXPECT_NEAR(100.0 * b / sum, 30.0, tolerance);
+    EXPECT_NEAR(100.0 * c / sum, 10.0, tolerance);
+    EXPECT_GE(double(p.reaching_main), 0.95 * double(p.total))
+        << p.reaching_main << " of " << p.total << " samples reach main";
+  }
+};
+
+TEST_F(RecordE2eTest, LaunchedCommandGivesKnownSplit) {
+  std::string file = TempPath("cmd.wick");
+  RunResult r =
+      Run({kWick, "record", "-g", "-F", "999", "-o", file, "--", workloads::KnownTreePath(), "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("samples of cpu-clock"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lost samples: 0"), std::string::npos) << r.err;
+  FoldedProfile p = Report(file);
+  ExpectKnownSplit(p, 5.0);
+  // About 999 Hz for 3 s of one busy thread.
+  EXPECT_GT(p.total, 1500u);
+  EXPECT_EQ(p.comms.count("known_tree_fp"), 1u);
+}
+
+TEST_F(RecordE2eTest, AttachToRunningProcess) {
+  Background target({workloads::KnownTreePath(), "6", "pid"});
+  std::string line = target.ReadLine();
+  ASSERT_EQ(line, "pid " + std::to_string(target.pid()));
+  std::string file = TempPath("pid.wick");
+  RunResult r = Run({kWick, "record", "-g", "-p", std::to_string(target.pid()), "--duration",
+                     "2", "-o", file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  FoldedProfile p = Report(file);
+  ExpectKnownSplit(p, 5.0);
+  EXPECT_GT(p.total, 1000u);
+}
+
+TEST_F(RecordE2eTest, MultiThreadedTarget) {
+  std::string file = TempPath("threads.wick");
+  RunResult r = Run({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3",
+                     "threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  FoldedProfile p = Report(file);
+  ExpectKnownSplit(p, 5.0);
+  // Two busy threads on two CPUs: clearly more than one thread's worth of samples.
+  EXPECT_GT(p.total, 4000u);
+}
+
+TEST_F(RecordE2eTest, ForkingTarget) {
+  std::string file = TempPath("fork.wick");
+  RunResult r =
+      Run({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3", "fork"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  FoldedProfile p = Report(file);
+  ExpectKnownSplit(p, 5.0);
+  // Parent and child both run work(): the child's samples are recorded too.
+  EXPECT_GT(p.total, 4000u);
+}
+
+TEST_F(RecordE2eTest, ExitCodeOfCommandPassesThrough) {
+  RunResult r = Run({kWick, "record", "-o", TempPath("exit.wick"), "--", "/bin/sh", "-c",
+                     "exit 7"});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+}
+
+TEST_F(RecordE2eTest, SigintStopsCleanlyAndKeepsEverything) {
+  std::string file = TempPath("sigint.wick");
+  Background wick({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "30"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  wick.Signal(SIGINT);
+  int code = wick.Wait();
+  // The command got SIGTERM from wick: 128 + 15.
+  EXPECT_EQ(code, 128 + SIGTERM);
+  RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("incomplete"), std::string::npos) << r.err;
+  EXPECT_GT(ParseFolded(r.out).total, 500u);
+}
+
+TEST_F(RecordE2eTest, KillNineLosesAtMostTheLastSecond) {
+  std::string file = TempPath("kill9.wick");
+  Background wick({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "30"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  wick.Signal(SIGKILL);
+  wick.Wait();
+  RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("incomplete"), std::string::npos) << r.err;
+  // 3.5 s at 999 Hz; flushed at least once a second, so at least ~2 s are in the file.
+  EXPECT_GT(ParseFolded(r.out).total, 1500u);
+}
+
+TEST_F(RecordE2eTest, CyclesFallsBackToCpuClockWithNotice) {
+  std::string file = TempPath("cycles.wick");
+  RunResult r = Run({kWick, "record", "-e", "cycles", "-o", file, "--", "/bin/true"});
+  if (access("/sys/bus/event_source/devices/cpu", F_OK) == 0) GTEST_SKIP() << "has a PMU";
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("using cpu-clock"), std::string::npos) << r.err;
+}
+
+TEST_F(RecordE2eTest, NonexistentPidIsOneClearLine) {
+  // pid_max is at most 4194304: this pid cannot exist.
+  RunResult r = Run({kWick, "record", "-p", "4194304", "-o", TempPath("nopid.wick")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no process with pid 4194304"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(RecordE2eTest, UnknownEventSuggestsNearestName) {
+  RunResult r = Run({kWick, "record", "-e", "cpu-clok", "-o", TempPath("ev.wick"), "--",
+                     "/bin/true"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cpu-clock"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(RecordE2eTest, BadRingSizeIsRefused) {
+  RunResult r = Run({kWick, "record", "-m", "3", "-o", TempPath("m.wick"), "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("power of two"), std::string::npos) << r.err;
+}
+
+TEST_F(RecordE2eTest, MaxStackAboveSysctlNamesIt) {
+  std::ifstream in("/proc/sys/kernel/perf_event_max_stack");
+  int max_stack = 0;
+  in >> max_stack;
+  ASSERT_GT(max_stack, 0);
+  RunResult r = Run({kWick, "record", "--max-stack", std::to_string(max_stack + 1), "-o",
+                     TempPath("ms.wick"), "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("kernel.perf_event_max_stack"), std::string::npos) << r.err;
+}
+
+TEST_F(RecordE2eTest, TruncatedRecordingIsReadUpToTheCut) {
+  std::string file = TempPath("trunc.wick");
+  RunResult rec = Run({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  struct stat st;
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  ASSERT_EQ(truncate(file.c_str(), st.st_size - 5), 0);
+  RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.err.find("incomplete"), std::string::npos) << r.err;
+  EXPECT_GT(ParseFolded(r.out).total, 0u);
+}
+
+TEST_F(RecordE2eTest, EmptyAndForeignFilesAreRefusedInOneLine) {
+  std::string empty = TempPath("empty.wick");
+  std::ofstream(empty).close();
+  RunResult r = Run({kWick, "report", "-i", empty, "--folded"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  r = Run({kWick, "report", "-i", "/bin/true", "--folded"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not a wick recording"), std::string::npos) << r.err;
+
+  r = Run({kWick, "report", "-i", TempPath("does-not-exist.wick"), "--folded"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+}  // namespace
+}  // namespace wick::testing

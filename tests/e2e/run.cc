@@ -1,0 +1,119 @@
+#include "run.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+namespace wick::testing {
+namespace {
+
+int CodeOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<char*> Argv(const std::vector<std::string>& argv) {
+  std::vector<char*> out;
+  for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+std::string TempPath(const std::string& name) {
+  static std::string dir = [] {
+    std::string templ = "/tmp/wick-e2e-XXXXXX";
+    char* d = mkdtemp(templ.data());
+    return std::string(d ? d : "/tmp");
+  }();
+  return dir + "/" + name;
+}
+
+RunResult Run(const std::vector<std::string>& argv) {
+  static int counter = 0;
+  std::string out_path = TempPath("out" + std::to_string(counter));
+  std::string err_path = TempPath("err" + std::to_string(counter++));
+  std::vector<char*> args = Argv(argv);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execv(args[0], args.data());
+    _exit(126);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  RunResult r;
+  r.exit_code = CodeOf(status);
+  r.out = Slurp(out_path);
+  r.err = Slurp(err_path);
+  return r;
+}
+
+Background::Background(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return;
+  std::vector<char*> args = Argv(argv);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], 1);
+    execv(args[0], args.data());
+    _exit(126);
+  }
+  close(fds[1]);
+  out_fd_ = fds[0];
+}
+
+Background::~Background() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    Wait();
+  }
+  if (out_fd_ >= 0) close(out_fd_);
+}
+
+std::string Background::ReadLine() {
+  std::string line;
+  char c;
+  while (read(out_fd_, &c, 1) == 1) {
+    if (c == '\n') break;
+    line += c;
+  }
+  return line;
+}
+
+void Background::Signal(int sig) {
+  if (pid_ > 0 && !reaped_) kill(pid_, sig);
+}
+
+int Background::Wait() {
+  if (reaped_) return code_;
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+  code_ = CodeOf(status);
+  return code_;
+}
+
+}  // namespace wick::testing

@@ -1,0 +1,46 @@
+// Runs programs for end-to-end tests: wait for one and capture its output, or start one in
+// the background and read the first line it prints.
+#ifndef WICK_TESTS_E2E_RUN_H_
+#define WICK_TESTS_E2E_RUN_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace wick::testing {
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string out;
+  std::string err;
+};
+
+// Runs argv to completion (stdin from /dev/null) and returns its exit code and output.
+RunResult Run(const std::vector<std::string>& argv);
+
+// A program running in the background with stdout on a pipe; killed (SIGKILL) and reaped by
+// the destructor if still running.
+class Background {
+ public:
+  explicit Background(const std::vector<std::string>& argv);
+  ~Background();
+  pid_t pid() const { return pid_; }
+  // The next line the program writes to stdout ("" at EOF).
+  std::string ReadLine();
+  void Signal(int sig);
+  // Waits for exit; returns the exit code (128 + signal when killed).
+  int Wait();
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  bool reaped_ = false;
+  int code_ = -1;
+};
+
+std::string TempPath(const std::string& name);
+
+}  // namespace wick::testing
+
+#endif  // WICK_TESTS_E2E_RUN_H_

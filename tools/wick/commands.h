@@ -1,0 +1,45 @@
+// The wick program's subcommands. Each turns its parsed flags into the library's option
+// structs, runs, prints to stdout/stderr and returns the process exit code.
+#ifndef WICK_TOOLS_WICK_COMMANDS_H_
+#define WICK_TOOLS_WICK_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+
+namespace wick::cli {
+
+struct RecordFlags {
+  std::string event = "cpu-clock";
+  uint64_t frequency = 0;
+  uint64_t period = 0;
+  bool g = false;
+  std::string call_graph;
+  uint32_t max_stack = 0;
+  std::string pids;
+  std::string tids;
+  bool all_cpus = false;
+  double duration = 0;
+  std::string mmap_pages;
+  std::string output = "wick.data";
+  std::vector<std::string> command;
+};
+
+struct ReportFlags {
+  std::string input = "wick.data";
+  bool folded = false;
+};
+
+void AddRecordCommand(CLI::App& app, RecordFlags& flags);
+void AddReportCommand(CLI::App& app, ReportFlags& flags);
+
+int RunRecord(const RecordFlags& flags, const std::string& command_line);
+int RunReport(const ReportFlags& flags);
+
+// "wick <sub>: <message>" on stderr.
+void PrintError(const std::string& sub, const std::string& message);
+
+}  // namespace wick::cli
+
+#endif  // WICK_TOOLS_WICK_COMMANDS_H_

@@ -1,0 +1,203 @@
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "commands.h"
+#include "wick/session.h"
+#include "wick/stats.h"
+
+namespace wick::cli {
+namespace {
+
+// Set while Run() is in progress; the signal handler only writes to it.
+volatile sig_atomic_t g_stop_fd = -1;
+
+void OnStopSignal(int) {
+  int fd = g_stop_fd;
+  if (fd >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(fd, &one, sizeof(one));
+  }
+}
+
+bool ParseIdList(const std::string& text, const char* flag, std::vector<pid_t>* out,
+                 std::string* error) {
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(part, &id) || id <= 0) {
+      *error = absl::StrFormat("%s '%s': not a process or thread id (expected e.g. %s 1234,5678)",
+                               flag, std::string(part), flag);
+      return false;
+    }
+    out->push_back(id);
+  }
+  return true;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 10 * 1024) return absl::StrFormat("%d B", bytes);
+  if (bytes < 10 * 1024 * 1024) return absl::StrFormat("%.1f KiB", bytes / 1024.0);
+  return absl::StrFormat("%.1f MiB", bytes / (1024.0 * 1024.0));
+}
+
+void PrintSummary(const RecordSummary& s, const std::string& output) {
+  const Stats& st = s.stats;
+  uint64_t samples = st.Get(Stat::kSamples);
+  uint64_t lost = st.Get(Stat::kLostSamples) + st.Get(Stat::kLostSamplesNoBuffer);
+  double lost_pct = samples + lost ? 100.0 * lost / double(samples + lost) : 0.0;
+  std::fprintf(stderr,
+               "wick record: %" PRIu64 " samples of %s in %.2f s, %" PRIu64
+               " distinct stacks, written to %s (%s)\n",
+               samples, s.event.c_str(), s.duration_ns / 1e9, s.distinct_stacks, output.c_str(),
+               HumanBytes(s.output_bytes).c_str());
+  std::fprintf(stderr,
+               "wick record: lost samples: %" PRIu64 " (%.2f%%), throttle events: %" PRIu64
+               ", frames without build-id: %" PRIu64 "\n",
+               lost, lost_pct, st.Get(Stat::kThrottle), st.Get(Stat::kFramesNoBuildId));
+  // Every other non-zero counter that means something was lost or went wrong.
+  for (size_t i = 0; i < kNumStats; ++i) {
+    Stat stat = static_cast<Stat>(i);
+    const StatInfo& info = GetStatInfo(stat);
+    if (st.Get(stat) == 0 || info.severity == Severity::kInfo) continue;
+    if (stat == Stat::kLostSamples || stat == Stat::kLostSamplesNoBuffer ||
+        stat == Stat::kThrottle)
+      continue;
+    std::fprintf(stderr, "wick record: %s: %" PRIu64 " (%s)\n", std::string(info.name).c_str(),
+                 st.Get(stat), std::string(info.description).c_str());
+  }
+}
+
+}  // namespace
+
+void PrintError(const std::string& sub, const std::string& message) {
+  std::fprintf(stderr, "wick %s: %s\n", sub.c_str(), message.c_str());
+}
+
+void AddRecordCommand(CLI::App& app, RecordFlags& f) {
+  CLI::App* rec = app.add_subcommand("record", "Sample a process, a command or the whole system");
+  rec->add_option("-e,--event", f.event,
+                  "Event to sample: cpu-clock, task-clock, page-faults, context-switches, "
+                  "cpu-migrations, cycles, instructions, ... with optional :u / :k");
+  rec->add_option("-F,--freq", f.frequency, "Sampling frequency in Hz (default 999)");
+  rec->add_option("-c,--count", f.period, "Sample every PERIOD events instead of -F");
+  rec->add_flag("-g", f.g, "Record callchains (same as --call-graph fp)");
+  rec->add_option("--call-graph", f.call_graph, "Callchain mode: fp");
+  rec->add_option("--max-stack", f.max_stack,
+                  "Deepest callchain to record (at most kernel.perf_event_max_stack)");
+  rec->add_option("-p,--pid", f.pids, "Profile these processes (comma-separated pids)");
+  rec->add_option("-t,--tid", f.tids, "Profile these threads only (comma-separated tids)");
+  rec->add_flag("-a,--all-cpus", f.all_cpus, "Profile the whole system, every online CPU");
+  rec->add_option("--duration", f.duration, "Stop after SEC seconds");
+  rec->add_option("-m,--mmap-pages", f.mmap_pages,
+                  "Ring buffer data pages per CPU, a power of two (default 128)");
+  rec->add_option("-o,--output", f.output, "Recording file (default wick.data)");
+  rec->add_option("command", f.command, "Command to launch and profile (after --)");
+}
+
+int RunRecord(const RecordFlags& f, const std::string& command_line) {
+  RecordOptions opts;
+  opts.event = f.event;
+  std::string error;
+  if (f.frequency && f.period) {
+    PrintError("record", "-F and -c are exclusive: sample by frequency or by period, not both");
+    return 2;
+  }
+  opts.frequency = f.frequency ? f.frequency : (f.period ? 0 : 999);
+  opts.period = f.period;
+  if (!f.call_graph.empty()) {
+    std::string mode = f.call_graph.substr(0, f.call_graph.find(','));
+    if (mode == "fp") {
+      opts.callchain = true;
+    } else if (mode == "dwarf") {
+      PrintError("record", "--call-graph dwarf is not supported by this version of wick yet; "
+                           "use --call-graph fp (binaries built with -fno-omit-frame-pointer)");
+      return 2;
+    } else if (mode == "lbr") {
+      PrintError("record", "--call-graph lbr needs Intel's last-branch-record PMU, and this "
+                           "machine has no hardware PMU; use --call-graph fp");
+      return 2;
+    } else {
+      PrintError("record", "--call-graph '" + f.call_graph + "': unknown mode (use fp)");
+      return 2;
+    }
+  }
+  if (f.g) opts.callchain = true;
+  opts.max_stack = f.max_stack;
+  if (f.max_stack && !opts.callchain) opts.callchain = true;
+  if (!f.pids.empty() && !ParseIdList(f.pids, "-p", &opts.pids, &error)) {
+    PrintError("record", error);
+    return 2;
+  }
+  if (!f.tids.empty() && !ParseIdList(f.tids, "-t", &opts.tids, &error)) {
+    PrintError("record", error);
+    return 2;
+  }
+  opts.system_wide = f.all_cpus;
+  opts.command = f.command;
+  int targets = !opts.pids.empty() + !opts.tids.empty() + opts.system_wide + !opts.command.empty();
+  if (targets == 0) {
+    PrintError("record", "nothing to profile: give -p PID, -t TID, -a, or -- COMMAND [ARGS...]");
+    return 2;
+  }
+  if (targets > 1) {
+    PrintError("record", "choose one target: -p, -t, -a or -- COMMAND, not several");
+    return 2;
+  }
+  if (f.duration < 0) {
+    PrintError("record", "--duration must be positive");
+    return 2;
+  }
+  opts.duration_s = f.duration;
+  if (!f.mmap_pages.empty()) {
+    uint32_t pages = 0;
+    if (!absl::SimpleAtoi(f.mmap_pages, &pages) || pages == 0 || (pages & (pages - 1)) != 0) {
+      PrintError("record", "-m " + f.mmap_pages +
+                               ": ring buffer size must be a power of two number of pages "
+                               "(1, 2, 4, ..., 65536)");
+      return 2;
+    }
+    opts.mmap_pages = pages;
+  }
+  opts.output = f.output;
+  opts.command_line = command_line;
+  opts.notice = [](const std::string& line) { std::fprintf(stderr, "wick record: %s\n", line.c_str()); };
+
+  auto session = RecordSession::Prepare(opts);
+  if (!session.ok()) {
+    PrintError("record", std::string(session.status().message()));
+    return 1;
+  }
+  g_stop_fd = (*session)->StopFd();
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+
+  auto summary = (*session)->Run();
+  g_stop_fd = -1;
+  if (!summary.ok()) {
+    PrintError("record", std::string(summary.status().message()));
+    return 1;
+  }
+  PrintSummary(*summary, opts.output);
+  int ws = summary->command_wait_status;
+  if (ws >= 0) {
+    if (WIFEXITED(ws)) return WEXITSTATUS(ws);
+    if (WIFSIGNALED(ws)) return 128 + WTERMSIG(ws);
+  }
+  return 0;
+}
+
+}  // namespace wick::cli
