@@ -79,9 +79,10 @@ class ProcessTable {
 
   // PERF_RECORD_MMAP / MMAP2. `prot` is the MMAP2 prot (PROT_* bits); pass kProtUnknown for
   // PERF_RECORD_MMAP (v1), whose mappings are treated as executable. Non-executable mappings
-  // are ignored. A mapping replaces (trims or splits) any mapping it overlaps. `build_id` is
-  // the kernel's (PERF_RECORD_MISC_MMAP_BUILD_ID), empty when it gave none: the file is then
-  // read through PROC/PID/root/<filename> (falling back to <filename>), once per file.
+  // are not kept but still remove what they overlap (mmap semantics). A mapping replaces (trims or
+  // splits) any mapping it overlaps. `build_id` is the kernel's (PERF_RECORD_MISC_MMAP_BUILD_ID),
+  // empty when it gave none: the file is then read through PROC/PID/root/<filename> (falling back
+  // to <filename>), once per file.
   static constexpr uint32_t kProtUnknown = 0xffffffffu;
   void OnMmap(pid_t pid, pid_t tid, uint64_t start, uint64_t len, uint64_t pgoff,
               std::string_view filename, uint32_t prot, std::span<const std::byte> build_id);
@@ -143,7 +144,9 @@ class ProcessTable {
   };
 
   Process& GetProcess(pid_t pid) { return processes_[pid]; }
-  void AddMapping(Process& process, const Mapping& mapping);
+  static void AddMapping(Process& process, const Mapping& mapping);
+  static void RemoveMapping(Process& process, const Mapping& mapping);
+  Frame ResolveIn(const Process& process, uint64_t addr);
   uint32_t BinaryFor(pid_t pid, std::string_view filename, std::span<const std::byte> kernel_id,
                      bool* has_build_id);
   std::string BuildIdOfFile(pid_t pid, std::string_view filename);

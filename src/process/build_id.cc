@@ -1,0 +1,187 @@
+#include "wick/build_id.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "wick/byte_reader.h"
+#include "wick/scoped.h"
+#include "wick/status.h"
+
+namespace wick {
+namespace {
+
+// The ELF class decides the header layouts; everything else is shared.
+struct Elf32Types {
+  using Ehdr = Elf32_Ehdr;
+  using Phdr = Elf32_Phdr;
+  using Shdr = Elf32_Shdr;
+};
+struct Elf64Types {
+  using Ehdr = Elf64_Ehdr;
+  using Phdr = Elf64_Phdr;
+  using Shdr = Elf64_Shdr;
+};
+
+uint64_t AlignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
+
+// Searches one note area for NT_GNU_BUILD_ID with name "GNU". Notes are 4-byte aligned in
+// both classes, except areas with 8-byte alignment (e.g. .note.gnu.property), whose name and
+// descriptor are padded to 8.
+std::optional<std::string> FindBuildIdNote(std::span<const std::byte> notes, uint64_t align) {
+  align = align == 8 ? 8 : 4;
+  ByteReader reader(notes);
+  while (reader.remaining() >= sizeof(Elf64_Nhdr)) {
+    Elf64_Nhdr nhdr;  // Elf32_Nhdr and Elf64_Nhdr are the same three 32-bit words.
+    std::span<const std::byte> name;
+    std::span<const std::byte> desc;
+    if (!reader.Read(&nhdr) || !reader.ReadBytes(nhdr.n_namesz, &name) ||
+        !reader.Skip(AlignUp(nhdr.n_namesz, align) - nhdr.n_namesz) ||
+        !reader.ReadBytes(nhdr.n_descsz, &desc)) {
+      return std::nullopt;
+    }
+    if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
+        std::memcmp(name.data(), "GNU", 4) == 0 && !desc.empty()) {
+      return std::string(reinterpret_cast<const char*>(desc.data()), desc.size());
+    }
+    // The last note may lack padding at the end of the area.
+    uint64_t pad = AlignUp(nhdr.n_descsz, align) - nhdr.n_descsz;
+    if (!reader.Skip(std::min<uint64_t>(pad, reader.remaining()))) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+template <typename T>
+absl::StatusOr<std::string> ParseClass(std::span<const std::byte> elf, std::string_view name) {
+  auto truncated = [&](std::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(name), ": truncated or corrupt ELF file (", Sv(what),
+                     " outside the file); is it still being written?"));
+  };
+  ByteReader reader(elf);
+  typename T::Ehdr ehdr;
+  if (!reader.Read(&ehdr)) return truncated("ELF header");
+
+  // Program headers: PT_NOTE segments. A region outside the file is remembered, not fatal:
+  // separate debug files keep program headers whose segments they do not contain.
+  const char* bad = nullptr;
+  if (ehdr.e_phnum != 0 && ehdr.e_phentsize < sizeof(typename T::Phdr)) {
+    bad = "program header size";
+  } else {
+    for (uint64_t i = 0; i < ehdr.e_phnum; ++i) {
+      typename T::Phdr phdr;
+      ByteReader ph(elf);
+      if (ehdr.e_phoff > elf.size() || i > (elf.size() - ehdr.e_phoff) / ehdr.e_phentsize ||
+          !ph.Seek(ehdr.e_phoff + i * ehdr.e_phentsize) || !ph.Read(&phdr)) {
+        bad = "program headers";
+        break;
+      }
+      if (phdr.p_type != PT_NOTE) continue;
+      ByteReader seg(elf);
+      std::span<const std::byte> notes;
+      if (!seg.Seek(phdr.p_offset) || !seg.ReadBytes(phdr.p_filesz, &notes)) {
+        bad = "note segment";
+        continue;
+      }
+      if (auto id = FindBuildIdNote(notes, phdr.p_align)) return *id;
+    }
+  }
+
+  // Section headers: SHT_NOTE sections (files without note segments, debug files).
+  if (ehdr.e_shoff != 0 && ehdr.e_shentsize < sizeof(typename T::Shdr)) {
+    bad = "section header size";
+  } else if (ehdr.e_shoff != 0) {
+    uint64_t shnum = ehdr.e_shnum;
+    if (shnum == 0) {  // more than SHN_LORESERVE sections: the count is in section 0
+      typename T::Shdr shdr0;
+      ByteReader sh(elf);
+      if (sh.Seek(ehdr.e_shoff) && sh.Read(&shdr0)) {
+        shnum = shdr0.sh_size;
+      } else {
+        bad = "section headers";
+      }
+    }
+    for (uint64_t i = 0; i < shnum; ++i) {
+      typename T::Shdr shdr;
+      ByteReader sh(elf);
+      if (ehdr.e_shoff > elf.size() || i > (elf.size() - ehdr.e_shoff) / ehdr.e_shentsize ||
+          !sh.Seek(ehdr.e_shoff + i * ehdr.e_shentsize) || !sh.Read(&shdr)) {
+        bad = "section headers";
+        break;
+      }
+      if (shdr.sh_type != SHT_NOTE) continue;
+      ByteReader sec(elf);
+      std::span<const std::byte> notes;
+      if (!sec.Seek(shdr.sh_offset) || !sec.ReadBytes(shdr.sh_size, &notes)) {
+        bad = "note section";
+        continue;
+      }
+      if (auto id = FindBuildIdNote(notes, shdr.sh_addralign)) return *id;
+    }
+  }
+  if (bad != nullptr) return truncated(bad);
+  return absl::NotFoundError(
+      absl::StrCat(Sv(name), ": no GNU build-id note; link with -Wl,--build-id to get one"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ParseBuildId(std::span<const std::byte> elf, std::string_view name) {
+  if (elf.size() < EI_NIDENT || std::memcmp(elf.data(), ELFMAG, SELFMAG) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(name), ": not an ELF file"));
+  }
+  const auto ident = reinterpret_cast<const unsigned char*>(elf.data());
+  if (ident[EI_DATA] != ELFDATA2LSB) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(name), ": big-endian ELF files are not supported"));
+  }
+  switch (ident[EI_CLASS]) {
+    case ELFCLASS64:
+      return ParseClass<Elf64Types>(elf, name);
+    case ELFCLASS32:
+      return ParseClass<Elf32Types>(elf, name);
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(Sv(name), ": unknown ELF class ", ident[EI_CLASS]));
+  }
+}
+
+absl::StatusOr<std::string> ReadBuildId(const std::string& path) {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoError(errno, absl::StrCat("open ", path));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, absl::StrCat("fstat ", path));
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  if (st.st_size < EI_NIDENT) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not an ELF file"));
+  }
+  // A mapping rather than reads: only the pages holding headers and notes are touched.
+  size_t size = static_cast<size_t>(st.st_size);
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  if (addr == MAP_FAILED) return ErrnoError(errno, absl::StrCat("mmap ", path));
+  ScopedMmap mapping(addr, size);
+  return ParseBuildId(
+      std::span<const std::byte>(static_cast<const std::byte*>(mapping.data()), size), path);
+}
+
+std::string BuildIdToHex(std::string_view build_id) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(build_id.size() * 2);
+  for (char c : build_id) {
+    auto b = static_cast<unsigned char>(c);
+    hex.push_back(kDigits[b >> 4]);
+    hex.push_back(kDigits[b & 0xf]);
+  }
+  return hex;
+}
+
+}  // namespace wick

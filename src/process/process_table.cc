@@ -1,0 +1,363 @@
+#include "wick/process_table.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "wick/build_id.h"
+#include "wick/scoped.h"
+#include "wick/status.h"
+
+namespace wick {
+namespace {
+
+// Reads a small /proc file whole. ENOENT/ESRCH (the process is gone) come back as NotFound.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoError(errno, absl::StrCat("open ", path));
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno == ESRCH ? ENOENT : errno;
+      return ErrnoError(err, absl::StrCat("read ", path));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::string_view StripNewline(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\0')) s.remove_suffix(1);
+  return s;
+}
+
+bool ParsePid(std::string_view s, pid_t* pid) {
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *pid);
+  return ec == std::errc() && ptr == s.data() + s.size() && *pid > 0;
+}
+
+// Names the kernel gives mappings that are not regular files on disk: frames in them keep
+// their raw address.
+bool IsRegularFileName(std::string_view name) {
+  if (name.empty() || name[0] != '/') return false;  // [vdso], [stack], [anon:x], anon_inode:
+  if (name.starts_with("//anon") || name.starts_with("/memfd:") || name.starts_with("/dev/") ||
+      name.starts_with("/SYSV")) {
+    return false;
+  }
+  if (name.ends_with(" (deleted)")) return false;
+  return true;
+}
+
+struct MapsLine {
+  uint64_t start = 0, end = 0, pgoff = 0;
+  bool exec = false;
+  std::string_view path;
+};
+
+// "start-end perms offset dev inode   path"; path may be absent and may contain spaces.
+bool ParseMapsLine(std::string_view line, MapsLine* out) {
+  auto hex = [&](uint64_t* v) {
+    auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), *v, 16);
+    if (ec != std::errc()) return false;
+    line.remove_prefix(ptr - line.data());
+    return true;
+  };
+  auto expect = [&](char c) {
+    if (line.empty() || line[0] != c) return false;
+    line.remove_prefix(1);
+    return true;
+  };
+  auto field = [&](std::string_view* f) {
+    size_t sp = line.find(' ');
+    if (sp == std::string_view::npos) {
+      *f = line;
+      line = {};
+    } else {
+      *f = line.substr(0, sp);
+      line.remove_prefix(sp + 1);
+    }
+    return !f->empty();
+  };
+  std::string_view perms, dev, inode;
+  if (!hex(&out->start) || !expect('-') || !hex(&out->end) || !expect(' ') || !field(&perms) ||
+      !hex(&out->pgoff) || !expect(' ') || !field(&dev) || !field(&inode)) {
+    return false;
+  }
+  if (perms.size() < 3 || out->end <= out->start) return false;
+  out->exec = perms[2] == 'x';
+  size_t first = line.find_first_not_of(' ');
+  out->path = first == std::string_view::npos ? std::string_view() : line.substr(first);
+  return true;
+}
+
+}  // namespace
+
+uint32_t BinaryTable::Intern(std::string_view build_id, std::string_view path) {
+  std::string key;
+  key.reserve(8 + build_id.size() + path.size());
+  uint64_t len = build_id.size();
+  key.append(reinterpret_cast<const char*>(&len), sizeof(len));
+  key.append(build_id);
+  key.append(path);
+  auto [it, inserted] = ids_.try_emplace(std::move(key), static_cast<uint32_t>(binaries_.size()));
+  if (inserted) binaries_.push_back(Binary{std::string(build_id), std::string(path)});
+  return it->second;
+}
+
+uint32_t CommTable::Intern(std::string_view comm) {
+  auto it = ids_.find(Sv(comm));
+  if (it != ids_.end()) return it->second;
+  uint32_t id = static_cast<uint32_t>(names_.size());
+  names_.emplace_back(comm);
+  ids_.emplace(std::string(comm), id);
+  return id;
+}
+
+ProcessTable::ProcessTable(Stats* stats, std::string proc_root)
+    : stats_(stats != nullptr ? stats : &own_stats_),
+      proc_root_(std::move(proc_root)),
+      unknown_comm_(comms_.Intern(kUnknownComm)) {}
+
+absl::Status ProcessTable::ScanProcess(pid_t pid) {
+  std::string dir = absl::StrCat(proc_root_, "/", pid);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no process with pid ", pid));
+    return ErrnoError(errno, absl::StrCat("stat ", dir));
+  }
+  absl::StatusOr<std::string> maps = ReadSmallFile(dir + "/maps");
+  if (!maps.ok()) {
+    if (absl::IsNotFound(maps.status())) {
+      return absl::NotFoundError(absl::StrCat("no process with pid ", pid, " (it exited)"));
+    }
+    return Annotate(maps.status(), absl::StrCat("reading the mappings of pid ", pid,
+                                                " (needs root or ptrace access to it)"));
+  }
+
+  // A rescan replaces what we knew: the scan is the newer truth.
+  Process& process = GetProcess(pid);
+  process.mappings.clear();
+  process.exited = false;
+  std::string_view rest = *maps;
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    MapsLine m;
+    if (!ParseMapsLine(line, &m) || !m.exec) continue;
+    OnMmap(pid, pid, m.start, m.end - m.start, m.pgoff, m.path, PROT_READ | PROT_EXEC, {});
+  }
+
+  if (absl::StatusOr<std::string> comm = ReadSmallFile(dir + "/comm"); comm.ok()) {
+    thread_comms_[pid] = comms_.Intern(StripNewline(*comm));
+  }
+  std::string task_dir = dir + "/task";
+  std::unique_ptr<DIR, int (*)(DIR*)> tasks(::opendir(task_dir.c_str()), &::closedir);
+  if (tasks != nullptr) {
+    while (struct dirent* ent = ::readdir(tasks.get())) {
+      pid_t tid;
+      if (!ParsePid(ent->d_name, &tid)) continue;
+      absl::StatusOr<std::string> comm =
+          ReadSmallFile(absl::StrCat(task_dir, "/", ent->d_name, "/comm"));
+      if (comm.ok()) thread_comms_[tid] = comms_.Intern(StripNewline(*comm));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProcessTable::ScanAll() {
+  std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir(proc_root_.c_str()), &::closedir);
+  if (proc == nullptr) {
+    return ErrnoError(errno, absl::StrCat("open ", proc_root_), "is procfs mounted?");
+  }
+  while (struct dirent* ent = ::readdir(proc.get())) {
+    pid_t pid;
+    if (!ParsePid(ent->d_name, &pid)) continue;
+    // Processes that exit mid-scan, or that we may not read, are skipped: their samples
+    // are counted as samples_unknown_process.
+    (void)ScanProcess(pid);
+  }
+  return absl::OkStatus();
+}
+
+void ProcessTable::OnMmap(pid_t pid, pid_t /*tid*/, uint64_t start, uint64_t len, uint64_t pgoff,
+                          std::string_view filename, uint32_t prot,
+                          std::span<const std::byte> build_id) {
+  if (len == 0 || start + len < start) return;
+  Mapping mapping{.start = start, .end = start + len, .pgoff = pgoff};
+  bool exec = prot == kProtUnknown || (prot & PROT_EXEC) != 0;
+  Process& process = GetProcess(pid);
+  if (!exec) {
+    // Not kept (no code runs there), but it still replaced whatever was mapped there before.
+    mapping.binary = kNoBinary;
+    AddMapping(process, mapping);
+    RemoveMapping(process, mapping);
+    return;
+  }
+  if (IsRegularFileName(filename)) {
+    mapping.binary = BinaryFor(pid, filename, build_id, &mapping.has_build_id);
+  }
+  AddMapping(process, mapping);
+}
+
+void ProcessTable::AddMapping(Process& process, const Mapping& mapping) {
+  std::vector<Mapping>& maps = process.mappings;
+  // Mappings are sorted and disjoint, so their ends are sorted too: the overlapping ones
+  // are the contiguous run [first, last).
+  auto first = std::upper_bound(maps.begin(), maps.end(), mapping.start,
+                                [](uint64_t addr, const Mapping& m) { return addr < m.end; });
+  auto last = std::lower_bound(first, maps.end(), mapping.end,
+                               [](const Mapping& m, uint64_t addr) { return m.start < addr; });
+  Mapping pieces[3];
+  size_t n = 0;
+  if (first != last && first->start < mapping.start) {
+    pieces[n] = *first;  // the part of the first overlapped mapping left of the new one
+    pieces[n++].end = mapping.start;
+  }
+  pieces[n++] = mapping;
+  if (first != last && (last - 1)->end > mapping.end) {
+    Mapping right = *(last - 1);  // the part right of the new one keeps its file offset
+    right.pgoff += mapping.end - right.start;
+    right.start = mapping.end;
+    pieces[n++] = right;
+  }
+  auto pos = maps.erase(first, last);
+  maps.insert(pos, pieces, pieces + n);
+}
+
+void ProcessTable::RemoveMapping(Process& process, const Mapping& mapping) {
+  std::vector<Mapping>& maps = process.mappings;
+  auto it = std::lower_bound(maps.begin(), maps.end(), mapping.start,
+                             [](const Mapping& m, uint64_t addr) { return m.start < addr; });
+  if (it != maps.end() && it->start == mapping.start && it->end == mapping.end) maps.erase(it);
+}
+
+uint32_t ProcessTable::BinaryFor(pid_t pid, std::string_view filename,
+                                 std::span<const std::byte> kernel_id, bool* has_build_id) {
+  std::string build_id;
+  if (!kernel_id.empty()) {
+    build_id.assign(reinterpret_cast<const char*>(kernel_id.data()), kernel_id.size());
+  } else {
+    build_id = BuildIdOfFile(pid, filename);
+  }
+  *has_build_id = !build_id.empty();
+  return binaries_.Intern(build_id, filename);
+}
+
+std::string ProcessTable::BuildIdOfFile(pid_t pid, std::string_view filename) {
+  // Through the process's root first, so a file in a container's mount namespace is the one
+  // the process mapped; the host path otherwise (the root link may be unreadable).
+  std::string path = absl::StrCat(proc_root_, "/", pid, "/root", Sv(filename));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    path.assign(filename);
+    if (::stat(path.c_str(), &st) != 0) return {};
+  }
+  // Cached by file identity rather than by name: two containers may hold different files
+  // under one path, and a rebuilt binary gets a new inode or mtime.
+  FileKey key{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+              static_cast<uint64_t>(st.st_size),
+              static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  auto it = build_id_cache_.find(key);
+  if (it != build_id_cache_.end()) return it->second;
+  absl::StatusOr<std::string> id = ReadBuildId(path);
+  std::string value = id.ok() ? *std::move(id) : std::string();
+  build_id_cache_.emplace(key, value);
+  return value;
+}
+
+void ProcessTable::OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec) {
+  Process& process = GetProcess(pid);
+  if (exec) {
+    process.mappings.clear();
+    process.exited = false;
+  }
+  thread_comms_[tid] = comms_.Intern(comm);
+}
+
+void ProcessTable::OnFork(pid_t pid, pid_t ppid, pid_t tid, pid_t ptid) {
+  uint32_t comm = CommId(ppid, ptid);
+  if (pid != ppid) {
+    std::vector<Mapping> inherited;
+    if (auto parent = processes_.find(ppid); parent != processes_.end()) {
+      inherited = parent->second.mappings;
+    }
+    Process& child = GetProcess(pid);  // may rehash: the parent reference is not kept
+    child.mappings = std::move(inherited);
+    child.exited = false;
+  } else {
+    GetProcess(pid);
+  }
+  thread_comms_[tid] = comm;
+}
+
+void ProcessTable::OnExit(pid_t pid, pid_t /*tid*/) {
+  auto it = processes_.find(pid);
+  if (it != processes_.end()) it->second.exited = true;
+}
+
+Frame ProcessTable::Resolve(pid_t pid, uint64_t addr) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) {
+    stats_->Add(Stat::kFramesUnmapped);
+    return Frame{.value = addr, .binary = 0, .kind = FrameKind::kUserRaw};
+  }
+  return ResolveIn(it->second, addr);
+}
+
+Frame ProcessTable::ResolveIn(const Process& process, uint64_t addr) {
+  const std::vector<Mapping>& maps = process.mappings;
+  auto it = std::upper_bound(maps.begin(), maps.end(), addr,
+                             [](uint64_t a, const Mapping& m) { return a < m.end; });
+  if (it == maps.end() || addr < it->start || it->binary == kNoBinary) {
+    stats_->Add(Stat::kFramesUnmapped);
+    return Frame{.value = addr, .binary = 0, .kind = FrameKind::kUserRaw};
+  }
+  if (!it->has_build_id) stats_->Add(Stat::kFramesNoBuildId);
+  return Frame{
+      .value = addr - it->start + it->pgoff, .binary = it->binary, .kind = FrameKind::kUserFile};
+}
+
+void ProcessTable::ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::span<Frame> out) {
+  size_t n = std::min(addrs.size(), out.size());
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) {
+    stats_->Add(Stat::kSamplesUnknownPid);
+    stats_->Add(Stat::kFramesUnmapped, n);
+    for (size_t i = 0; i < n; ++i) out[i] = Frame{.value = addrs[i], .kind = FrameKind::kUserRaw};
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(it->second, addrs[i]);
+}
+
+bool ProcessTable::HasExited(pid_t pid) const {
+  auto it = processes_.find(pid);
+  return it != processes_.end() && it->second.exited;
+}
+
+uint32_t ProcessTable::CommId(pid_t pid, pid_t tid) const {
+  if (auto it = thread_comms_.find(tid); it != thread_comms_.end()) return it->second;
+  if (auto it = thread_comms_.find(pid); it != thread_comms_.end()) return it->second;
+  return unknown_comm_;
+}
+
+size_t ProcessTable::MappingCount(pid_t pid) const {
+  auto it = processes_.find(pid);
+  return it == processes_.end() ? 0 : it->second.mappings.size();
+}
+
+}  // namespace wick
