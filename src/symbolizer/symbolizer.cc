@@ -1,0 +1,257 @@
+#include "wick/symbolizer.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+
+#include <cstdlib>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "elf_notes.h"
+#include "wick/status.h"
+
+namespace wick {
+namespace {
+
+using symbolizer_internal::FileBuildId;
+
+std::string Demangle(const char* name) {
+  if (name == nullptr) return {};
+  if (name[0] == '_' && name[1] == 'Z') {
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    if (status == 0 && demangled != nullptr) {
+      std::string out(demangled);
+      std::free(demangled);
+      return out;
+    }
+    std::free(demangled);
+  }
+  return name;
+}
+
+// One binary (one build-id + path), opened once. All lookups of a binary that could not be
+// opened return `failure`.
+struct Binary {
+  SymbolizeReason failure = SymbolizeReason::kOk;
+  Dwfl* dwfl = nullptr;
+  Dwfl_Module* module = nullptr;
+  GElf_Addr bias = 0;
+  std::vector<GElf_Phdr> loads;
+  // Node-based: SymbolizeFile hands out references that must survive rehashing.
+  std::unordered_map<uint64_t, SymbolizedAddress> results;
+
+  Binary() = default;
+  Binary(const Binary&) = delete;
+  Binary& operator=(const Binary&) = delete;
+  ~Binary() {
+    if (dwfl != nullptr) dwfl_end(dwfl);
+  }
+};
+
+// Reads the name of an inlined-subroutine DIE, following DW_AT_abstract_origin.
+std::string InlinedName(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  for (int name_attr : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name, DW_AT_name}) {
+    if (dwarf_attr_integrate(die, name_attr, &attr) != nullptr) {
+      const char* s = dwarf_formstring(&attr);
+      if (s != nullptr) return Demangle(s);
+    }
+  }
+  return {};
+}
+
+// Fills `out->inlined` (leaf first) from the DWARF scopes at `addr`, if there is DWARF.
+void AddInlinedFrames(Dwfl_Module* module, Dwarf_Addr addr, SymbolizedAddress* out) {
+  Dwarf_Addr dwarf_bias = 0;
+  Dwarf_Die* cudie = dwfl_module_addrdie(module, addr, &dwarf_bias);
+  if (cudie == nullptr) return;
+  Dwarf_Die* scopes = nullptr;
+  const int n = dwarf_getscopes(cudie, addr - dwarf_bias, &scopes);
+  if (n <= 0) return;
+  Dwarf_Files* files = nullptr;
+  size_t nfiles = 0;
+  if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0) files = nullptr;
+
+  // The leaf's position is the line table's; each outer frame's is its callee's call site.
+  std::string file;
+  int line = 0;
+  if (Dwfl_Line* l = dwfl_module_getsrc(module, addr)) {
+    const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
+    if (f != nullptr) file = f;
+  }
+  for (int i = 0; i < n; ++i) {
+    Dwarf_Die* die = &scopes[i];
+    const int tag = dwarf_tag(die);
+    if (tag == DW_TAG_subprogram) break;  // the outermost function: SymbolizedAddress::function
+    if (tag != DW_TAG_inlined_subroutine) continue;
+    SymbolFrame frame;
+    frame.function = InlinedName(die);
+    frame.file = file;
+    frame.line = line > 0 ? static_cast<uint32_t>(line) : 0;
+    out->inlined.push_back(std::move(frame));
+    // Where this inlined call sits in its caller.
+    file.clear();
+    line = 0;
+    Dwarf_Attribute attr;
+    Dwarf_Word value = 0;
+    if (files != nullptr && dwarf_attr(die, DW_AT_call_file, &attr) != nullptr &&
+        dwarf_formudata(&attr, &value) == 0) {
+      const char* f = dwarf_filesrc(files, value, nullptr, nullptr);
+      if (f != nullptr) file = f;
+    }
+    if (dwarf_attr(die, DW_AT_call_line, &attr) != nullptr && dwarf_formudata(&attr, &value) == 0) {
+      line = static_cast<int>(value);
+    }
+  }
+  std::free(scopes);
+}
+
+}  // namespace
+
+std::string_view SymbolizeReasonName(SymbolizeReason reason) {
+  switch (reason) {
+    case SymbolizeReason::kOk:
+      return "ok";
+    case SymbolizeReason::kNoFile:
+      return "no file";
+    case SymbolizeReason::kBuildIdMismatch:
+      return "build-id mismatch";
+    case SymbolizeReason::kBadOffset:
+      return "offset outside the file's segments";
+    case SymbolizeReason::kNoSymbol:
+      return "no symbol";
+  }
+  return "unknown";
+}
+
+struct Symbolizer::Impl {
+  // libdwfl keeps pointers to the callbacks and to the search path: both live here.
+  std::string debuginfo_path;
+  char* debuginfo_path_ptr = nullptr;
+  Dwfl_Callbacks callbacks{};
+  absl::flat_hash_map<std::string, std::unique_ptr<Binary>> binaries;
+};
+
+Symbolizer::Symbolizer(SymbolizerOptions options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  // "" = the file's own directory, ".debug" beside it (for .gnu_debuglink), then the debug
+  // dirs (searched for .build-id/xx/rest.debug and by path). A leading '-' skips the CRC
+  // check of debuglink targets, which would read every debug file whole.
+  impl_->debuginfo_path = absl::StrCat("-:.debug:", absl::StrJoin(options_.debug_dirs, ":"));
+  impl_->debuginfo_path_ptr = impl_->debuginfo_path.data();
+  impl_->callbacks.find_elf = dwfl_build_id_find_elf;
+  impl_->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+  impl_->callbacks.section_address = dwfl_offline_section_address;
+  impl_->callbacks.debuginfo_path = &impl_->debuginfo_path_ptr;
+}
+
+Symbolizer::~Symbolizer() = default;
+
+namespace {
+
+// Picks the file to read for (build_id, path): symfs+path, path, then the debug dirs'
+// build-id links. Sets *mismatch when a file at the path had another build-id.
+std::string FindFile(const SymbolizerOptions& options, std::string_view build_id,
+                     std::string_view path, bool* mismatch) {
+  *mismatch = false;
+  std::vector<std::string> candidates;
+  if (!path.empty() && path.front() == '/') {
+    if (!options.symfs.empty()) candidates.push_back(absl::StrCat(options.symfs, Sv(path)));
+    candidates.emplace_back(path);
+  }
+  std::string file_id;
+  for (const std::string& candidate : candidates) {
+    if (!FileBuildId(candidate, &file_id)) continue;
+    if (build_id.empty() || file_id == build_id) return candidate;
+    *mismatch = true;
+  }
+  if (build_id.size() >= 2) {
+    const std::string hex = absl::BytesToHexString(Sv(build_id));
+    for (const std::string& dir : options.debug_dirs) {
+      std::string debug_path =
+          absl::StrCat(dir, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+      if (FileBuildId(debug_path, &file_id) && file_id == build_id) return debug_path;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, std::string_view path,
+                                                   uint64_t file_offset) {
+  std::unique_ptr<Binary>& slot =
+      impl_->binaries[absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path))];
+  if (slot == nullptr) {
+    slot = std::make_unique<Binary>();
+    bool mismatch = false;
+    const std::string file = FindFile(options_, build_id, path, &mismatch);
+    if (mismatch) stats_.Add(Stat::kBuildIdMismatch);
+    if (file.empty()) {
+      slot->failure = mismatch ? SymbolizeReason::kBuildIdMismatch : SymbolizeReason::kNoFile;
+    } else {
+      slot->dwfl = dwfl_begin(&impl_->callbacks);
+      if (slot->dwfl != nullptr) {
+        slot->module = dwfl_report_offline(slot->dwfl, std::string(path).c_str(), file.c_str(), -1);
+        dwfl_report_end(slot->dwfl, nullptr, nullptr);
+      }
+      Elf* elf = slot->module != nullptr ? dwfl_module_getelf(slot->module, &slot->bias) : nullptr;
+      size_t phnum = 0;
+      if (elf == nullptr || elf_getphdrnum(elf, &phnum) != 0) {
+        slot->failure = SymbolizeReason::kNoFile;
+      } else {
+        for (size_t i = 0; i < phnum; ++i) {
+          GElf_Phdr ph;
+          if (gelf_getphdr(elf, static_cast<int>(i), &ph) != nullptr && ph.p_type == PT_LOAD) {
+            slot->loads.push_back(ph);
+          }
+        }
+      }
+    }
+  }
+  Binary& binary = *slot;
+
+  auto [it, inserted] = binary.results.try_emplace(file_offset);
+  SymbolizedAddress& result = it->second;
+  if (!inserted) return result;
+
+  result.reason = binary.failure;
+  if (result.reason == SymbolizeReason::kOk) {
+    const GElf_Phdr* segment = nullptr;
+    for (const GElf_Phdr& ph : binary.loads) {
+      if (file_offset >= ph.p_offset && file_offset - ph.p_offset < ph.p_filesz) {
+        segment = &ph;
+        break;
+      }
+    }
+    if (segment == nullptr) {
+      result.reason = SymbolizeReason::kBadOffset;
+    } else {
+      result.address = file_offset - segment->p_offset + segment->p_vaddr;
+      const GElf_Addr addr = result.address + binary.bias;
+      GElf_Off offset = 0;
+      GElf_Sym sym;
+      const char* name =
+          dwfl_module_addrinfo(binary.module, addr, &offset, &sym, nullptr, nullptr, nullptr);
+      if (name == nullptr || name[0] == '\0') {
+        result.reason = SymbolizeReason::kNoSymbol;
+      } else {
+        result.function = Demangle(name);
+        result.function_offset = offset;
+        AddInlinedFrames(binary.module, addr, &result);
+      }
+    }
+  }
+  if (!result.known()) stats_.Add(Stat::kUnsymbolizedFrames);
+  return result;
+}
+
+}  // namespace wick

@@ -1,0 +1,292 @@
+// Symbolizer against the known-answer workloads and the system libc; kallsyms capture
+// against fixtures and the running kernel's /proc/kallsyms.
+#include "wick/symbolizer.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "gtest/gtest.h"
+#include "testing/testing.h"
+#include "wick/kernel_symbols.h"
+#include "workloads.h"
+
+namespace wick {
+namespace {
+
+namespace fs = std::filesystem;
+using workloads::ElfSymbol;
+using workloads::FindElfSymbol;
+using workloads::FindElfSymbolContaining;
+using workloads::KnownTreePath;
+using workloads::ReadElfBuildId;
+
+// A fresh empty directory, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "wick_sym_XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Debug dirs that hold nothing, so the system's /usr/lib/debug cannot answer for a file.
+SymbolizerOptions NoDebugDirs(const TempDir& dir) {
+  SymbolizerOptions options;
+  options.debug_dirs = {dir.path()};
+  return options;
+}
+
+TEST(SymbolizerTest, NamesKnownTreeFunctions) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(path));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  for (const char* name : {"a", "b", "c", "work", "main"}) {
+    WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, name));
+    ASSERT_GT(elf_sym.size, 4u);
+    // At the start, and inside the function (where samples land).
+    const SymbolizedAddress& start = sym.SymbolizeFile(build_id, path, elf_sym.file_offset);
+    EXPECT_EQ(start.function, name);
+    EXPECT_EQ(start.function_offset, 0u);
+    EXPECT_EQ(start.address, elf_sym.value);
+    EXPECT_EQ(start.reason, SymbolizeReason::kOk);
+    const SymbolizedAddress& inside = sym.SymbolizeFile(build_id, path, elf_sym.file_offset + 4);
+    EXPECT_EQ(inside.function, name);
+    EXPECT_EQ(inside.function_offset, 4u);
+    // The last byte still belongs to the function.
+    EXPECT_EQ(sym.SymbolizeFile(build_id, path, elf_sym.file_offset + elf_sym.size - 1).function,
+              name);
+  }
+  EXPECT_EQ(sym.stats().Get(Stat::kUnsymbolizedFrames), 0u);
+}
+
+TEST(SymbolizerTest, EmptyBuildIdAcceptsThePath) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "work"));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  EXPECT_EQ(sym.SymbolizeFile("", path, elf_sym.file_offset + 1).function, "work");
+}
+
+TEST(SymbolizerTest, ResultsAreCachedPerAddress) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "a"));
+  Symbolizer sym;
+  const SymbolizedAddress& first = sym.SymbolizeFile("", path, elf_sym.file_offset + 2);
+  // Many other lookups (rehashing the cache) leave the first reference valid.
+  for (uint64_t i = 0; i < 1000; ++i) sym.SymbolizeFile("", path, elf_sym.file_offset + i % 300);
+  const SymbolizedAddress& again = sym.SymbolizeFile("", path, elf_sym.file_offset + 2);
+  EXPECT_EQ(&first, &again);
+  EXPECT_EQ(first.function, "a");
+}
+
+TEST(SymbolizerTest, DemanglesCxxNames) {
+  const std::string path = workloads::KnownTreeCcPath();
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol burn,
+                            FindElfSymbolContaining(path, "_ZN13wick_workload4BurnILi6EEEvl"));
+  EXPECT_EQ(sym.SymbolizeFile("", path, burn.file_offset + 3).function,
+            "void wick_workload::Burn<6>(long)");
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol work, FindElfSymbolContaining(path, "Tree4Work"));
+  EXPECT_EQ(sym.SymbolizeFile("", path, work.file_offset + 3).function,
+            "wick_workload::Tree::Work(double)");
+}
+
+TEST(SymbolizerTest, RefusesBuildIdMismatch) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "a"));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  const std::string other_id(20, '\x42');
+  const SymbolizedAddress& r = sym.SymbolizeFile(other_id, path, elf_sym.file_offset);
+  EXPECT_FALSE(r.known());
+  EXPECT_EQ(r.function, "");
+  EXPECT_EQ(r.reason, SymbolizeReason::kBuildIdMismatch);
+  sym.SymbolizeFile(other_id, path, elf_sym.file_offset + 1);
+  EXPECT_EQ(sym.stats().Get(Stat::kBuildIdMismatch), 1u);     // per binary
+  EXPECT_EQ(sym.stats().Get(Stat::kUnsymbolizedFrames), 2u);  // per distinct address
+}
+
+TEST(SymbolizerTest, FindsFileUnderSymfs) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(path));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "b"));
+  TempDir root;
+  const std::string recorded = "/opt/app/bin/known_tree_fp";  // where the target ran it
+  fs::create_directories(root.path() + "/opt/app/bin");
+  fs::copy_file(path, root.path() + recorded);
+  SymbolizerOptions options = NoDebugDirs(root);
+  options.symfs = root.path();
+  Symbolizer sym(options);
+  EXPECT_EQ(sym.SymbolizeFile(build_id, recorded, elf_sym.file_offset).function, "b");
+}
+
+TEST(SymbolizerTest, FindsDebugFileByBuildId) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(path));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "c"));
+  TempDir debug;
+  const std::string hex = absl::BytesToHexString(absl::string_view(build_id));
+  fs::create_directories(debug.path() + "/.build-id/" + hex.substr(0, 2));
+  fs::copy_file(workloads::KnownTreePath() + "",
+                debug.path() + "/.build-id/" + hex.substr(0, 2) + "/" + hex.substr(2) + ".debug");
+  SymbolizerOptions options;
+  options.debug_dirs = {debug.path()};
+  Symbolizer sym(options);
+  // The binary is gone from where it ran; its debug file is found by build-id.
+  EXPECT_EQ(sym.SymbolizeFile(build_id, "/gone/known_tree_fp", elf_sym.file_offset).function, "c");
+  // Without a build-id there is nothing to look for.
+  const SymbolizedAddress& r = sym.SymbolizeFile("", "/gone/known_tree_fp", elf_sym.file_offset);
+  EXPECT_EQ(r.reason, SymbolizeReason::kNoFile);
+}
+
+TEST(SymbolizerTest, StrippedBinaryUsesDebuglink) {
+  const std::string path = workloads::KnownTreeStrippedPath();
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(path));
+  // The stripped copy has the same layout as known_tree_fp.
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(KnownTreePath(), "work"));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  EXPECT_EQ(sym.SymbolizeFile(build_id, path, elf_sym.file_offset + 5).function, "work");
+}
+
+TEST(SymbolizerTest, UnknownsCarryAReason) {
+  const std::string path = KnownTreePath();
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  EXPECT_EQ(sym.SymbolizeFile("", "/nonexistent/libfoo.so", 0x1000).reason,
+            SymbolizeReason::kNoFile);
+  EXPECT_EQ(sym.SymbolizeFile("", "[vdso]", 0x1000).reason, SymbolizeReason::kNoFile);
+  EXPECT_EQ(sym.SymbolizeFile("", "/etc/hostname", 0).reason, SymbolizeReason::kNoFile);
+  EXPECT_EQ(sym.SymbolizeFile("", path, uint64_t{1} << 40).reason, SymbolizeReason::kBadOffset);
+  // Offset 0 is the ELF header: loaded, but no function is there.
+  const SymbolizedAddress& header = sym.SymbolizeFile("", path, 0);
+  EXPECT_EQ(header.reason, SymbolizeReason::kNoSymbol);
+  EXPECT_FALSE(header.known());
+  EXPECT_EQ(sym.stats().Get(Stat::kUnsymbolizedFrames), 5u);
+  EXPECT_EQ(SymbolizeReasonName(SymbolizeReason::kBuildIdMismatch), "build-id mismatch");
+}
+
+TEST(SymbolizerTest, NamesQsortInLibc) {
+  Dl_info info;
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(&qsort), &info), 0);
+  const std::string libc = info.dli_fname;
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(libc));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(libc, "qsort"));
+  // qsort is a small wrapper (8 bytes here): stay inside it.
+  const uint64_t inside = elf_sym.size / 2;
+  Symbolizer sym;  // the system's /usr/lib/debug too, as in a real report
+  const SymbolizedAddress& r = sym.SymbolizeFile(build_id, libc, elf_sym.file_offset + inside);
+  EXPECT_EQ(r.function, "qsort") << libc << ": " << SymbolizeReasonName(r.reason);
+  EXPECT_EQ(r.function_offset, inside);
+  // Also with the .dynsym alone (no debug file).
+  TempDir empty;
+  Symbolizer dynsym_only(NoDebugDirs(empty));
+  EXPECT_EQ(dynsym_only.SymbolizeFile(build_id, libc, elf_sym.file_offset + inside).function,
+            "qsort");
+}
+
+// --- kallsyms ---
+
+std::string WriteFile(const TempDir& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir.path() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+constexpr char kKallsyms[] =
+    "0000000000000000 A fixed_percpu_data\n"
+    "ffffffff81000000 T _stext\n"
+    "ffffffff81000000 t startup_64\n"
+    "ffffffff81001000 T do_one_initcall\n"
+    "ffffffff81001200 D some_data\n"
+    "ffffffff81001400 t local_helper\n"
+    "ffffffff81002000 W weak_thing\n"
+    "ffffffff81003000 T _etext\n"
+    "ffffffffc0a00000 t ext4_fill_super\t[ext4]\n"
+    "ffffffffc0a00800 T ext4_sync_fs\t[ext4]\n"
+    "ffffffffc0a01000 t last_symbol\t[ext4]\n";
+
+TEST(KernelSymbolsTest, KeepsOnlySymbolsOfTheAddresses) {
+  TempDir dir;
+  const std::string path = WriteFile(dir, "kallsyms", kKallsyms);
+  const uint64_t addrs[] = {
+      0xffffffffc0a00010, 0xffffffff81001210, 0xffffffff81000005, 0xffffffff81001210, 0x1000,
+      0xffffffffc0a0ffff};
+  WICK_ASSERT_OK_AND_ASSIGN(std::vector<KernelSymbol> syms, CaptureKernelSymbols(addrs, path));
+  ASSERT_EQ(syms.size(), 3u);
+  EXPECT_EQ(syms[0].name, "_stext");  // the global alias wins at a shared address
+  EXPECT_EQ(syms[0].address, 0xffffffff81000000u);
+  EXPECT_EQ(syms[0].size, 0x1000u);
+  EXPECT_EQ(syms[0].module, "");
+  EXPECT_EQ(syms[1].name, "do_one_initcall");  // data symbols do not end text symbols
+  EXPECT_EQ(syms[1].size, 0x400u);
+  EXPECT_EQ(syms[2].name, "ext4_fill_super");
+  EXPECT_EQ(syms[2].module, "ext4");
+  EXPECT_EQ(syms[2].size, 0x800u);
+
+  EXPECT_EQ(LookupKernelSymbol(syms, 0xffffffff81000fff)->name, "_stext");
+  EXPECT_EQ(LookupKernelSymbol(syms, 0xffffffff81001000)->name, "do_one_initcall");
+  EXPECT_EQ(LookupKernelSymbol(syms, 0xffffffff81001400), nullptr);
+  EXPECT_EQ(LookupKernelSymbol(syms, 0xffffffff80000000), nullptr);
+  EXPECT_EQ(LookupKernelSymbol(syms, 0xffffffffc0a00800), nullptr);
+  EXPECT_EQ(LookupKernelSymbol({}, 0xffffffffc0a00800), nullptr);
+}
+
+TEST(KernelSymbolsTest, HiddenAddressesNameKptrRestrict) {
+  TempDir dir;
+  const std::string path = WriteFile(dir, "kallsyms",
+                                     "0000000000000000 T _stext\n"
+                                     "0000000000000000 t foo\t[ext4]\n");
+  const uint64_t addrs[] = {0xffffffff81000005};
+  absl::StatusOr<std::vector<KernelSymbol>> syms = CaptureKernelSymbols(addrs, path);
+  ASSERT_FALSE(syms.ok());
+  EXPECT_EQ(syms.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(syms.status().message().find("/proc/sys/kernel/kptr_restrict"), absl::string_view::npos)
+      << syms.status();
+}
+
+TEST(KernelSymbolsTest, MissingFileIsNotFound) {
+  const uint64_t addrs[] = {1};
+  absl::StatusOr<std::vector<KernelSymbol>> syms =
+      CaptureKernelSymbols(addrs, "/nonexistent/kallsyms");
+  ASSERT_FALSE(syms.ok());
+  EXPECT_EQ(syms.status().code(), absl::StatusCode::kNotFound) << syms.status();
+  EXPECT_NE(syms.status().message().find("/nonexistent/kallsyms"), absl::string_view::npos);
+}
+
+// The running kernel: the address of a well-known function, a little inside it, names it.
+TEST(KernelSymbolsTest, RealKallsyms) {
+  std::ifstream in("/proc/kallsyms");
+  std::string addr_text, type, name;
+  uint64_t schedule = 0;
+  while (in >> addr_text >> type >> name) {
+    if (name == "schedule" && (type == "T" || type == "t")) {
+      schedule = std::stoull(addr_text, nullptr, 16);
+      break;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  WICK_REQUIRE(schedule != 0, "/proc/kallsyms hides addresses (kptr_restrict) or is missing");
+  const uint64_t addrs[] = {schedule + 1};
+  WICK_ASSERT_OK_AND_ASSIGN(std::vector<KernelSymbol> syms, CaptureKernelSymbols(addrs));
+  ASSERT_EQ(syms.size(), 1u);
+  EXPECT_EQ(syms[0].name, "schedule");
+  EXPECT_GT(syms[0].size, 1u);
+  EXPECT_EQ(LookupKernelSymbol(syms, schedule + 1), &syms[0]);
+}
+
+}  // namespace
+}  // namespace wick

@@ -1,0 +1,109 @@
+// Known-answer workload: main -> work -> {a ~60 %, b ~30 %, c ~10 %} of CPU time.
+//
+// Usage:
+//   known_tree SECONDS               run work() for about SECONDS
+//   known_tree SECONDS threads N     N threads each running work()
+//   known_tree SECONDS fork          fork a child that runs work() too; wait for it
+//   known_tree SECONDS pid           print "pid <pid>" (flushed), then run work(), so a test
+//                                    can attach with -p
+// a, b and c run the same loop for 6:3:1 iteration counts; each has its own counter so no
+// pass can merge them. The clock is read only in work(), once per round of ~10 ms.
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { kUnit = 1000000 };  // iterations of one tenth of a round
+
+volatile uint64_t sink_a;
+volatile uint64_t sink_b;
+volatile uint64_t sink_c;
+
+// a, b and c call this so they are not leaf functions: gcc 12 drops the frame pointer of
+// leaf functions even with -mno-omit-leaf-frame-pointer, which would hide work() from a
+// frame-pointer walk.
+__attribute__((noinline)) void checkpoint(void) { __asm__ volatile(""); }
+
+__attribute__((noinline)) void a(long n) {
+  for (long i = 0; i < n; ++i) sink_a += (uint64_t)i;
+  checkpoint();
+}
+
+__attribute__((noinline)) void b(long n) {
+  for (long i = 0; i < n; ++i) sink_b += (uint64_t)i;
+  checkpoint();
+}
+
+__attribute__((noinline)) void c(long n) {
+  for (long i = 0; i < n; ++i) sink_c += (uint64_t)i;
+  checkpoint();
+}
+
+static double Now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+__attribute__((noinline)) void work(double seconds) {
+  double deadline = Now() + seconds;
+  do {
+    a(6L * kUnit);
+    b(3L * kUnit);
+    c(1L * kUnit);
+  } while (Now() < deadline);
+}
+
+static double g_seconds;
+
+static void* ThreadMain(void* arg) {
+  (void)arg;
+  work(g_seconds);
+  return NULL;
+}
+
+static int Usage(void) {
+  fprintf(stderr, "usage: known_tree SECONDS [threads N | fork | pid]\n");
+  return 2;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Usage();
+  g_seconds = atof(argv[1]);
+  if (argc == 2) {
+    work(g_seconds);
+    return 0;
+  }
+  if (strcmp(argv[2], "threads") == 0 && argc == 4) {
+    int n = atoi(argv[3]);
+    if (n < 1 || n > 256) return Usage();
+    pthread_t* threads = calloc((size_t)n, sizeof(pthread_t));
+    for (int i = 0; i < n; ++i) {
+      if (pthread_create(&threads[i], NULL, ThreadMain, NULL) != 0) return 1;
+    }
+    for (int i = 0; i < n; ++i) pthread_join(threads[i], NULL);
+    free(threads);
+    return 0;
+  }
+  if (strcmp(argv[2], "fork") == 0) {
+    pid_t child = fork();
+    if (child < 0) return 1;
+    work(g_seconds);
+    if (child == 0) _exit(0);
+    int status = 0;
+    if (waitpid(child, &status, 0) != child) return 1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+  }
+  if (strcmp(argv[2], "pid") == 0) {
+    printf("pid %d\n", (int)getpid());
+    fflush(stdout);
+    work(g_seconds);
+    return 0;
+  }
+  return Usage();
+}

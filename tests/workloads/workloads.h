@@ -1,0 +1,40 @@
+// Paths of the known-answer workload binaries and small ELF helpers for tests: where a
+// function's code is in the file (for hand-built frames) and a file's build-id.
+// Test-only; errors name the path.
+#ifndef WICK_TESTS_WORKLOADS_WORKLOADS_H_
+#define WICK_TESTS_WORKLOADS_WORKLOADS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace wick::workloads {
+
+// known_tree.c built with frame pointers, -O1 -fno-inline, build-id.
+std::string KnownTreePath();
+// The same without frame pointers.
+std::string KnownTreeNoFpPath();
+// known_tree_cc.cc (namespaced/template functions) with frame pointers.
+std::string KnownTreeCcPath();
+// known_tree_fp stripped, with a .gnu_debuglink to known_tree_fp.debug beside it.
+std::string KnownTreeStrippedPath();
+
+struct ElfSymbol {
+  std::string name;
+  uint64_t value = 0;  // link-time virtual address
+  uint64_t size = 0;
+  uint64_t file_offset = 0;  // where value lies in the file (through PT_LOAD)
+};
+
+// Looks `name` up in .symtab, then .dynsym (first match, exact name).
+absl::StatusOr<ElfSymbol> FindElfSymbol(const std::string& path, std::string_view name);
+// The first function symbol whose name contains `part` (e.g. to find a mangled name).
+absl::StatusOr<ElfSymbol> FindElfSymbolContaining(const std::string& path, std::string_view part);
+// NT_GNU_BUILD_ID bytes (raw, usually 20).
+absl::StatusOr<std::string> ReadElfBuildId(const std::string& path);
+
+}  // namespace wick::workloads
+
+#endif  // WICK_TESTS_WORKLOADS_WORKLOADS_H_
