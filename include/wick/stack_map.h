@@ -70,6 +70,8 @@ class StackMap {
     uint32_t id;  // kEmptySlot when free
   };
 
+  void AddCount(uint32_t id, uint64_t weight);
+
   size_t max_frames_;
   size_t max_stacks_;
   HashFn hash_;

@@ -1,0 +1,187 @@
+// Unit tests of StackMap: dedup, ids, counts and deltas, capacity limits, collisions, and
+// the no-allocation guarantee of the per-sample path.
+#include "wick/stack_map.h"
+
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "testing/testing.h"
+
+namespace wick {
+namespace {
+
+std::vector<Frame> MakeStack(uint64_t seed, size_t depth) {
+  std::vector<Frame> frames;
+  for (size_t i = 0; i < depth; ++i) {
+    frames.push_back(Frame{.value = seed * 1000 + i,
+                           .binary = static_cast<uint32_t>(i % 3),
+                           .kind = i == 0 ? FrameKind::kKernel : FrameKind::kUserFile});
+  }
+  return frames;
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> TakeDeltas(StackMap& map) {
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  map.TakeCountDeltas([&](uint32_t id, uint64_t delta) { out.emplace_back(id, delta); });
+  return out;
+}
+
+TEST(StackMapTest, DeduplicatesAndCounts) {
+  StackMap map(1000, 100);
+  auto a = MakeStack(1, 5), b = MakeStack(2, 5);
+  EXPECT_EQ(map.Insert(7, a), 0u);
+  EXPECT_EQ(map.Insert(7, b), 1u);
+  EXPECT_EQ(map.Insert(7, a), 0u);
+  EXPECT_EQ(map.Insert(7, a, 10), 0u);
+  ASSERT_EQ(map.size(), 2u);
+  EXPECT_EQ(map.Count(0), 12u);
+  EXPECT_EQ(map.Count(1), 1u);
+  EXPECT_EQ(map.Comm(1), 7u);
+  auto frames = map.Frames(1);
+  EXPECT_EQ(std::vector<Frame>(frames.begin(), frames.end()), b);
+  EXPECT_EQ(map.frames_used(), 10u);
+}
+
+TEST(StackMapTest, CommSeparatesStacks) {
+  StackMap map(1000, 100);
+  auto a = MakeStack(1, 3);
+  EXPECT_EQ(map.Insert(1, a), 0u);
+  EXPECT_EQ(map.Insert(2, a), 1u);
+  EXPECT_EQ(map.Insert(1, a), 0u);
+  EXPECT_EQ(map.Comm(0), 1u);
+  EXPECT_EQ(map.Comm(1), 2u);
+}
+
+TEST(StackMapTest, PrefixesKindsAndEmptyStacksAreDistinct) {
+  StackMap map(1000, 100);
+  auto a = MakeStack(1, 4);
+  std::vector<Frame> prefix(a.begin(), a.begin() + 3);
+  std::vector<Frame> other_kind = a;
+  other_kind[2].kind = FrameKind::kUserRaw;
+  std::vector<Frame> other_binary = a;
+  other_binary[2].binary += 1;
+  EXPECT_EQ(map.Insert(0, a), 0u);
+  EXPECT_EQ(map.Insert(0, prefix), 1u);
+  EXPECT_EQ(map.Insert(0, other_kind), 2u);
+  EXPECT_EQ(map.Insert(0, other_binary), 3u);
+  EXPECT_EQ(map.Insert(0, {}), 4u);
+  EXPECT_EQ(map.Insert(0, {}), 4u);
+  EXPECT_TRUE(map.Frames(4).empty());
+  EXPECT_EQ(map.size(), 5u);
+}
+
+uint64_t ConstantHash(uint32_t, std::span<const Frame>) { return 42; }
+
+TEST(StackMapTest, HashCollisionsNeverMergeOrOverwrite) {
+  StackMap map(10000, 300, &ConstantHash);
+  for (uint64_t i = 0; i < 300; ++i) {
+    EXPECT_EQ(map.Insert(static_cast<uint32_t>(i % 2), MakeStack(i, 1 + i % 7)), i);
+  }
+  for (uint64_t i = 0; i < 300; ++i) {
+    EXPECT_EQ(map.Insert(static_cast<uint32_t>(i % 2), MakeStack(i, 1 + i % 7), i), i);
+  }
+  ASSERT_EQ(map.size(), 300u);
+  for (uint32_t id = 0; id < 300; ++id) {
+    EXPECT_EQ(map.Count(id), 1u + id);
+    auto expected = MakeStack(id, 1 + id % 7);
+    auto frames = map.Frames(id);
+    EXPECT_EQ(std::vector<Frame>(frames.begin(), frames.end()), expected);
+  }
+}
+
+TEST(StackMapTest, ManyStacksWithDefaultHash) {
+  StackMap map(200000 * 4, 200000);
+  for (uint64_t i = 0; i < 200000; ++i) ASSERT_EQ(map.Insert(0, MakeStack(i, 4)), i);
+  for (uint64_t i = 0; i < 200000; i += 7) ASSERT_EQ(map.Insert(0, MakeStack(i, 4)), i);
+  EXPECT_EQ(map.size(), 200000u);
+}
+
+TEST(StackMapTest, FullMapFailsWithoutChangingAnything) {
+  StackMap map(10, 3);
+  EXPECT_EQ(map.Insert(0, MakeStack(1, 2)), 0u);
+  EXPECT_EQ(map.Insert(0, MakeStack(2, 2)), 1u);
+  EXPECT_EQ(map.Insert(0, MakeStack(3, 7)), std::nullopt);  // 11 frames > 10
+  EXPECT_EQ(map.Insert(0, MakeStack(4, 6)), 2u);            // exactly 10
+  EXPECT_EQ(map.Insert(0, MakeStack(5, 0)), std::nullopt);  // 4th stack
+  EXPECT_EQ(map.size(), 3u);
+  EXPECT_EQ(map.frames_used(), 10u);
+  // Known stacks still count when full.
+  EXPECT_EQ(map.Insert(0, MakeStack(1, 2)), 0u);
+  EXPECT_EQ(map.Count(0), 2u);
+  auto frames = map.Frames(2);
+  EXPECT_EQ(std::vector<Frame>(frames.begin(), frames.end()), MakeStack(4, 6));
+
+  StackMap empty(0, 0);
+  EXPECT_EQ(empty.Insert(0, {}), std::nullopt);
+}
+
+TEST(StackMapTest, CountDeltasSinceLastTake) {
+  StackMap map(1000, 100);
+  map.Insert(0, MakeStack(1, 3));
+  map.Insert(0, MakeStack(2, 3), 5);
+  map.Insert(0, MakeStack(1, 3));
+  using Deltas = std::vector<std::pair<uint32_t, uint64_t>>;
+  EXPECT_EQ(TakeDeltas(map), (Deltas{{0, 2}, {1, 5}}));
+  EXPECT_EQ(TakeDeltas(map), Deltas{});
+  map.Insert(0, MakeStack(2, 3));
+  map.Insert(0, MakeStack(3, 3), 0);  // a new stack with no weight: defined, no delta
+  map.Insert(0, MakeStack(2, 3), 3);
+  EXPECT_EQ(TakeDeltas(map), (Deltas{{1, 4}}));
+  EXPECT_EQ(map.size(), 3u);
+  EXPECT_EQ(map.Count(1), 9u);
+  // Incremental writer: stacks past the watermark, then deltas.
+  size_t written = 2;
+  map.Insert(0, MakeStack(4, 1));
+  std::vector<uint32_t> new_ids;
+  for (size_t id = written; id < map.size(); ++id) new_ids.push_back(static_cast<uint32_t>(id));
+  EXPECT_EQ(new_ids, (std::vector<uint32_t>{2, 3}));
+  EXPECT_EQ(TakeDeltas(map), (Deltas{{3, 1}}));
+}
+
+void* volatile allocation_sink;
+
+TEST(StackMapTest, RepeatedStacksDoNotAllocate) {
+  constexpr size_t kStacks = 1000, kDepth = 20;
+  StackMap map(kStacks * kDepth, kStacks);
+  std::vector<std::vector<Frame>> stacks;
+  for (size_t i = 0; i < kStacks; ++i) stacks.push_back(MakeStack(i, kDepth));
+  uint64_t sum = 0;
+  {
+    // New stacks go to preallocated memory too.
+    ::wick::testing::AllocationCounter counter;
+    for (size_t i = 0; i < kStacks; ++i)
+      sum += *map.Insert(static_cast<uint32_t>(i % 4), stacks[i]);
+    EXPECT_EQ(counter.Count(), 0u);
+  }
+  ::wick::testing::AllocationCounter counter;
+  for (size_t n = 0; n < 100000; ++n) {
+    sum += map.Insert(static_cast<uint32_t>(n % kStacks % 4), stacks[n % kStacks]).value();
+    if (n % 10000 == 0) map.TakeCountDeltas([&](uint32_t id, uint64_t d) { sum += id + d; });
+  }
+  EXPECT_EQ(counter.Count(), 0u);
+  {
+    // Control: the counter does see allocations.
+    ::wick::testing::AllocationCounter control;
+    std::vector<Frame> grow(3);
+    allocation_sink = grow.data();
+    EXPECT_GT(control.Count(), 0u);
+  }
+  EXPECT_EQ(map.size(), kStacks);
+  EXPECT_EQ(map.Count(999), 101u);
+  EXPECT_NE(sum, 0u);
+}
+
+TEST(StackMapTest, Movable) {
+  StackMap map(100, 10);
+  map.Insert(3, MakeStack(1, 2));
+  StackMap moved = std::move(map);
+  EXPECT_EQ(moved.Insert(3, MakeStack(1, 2)), 0u);
+  EXPECT_EQ(moved.Insert(3, MakeStack(2, 2)), 1u);
+  EXPECT_EQ(moved.Count(0), 2u);
+}
+
+}  // namespace
+}  // namespace wick
