@@ -104,6 +104,28 @@ TEST(SymbolizerTest, DemanglesCxxNames) {
             "wick_workload::Tree::Work(double)");
 }
 
+TEST(SymbolizerTest, InlinedFramesFromDwarf) {
+  const std::string path = workloads::KnownTreeInlinePath();
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol outer, FindElfSymbol(path, "outer"));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  int inlined = 0;
+  for (uint64_t i = 0; i < outer.size; ++i) {
+    const SymbolizedAddress& r = sym.SymbolizeFile("", path, outer.file_offset + i);
+    EXPECT_EQ(r.function, "outer");
+    if (r.inlined.empty()) continue;
+    ++inlined;
+    ASSERT_EQ(r.inlined.size(), 1u);
+    EXPECT_EQ(r.inlined[0].function, "burn");
+    EXPECT_NE(r.inlined[0].file.find("known_tree_inline.c"), std::string::npos);
+    EXPECT_EQ(r.inlined[0].line, 11u);  // the loop line inside burn()
+  }
+  EXPECT_GT(inlined, 0);
+  // The frame-pointer workload was built with -fno-inline: no inlined frames there.
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol a, FindElfSymbol(KnownTreePath(), "a"));
+  EXPECT_TRUE(sym.SymbolizeFile("", KnownTreePath(), a.file_offset + 6).inlined.empty());
+}
+
 TEST(SymbolizerTest, RefusesBuildIdMismatch) {
   const std::string path = KnownTreePath();
   WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "a"));

@@ -17,6 +17,7 @@ namespace wick::workloads {
 std::string KnownTreePath() { return WICK_KNOWN_TREE_FP; }
 std::string KnownTreeNoFpPath() { return WICK_KNOWN_TREE_NOFP; }
 std::string KnownTreeCcPath() { return WICK_KNOWN_TREE_CC_FP; }
+std::string KnownTreeInlinePath() { return WICK_KNOWN_TREE_INLINE; }
 std::string KnownTreeStrippedPath() { return WICK_KNOWN_TREE_STRIPPED; }
 
 namespace {

@@ -18,6 +18,8 @@ std::string KnownTreePath();
 std::string KnownTreeNoFpPath();
 // known_tree_cc.cc (namespaced/template functions) with frame pointers.
 std::string KnownTreeCcPath();
+// known_tree_inline.c: main -> outer with burn() inlined into it.
+std::string KnownTreeInlinePath();
 // known_tree_fp stripped, with a .gnu_debuglink to known_tree_fp.debug beside it.
 std::string KnownTreeStrippedPath();
 
