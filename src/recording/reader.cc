@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -277,9 +278,12 @@ class Parser {
         }
       }
     }
-    std::stable_sort(
-        rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
-        [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+    // Full-key order, so equal addresses (aliases) come out the same on every run.
+    std::sort(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
+              [](const KernelSymbol& a, const KernelSymbol& b) {
+                return std::tie(a.address, a.name, a.module, a.size) <
+                       std::tie(b.address, b.name, b.module, b.size);
+              });
   }
 
   std::span<const std::byte> data_;

@@ -108,9 +108,10 @@ class FileRecordingWriter final : public RecordingWriter {
     // Ids are dense over the file and the reader takes definitions in id order, so a
     // caller that added them out of order within one interval still reads back right.
     auto by_id = [](const auto& a, const auto& b) { return a.id < b.id; };
-    std::stable_sort(binaries_.begin(), binaries_.end(), by_id);
-    std::stable_sort(comms_.begin(), comms_.end(), by_id);
-    std::stable_sort(stacks_.begin(), stacks_.end(), by_id);
+    // (A repeated id is a caller bug the reader counts; its order among equals is moot.)
+    std::sort(binaries_.begin(), binaries_.end(), by_id);
+    std::sort(comms_.begin(), comms_.end(), by_id);
+    std::sort(stacks_.begin(), stacks_.end(), by_id);
     std::vector<std::pair<uint32_t, uint64_t>> counts(counts_.begin(), counts_.end());
     std::sort(counts.begin(), counts.end());
 

@@ -600,6 +600,21 @@ TEST(RecordingTest, WriteErrorsNameThePath) {
   EXPECT_NE(full.status().message().find("disk space"), absl::string_view::npos) << full.status();
 }
 
+TEST(RecordingTest, KernelSymbolsComeBackSortedByAddress) {
+  TempDir dir;
+  const std::string path = dir.File("ksyms.wick");
+  auto writer_or = RecordingWriter::Open(path, TestMeta());
+  WICK_ASSERT_OK(writer_or.status());
+  const KernelSymbol syms[] = {{0x300, 0, "c", ""}, {0x100, 0, "a", ""}, {0x200, 0, "b", "m"}};
+  WICK_ASSERT_OK((*writer_or)->Finish(syms, Stats(), 0));
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, ReadRecording(path));
+  ASSERT_EQ(rec.kernel_symbols.size(), 3u);
+  EXPECT_EQ(rec.kernel_symbols[0].name, "a");
+  EXPECT_EQ(rec.kernel_symbols[1].name, "b");
+  EXPECT_EQ(rec.kernel_symbols[1].module, "m");
+  EXPECT_EQ(rec.kernel_symbols[2].name, "c");
+}
+
 // With WICK_WRITE_CORPUS=dir, writes the fuzzer's seed corpus (tests/recording/corpus).
 TEST(RecordingTest, WriteCorpus) {
   const char* out = std::getenv("WICK_WRITE_CORPUS");
