@@ -4,6 +4,7 @@
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,10 +54,18 @@ ResolvedEvent Resolve(std::string_view text, const KernelCaps& caps) {
   return *event;
 }
 
+// Tests count user space only unless they are about the kernel, so that they also run
+// unprivileged under perf_event_paranoid=2.
+EventSpec UserOnly() {
+  EventSpec spec;
+  spec.exclude_kernel = true;
+  return spec;
+}
+
 // True when perf_event_open itself works here (some containers forbid it).
 bool PerfEventOpenWorks() {
   ResolvedEvent event{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, "cpu-clock", ""};
-  return PerfEvent::Open(MakeCountingAttr(event, EventSpec{}), 0, -1).ok();
+  return PerfEvent::Open(MakeCountingAttr(event, UserOnly()), 0, -1).ok();
 }
 
 TEST(KernelCapsKernelTest, ProbeMatchesThisMachine) {
@@ -78,7 +87,7 @@ TEST(PerfEventKernelTest, CountsCpuClockOnSelf) {
   WICK_REQUIRE(PerfEventOpenWorks(), "perf_event_open is not permitted here");
   WICK_ASSERT_OK_AND_ASSIGN(KernelCaps caps, KernelCaps::Probe());
   const ResolvedEvent event = Resolve("cpu-clock", caps);
-  WICK_ASSERT_OK_AND_ASSIGN(PerfEvent counter, PerfEvent::Open(MakeCountingAttr(event, EventSpec{}),
+  WICK_ASSERT_OK_AND_ASSIGN(PerfEvent counter, PerfEvent::Open(MakeCountingAttr(event, UserOnly()),
                                                                0, -1, -1, "cpu-clock"));
   EXPECT_GE(counter.fd(), 0);
   EXPECT_EQ(counter.description(), "cpu-clock");
@@ -120,7 +129,7 @@ TEST(PerfEventKernelTest, NonexistentPidIsNamed) {
   WICK_ASSERT_OK_AND_ASSIGN(KernelCaps caps, KernelCaps::Probe());
   const ResolvedEvent event = Resolve("cpu-clock", caps);
   absl::StatusOr<PerfEvent> counter =
-      PerfEvent::Open(MakeCountingAttr(event, EventSpec{}), pid, -1, -1, "cpu-clock");
+      PerfEvent::Open(MakeCountingAttr(event, UserOnly()), pid, -1, -1, "cpu-clock");
   ASSERT_FALSE(counter.ok());
   EXPECT_THAT(Msg(counter.status()), HasSubstr(absl::StrCat("no process with pid ", pid)));
   EXPECT_THAT(Msg(counter.status()), HasSubstr("cpu-clock"));
@@ -131,7 +140,7 @@ TEST(PerfEventKernelTest, UnsupportedEventIsNamed) {
   WICK_REQUIRE(PerfEventOpenWorks(), "perf_event_open is not permitted here");
   ResolvedEvent bogus{PERF_TYPE_SOFTWARE, 9999, "bogus", ""};
   absl::StatusOr<PerfEvent> counter =
-      PerfEvent::Open(MakeCountingAttr(bogus, EventSpec{}), 0, -1, -1, "bogus-software-9999");
+      PerfEvent::Open(MakeCountingAttr(bogus, UserOnly()), 0, -1, -1, "bogus-software-9999");
   ASSERT_FALSE(counter.ok());
   EXPECT_THAT(Msg(counter.status()),
               HasSubstr("event bogus-software-9999 is not supported by this kernel/hardware"));
@@ -145,7 +154,7 @@ TEST(PerfEventKernelTest, KernelLimitsBecomeSysctlHints) {
   options.frequency = 100;
   options.callchain = true;
   WICK_ASSERT_OK_AND_ASSIGN(perf_event_attr attr,
-                            MakeSamplingAttr(event, EventSpec{}, options, caps));
+                            MakeSamplingAttr(event, UserOnly(), options, caps));
 
   // Bypass MakeSamplingAttr's checks to see what the kernel itself says.
   perf_event_attr deep = attr;
@@ -166,7 +175,7 @@ TEST(PerfEventKernelTest, KernelLimitsBecomeSysctlHints) {
 TEST(PerfEventKernelTest, CyclesOnThisMachine) {
   WICK_REQUIRE(PerfEventOpenWorks(), "perf_event_open is not permitted here");
   WICK_ASSERT_OK_AND_ASSIGN(KernelCaps caps, KernelCaps::Probe());
-  WICK_ASSERT_OK_AND_ASSIGN(EventSpec spec, ParseEventSpec("cycles"));
+  WICK_ASSERT_OK_AND_ASSIGN(EventSpec spec, ParseEventSpec("cycles:u"));
   WICK_ASSERT_OK_AND_ASSIGN(ResolvedEvent event, ResolveEvent(spec, caps));
   if (caps.has_cpu_pmu) {
     EXPECT_EQ(event.type, uint32_t{PERF_TYPE_HARDWARE});
@@ -198,13 +207,13 @@ TEST(PerfEventKernelTest, SamplingEventsShareOneRingBuffer) {
   options.disabled = true;
   WICK_ASSERT_OK_AND_ASSIGN(
       perf_event_attr clock_attr,
-      MakeSamplingAttr(Resolve("cpu-clock", caps), EventSpec{}, options, caps));
+      MakeSamplingAttr(Resolve("cpu-clock", caps), UserOnly(), options, caps));
   options.track_tasks = false;
   options.frequency = 0;
   options.period = 1;
   WICK_ASSERT_OK_AND_ASSIGN(
       perf_event_attr faults_attr,
-      MakeSamplingAttr(Resolve("page-faults", caps), EventSpec{}, options, caps));
+      MakeSamplingAttr(Resolve("page-faults", caps), UserOnly(), options, caps));
 
   WICK_ASSERT_OK_AND_ASSIGN(PerfEvent clock, PerfEvent::Open(clock_attr, 0, -1, -1, "cpu-clock"));
   WICK_ASSERT_OK_AND_ASSIGN(PerfEvent faults,
@@ -249,6 +258,61 @@ TEST(PerfEventKernelTest, SamplingEventsShareOneRingBuffer) {
     pos += header.size;
   }
   EXPECT_GE(fault_samples, 4);
+}
+
+// What an unprivileged process sees when it counts kernel time: the error text, or "opened",
+// then "|user-only opened" or "|user-only refused" for the same event with ':u'.
+std::string TryAsUnprivileged() {
+  ResolvedEvent event{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, "cpu-clock", ""};
+  absl::StatusOr<PerfEvent> counter =
+      PerfEvent::Open(MakeCountingAttr(event, EventSpec{}), 0, -1, -1, "cpu-clock");
+  std::string message = counter.ok() ? "opened" : std::string(counter.status().message());
+  absl::StatusOr<PerfEvent> user_counter =
+      PerfEvent::Open(MakeCountingAttr(event, UserOnly()), 0, -1, -1, "cpu-clock:u");
+  message += user_counter.ok() ? "|user-only opened" : "|user-only refused";
+  return message;
+}
+
+// Under perf_event_paranoid >= 2 an unprivileged process may not count kernel time; the
+// error must carry the paranoid level and the fix. Root drops to `nobody` in a child.
+TEST(PerfEventKernelTest, PermissionErrorExplainsParanoid) {
+  WICK_ASSERT_OK_AND_ASSIGN(KernelCaps caps, KernelCaps::Probe());
+  WICK_REQUIRE(caps.perf_event_paranoid >= 2, "perf_event_paranoid < 2 allows this");
+  WICK_REQUIRE(PerfEventOpenWorks(), "perf_event_open is not permitted here");
+  std::string message;
+  if (!caps.PerfmonCapable()) {
+    message = TryAsUnprivileged();
+  } else {
+    WICK_REQUIRE(caps.is_root, "privileged but not root: cannot drop to an unprivileged uid");
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    ScopedFd read_end(fds[0]), write_end(fds[1]);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      // setresuid from root to nobody clears the effective and permitted capabilities.
+      std::string result = "setresuid failed";
+      if (setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0) {
+        result = TryAsUnprivileged();
+      }
+      (void)!write(write_end.get(), result.data(), result.size());
+      _exit(0);
+    }
+    write_end.reset();
+    char buf[512];
+    ssize_t n;
+    while ((n = read(read_end.get(), buf, sizeof(buf))) > 0) message.append(buf, n);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+  }
+  EXPECT_THAT(message, HasSubstr("perf_event_open(cpu-clock, pid 0 (this process), any cpu)"));
+  EXPECT_THAT(message,
+              HasSubstr(absl::StrCat("kernel.perf_event_paranoid is ", caps.perf_event_paranoid,
+                                     "; run as root, grant CAP_PERFMON")));
+  // The hint's ':u' advice holds: user space only is allowed at level 2.
+  if (caps.perf_event_paranoid == 2) {
+    EXPECT_THAT(message, HasSubstr("|user-only opened"));
+  }
 }
 
 }  // namespace
