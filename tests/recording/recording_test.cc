@@ -615,21 +615,22 @@ TEST(RecordingTest, KernelSymbolsComeBackSortedByAddress) {
   EXPECT_EQ(rec.kernel_symbols[2].name, "c");
 }
 
-// With WICK_WRITE_CORPUS=dir, writes the fuzzer's seed corpus (tests/recording/corpus).
+// With WICK_WRITE_CORPUS=dir, writes the fuzzer's seed corpus (tests/recording/corpus; no
+// .wick suffix, which .gitignore hides).
 TEST(RecordingTest, WriteCorpus) {
   const char* out = std::getenv("WICK_WRITE_CORPUS");
   if (out == nullptr) GTEST_SKIP() << "set WICK_WRITE_CORPUS=dir to write the seed corpus";
   SmallRecording small;
-  ASSERT_NO_FATAL_FAILURE(WriteSmall(std::string(out) + "/small_complete.wick", &small));
-  WriteFile(std::string(out) + "/small_cut_in_chunk.wick",
+  ASSERT_NO_FATAL_FAILURE(WriteSmall(std::string(out) + "/small_complete", &small));
+  WriteFile(std::string(out) + "/small_cut_in_chunk",
             small.bytes.substr(0, small.flush_ends[2] + 20));
-  WriteFile(std::string(out) + "/small_no_end.wick", small.bytes.substr(0, small.flush_ends[3]));
+  WriteFile(std::string(out) + "/small_no_end", small.bytes.substr(0, small.flush_ends[3]));
   Builder b;
   b.Chunk(99, "x");
   b.Chunk(2, DataPayload({{0, "a"}, {3, "b"}}, {{0, 4}}, {{1, 7, FrameKind::kUserFile}},
                          {{0, 1}, {9, 1}}));
   b.End();
-  WriteFile(std::string(out) + "/invalid_ids.wick", b.bytes());
+  WriteFile(std::string(out) + "/invalid_ids", b.bytes());
 }
 
 }  // namespace
