@@ -79,10 +79,12 @@ absl::StatusOr<std::vector<KernelSymbol>> CaptureKernelSymbols(std::span<const u
                      ": all addresses are zero (hidden by kptr_restrict); run as root or "
                      "set /proc/sys/kernel/kptr_restrict to 0 or 1"));
   }
-  // Sort by address, globals first among aliases, then keep one symbol per address.
-  std::stable_sort(symbols.begin(), symbols.end(), [](const RawSymbol& a, const RawSymbol& b) {
+  // Sort by address, globals first among aliases (then by name, for a deterministic pick),
+  // then keep one symbol per address.
+  std::sort(symbols.begin(), symbols.end(), [](const RawSymbol& a, const RawSymbol& b) {
     if (a.address != b.address) return a.address < b.address;
-    return a.global && !b.global;
+    if (a.global != b.global) return a.global;
+    return a.name < b.name;
   });
   symbols.erase(
       std::unique(symbols.begin(), symbols.end(),

@@ -3,6 +3,7 @@
 #include "wick/symbolizer.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -202,9 +203,13 @@ TEST(SymbolizerTest, UnknownsCarryAReason) {
 }
 
 TEST(SymbolizerTest, NamesQsortInLibc) {
-  Dl_info info;
-  ASSERT_NE(dladdr(reinterpret_cast<void*>(&qsort), &info), 0);
-  const std::string libc = info.dli_fname;
+  // The loaded libc.so.6 (not dladdr(&qsort), which sanitizers redirect to an interceptor).
+  void* handle = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(handle, nullptr);
+  link_map* map = nullptr;
+  ASSERT_EQ(dlinfo(handle, RTLD_DI_LINKMAP, &map), 0);
+  const std::string libc = map->l_name;
+  dlclose(handle);
   WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(libc));
   WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(libc, "qsort"));
   // qsort is a small wrapper (8 bytes here): stay inside it.
