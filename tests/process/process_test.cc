@@ -131,7 +131,7 @@ TEST(BuildIdTest, EveryPrefixIsSafe) {
   for (size_t len = 0; len <= elf.size(); ++len) {
     // A copy of exactly len bytes, so ASan sees any overread.
     std::vector<std::byte> prefix(len);
-    std::memcpy(prefix.data(), elf.data(), len);
+    if (len != 0) std::memcpy(prefix.data(), elf.data(), len);
     absl::StatusOr<std::string> id = ParseBuildId(prefix, "prefix");
     if (id.ok()) {
       EXPECT_EQ(*id, expected) << len;
