@@ -113,7 +113,9 @@ absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages) {
           "perf ring buffers are limited per user by /proc/sys/kernel/perf_event_mlock_kb "
           "(and RLIMIT_MEMLOCK beyond it): use fewer pages (-m) or raise the limit";
     } else if (err == EINVAL) {
-      hint = "the fd may not be a perf event, or already has a ring buffer of another size";
+      hint =
+          "not a perf event fd, a second mapping of another size, or an inherited event "
+          "(attr.inherit) opened for any CPU (-1), which the kernel cannot map: open one per CPU";
     }
     return ErrnoError(err, what, hint);
   }

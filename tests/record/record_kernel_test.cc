@@ -1,0 +1,273 @@
+// ParseRecord over records this kernel really writes: a cpu-clock sampling event on the test
+// process with callchains, sample_id_all and task/comm/mmap2 side-band records, while the
+// test maps an executable file, renames itself and forks a child.
+//
+// WICK_DUMP_RECORDS=<dir> also writes a few of the records as record_fuzzer inputs (the seed
+// corpus in tests/record/corpus/ was made this way).
+#include <asm/perf_regs.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "testing/testing.h"
+#include "wick/record.h"
+#include "wick/ring_buffer.h"
+#include "wick/scoped.h"
+
+namespace wick {
+namespace {
+
+// Writes up to `per_type` records of each type as fuzzer inputs when WICK_DUMP_RECORDS is set:
+// u64 sample_type, u8 flags (bit 0: sample_id_all), the record.
+class Dumper {
+ public:
+  Dumper(std::string prefix, int per_type) : prefix_(std::move(prefix)), per_type_(per_type) {
+    if (const char* dir = getenv("WICK_DUMP_RECORDS")) dir_ = dir;
+  }
+  void Maybe(const SampleFormat& fmt, std::span<const std::byte> rec, uint32_t type) {
+    if (dir_.empty() || written_[type] >= per_type_) return;
+    std::string path = dir_ + "/" + prefix_ + "_type" + std::to_string(type) + "_" +
+                       std::to_string(written_[type]++);
+    std::ofstream out(path, std::ios::binary);
+    uint8_t flags = fmt.sample_id_all ? 1 : 0;
+    out.write(reinterpret_cast<const char*>(&fmt.sample_type), 8);
+    out.write(reinterpret_cast<const char*>(&flags), 1);
+    out.write(reinterpret_cast<const char*>(rec.data()), static_cast<std::streamsize>(rec.size()));
+  }
+
+ private:
+  std::string prefix_;
+  int per_type_;
+  std::string dir_;
+  std::map<uint32_t, int> written_;
+};
+
+absl::StatusOr<ScopedFd> OpenSelf(perf_event_attr& attr, int cpu = -1) {
+  int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+  if (fd < 0) return absl::UnavailableError(std::string("perf_event_open: ") + strerror(errno));
+  return ScopedFd(fd);
+}
+
+// Runs `work` for `duration` while draining the rings every few ms into `on_record`.
+void RunAndDrain(const std::vector<RingBuffer*>& rings, std::chrono::milliseconds duration,
+                 const std::function<void()>& work,
+                 const std::function<void(std::span<const std::byte>)>& on_record) {
+  auto end = std::chrono::steady_clock::now() + duration;
+  auto drain = [&] {
+    for (RingBuffer* ring : rings) {
+      for (auto rec = ring->Next(); !rec.empty(); rec = ring->Next()) on_record(rec);
+      ring->Consume();
+    }
+  };
+  bool did_work = false;
+  while (std::chrono::steady_clock::now() < end) {
+    auto slice = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+    volatile uint64_t x = 0;
+    while (std::chrono::steady_clock::now() < slice) {
+      for (int i = 0; i < 10000; ++i) x = x + i;
+    }
+    if (!did_work) {
+      work();
+      did_work = true;
+    }
+    drain();
+  }
+  drain();
+}
+
+TEST(RecordKernelTest, SideBandAndCallchainRecordsOfThisKernel) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.sample_period = 1000000;  // 1 ms
+  attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU |
+                     PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN;
+  attr.sample_id_all = 1;
+  attr.mmap = 1;
+  attr.mmap2 = 1;
+  attr.comm = 1;
+  attr.comm_exec = 1;
+  attr.task = 1;
+  // The child's EXIT is written by the child's inherited copy of the event into our ring.
+  // The kernel cannot mmap an inherited event opened for any CPU, so: one event per CPU.
+  attr.inherit = 1;
+  attr.disabled = 1;
+  SampleFormat fmt = SampleFormat::FromAttr(attr);
+  WICK_ASSERT_OK(ValidateSampleFormat(fmt));
+  std::vector<ScopedFd> fds;
+  std::vector<MappedRing> mapped;
+  std::vector<RingBuffer*> rings;
+  for (int cpu = 0; cpu < sysconf(_SC_NPROCESSORS_CONF); ++cpu) {
+    auto fd = OpenSelf(attr, cpu);
+    if (!fd.ok()) {
+      if (errno == ENODEV) continue;  // offline CPU
+      WICK_SKIP_OR_FAIL(fd.status().ToString());
+    }
+    WICK_ASSERT_OK_AND_ASSIGN(MappedRing ring, MappedRing::Map(fd->get(), 16));
+    fds.push_back(std::move(*fd));
+    mapped.push_back(std::move(ring));
+    rings.push_back(&mapped.back().ring());
+  }
+  ASSERT_FALSE(rings.empty());
+
+  const pid_t self = getpid();
+  char old_name[16] = {};
+  prctl(PR_GET_NAME, old_name);
+  pid_t child = -1;
+  void* mapping = MAP_FAILED;
+  size_t mapping_len = 0;
+  auto work = [&] {
+    int file = open("/usr/bin/true", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(file, 0);
+    mapping_len = static_cast<size_t>(lseek(file, 0, SEEK_END));
+    mapping = mmap(nullptr, mapping_len, PROT_READ | PROT_EXEC, MAP_PRIVATE, file, 0);
+    close(file);
+    ASSERT_NE(mapping, MAP_FAILED);
+    prctl(PR_SET_NAME, "wick-rec-test");
+    child = fork();
+    if (child == 0) _exit(0);
+    ASSERT_GT(child, 0);
+    int status;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+  };
+
+  int samples = 0, our_samples = 0, chains_with_context = 0, parse_errors = 0;
+  bool saw_mmap2 = false, saw_comm = false, saw_fork = false, saw_exit = false;
+  bool sample_ids_ok = true;
+  std::string first_error;
+  Dumper dumper("kernel", 2);
+  for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
+  RunAndDrain(rings, std::chrono::milliseconds(200), work, [&](std::span<const std::byte> rec) {
+    ParsedRecord r;
+    absl::Status status = ParseRecord(rec, fmt, &r);
+    if (!status.ok()) {
+      if (parse_errors++ == 0) first_error = status.ToString();
+      return;
+    }
+    dumper.Maybe(fmt, rec, r.type);
+    if (r.type != PERF_RECORD_SAMPLE && r.type < PERF_RECORD_MAX && !r.has_sample_id) {
+      sample_ids_ok = false;
+    }
+    switch (r.type) {
+      case PERF_RECORD_SAMPLE:
+        ++samples;
+        if (r.sample.pid == static_cast<uint32_t>(self)) ++our_samples;
+        if (!r.sample.callchain.empty() &&
+            (r.sample.callchain[0] == kContextKernel || r.sample.callchain[0] == kContextUser)) {
+          ++chains_with_context;
+        }
+        break;
+      case PERF_RECORD_MMAP2:
+        if (r.mmap.filename == "/usr/bin/true" && r.mmap.pid == static_cast<uint32_t>(self) &&
+            r.mmap.addr == reinterpret_cast<uint64_t>(mapping)) {
+          saw_mmap2 = true;
+          EXPECT_EQ(r.mmap.prot, static_cast<uint32_t>(PROT_READ | PROT_EXEC));
+          EXPECT_EQ(r.sample_id.pid, static_cast<uint32_t>(self));
+        }
+        break;
+      case PERF_RECORD_COMM:
+        if (r.comm.comm == "wick-rec-test" && r.comm.pid == static_cast<uint32_t>(self)) {
+          saw_comm = true;
+          EXPECT_FALSE(r.comm.exec);
+        }
+        break;
+      case PERF_RECORD_FORK:
+        if (r.fork_exit.pid == static_cast<uint32_t>(child) &&
+            r.fork_exit.ppid == static_cast<uint32_t>(self)) {
+          saw_fork = true;
+          EXPECT_GT(r.fork_exit.time, 0u);
+        }
+        break;
+      case PERF_RECORD_EXIT:
+        if (r.fork_exit.pid == static_cast<uint32_t>(child)) saw_exit = true;
+        break;
+    }
+  });
+  for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0), 0);
+  prctl(PR_SET_NAME, old_name);
+  if (mapping != MAP_FAILED) munmap(mapping, mapping_len);
+
+  EXPECT_EQ(parse_errors, 0) << first_error;
+  for (RingBuffer* ring : rings) EXPECT_EQ(ring->corrupt(), 0u);
+  EXPECT_GE(samples, 1);
+  EXPECT_GE(our_samples, 1);
+  EXPECT_EQ(chains_with_context, samples);
+  EXPECT_TRUE(saw_mmap2);
+  EXPECT_TRUE(saw_comm);
+  EXPECT_TRUE(saw_fork);
+  EXPECT_TRUE(saw_exit);
+  EXPECT_TRUE(sample_ids_ok);
+}
+
+// REGS_USER + STACK_USER as the DWARF unwinder will ask for them.
+TEST(RecordKernelTest, RegsAndStackUserOfThisKernel) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.sample_period = 1000000;
+  attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_REGS_USER |
+                     PERF_SAMPLE_STACK_USER | PERF_SAMPLE_IDENTIFIER;
+  attr.sample_regs_user =
+      (1ull << PERF_REG_X86_BP) | (1ull << PERF_REG_X86_SP) | (1ull << PERF_REG_X86_IP);
+  attr.sample_stack_user = 1024;
+  attr.exclude_kernel = 1;  // so every sample has user registers
+  attr.disabled = 1;
+  SampleFormat fmt = SampleFormat::FromAttr(attr);
+  WICK_ASSERT_OK(ValidateSampleFormat(fmt));
+  auto fd = OpenSelf(attr);
+  if (!fd.ok()) WICK_SKIP_OR_FAIL(fd.status().ToString());
+  WICK_ASSERT_OK_AND_ASSIGN(MappedRing mapped, MappedRing::Map(fd->get(), 16));
+
+  int samples = 0, parse_errors = 0;
+  std::string first_error;
+  Dumper dumper("regs_stack", 2);
+  ASSERT_EQ(ioctl(fd->get(), PERF_EVENT_IOC_ENABLE, 0), 0);
+  RunAndDrain(
+      {&mapped.ring()}, std::chrono::milliseconds(100), [] {},
+      [&](std::span<const std::byte> rec) {
+        ParsedRecord r;
+        absl::Status status = ParseRecord(rec, fmt, &r);
+        if (!status.ok()) {
+          if (parse_errors++ == 0) first_error = status.ToString();
+          return;
+        }
+        if (r.type != PERF_RECORD_SAMPLE) return;
+        dumper.Maybe(fmt, rec, r.type);
+        ++samples;
+        const SampleRecord& s = r.sample;
+        EXPECT_EQ(s.regs_user_abi, uint64_t{PERF_SAMPLE_REGS_ABI_64});
+        ASSERT_EQ(s.regs_user.size(), 3u);
+        EXPECT_EQ(s.regs_user[2], s.ip);  // user IP register == sampled IP (exclude_kernel)
+        EXPECT_EQ(s.stack_user.size(), 1024u);
+        EXPECT_GT(s.stack_user_dyn_size, 0u);
+        EXPECT_LE(s.stack_user_dyn_size, 1024u);
+        // The dumped stack starts at SP: it must be on our thread's stack, near a local.
+        int local = 0;
+        uint64_t here = reinterpret_cast<uint64_t>(&local);
+        EXPECT_LT(s.regs_user[1] > here ? s.regs_user[1] - here : here - s.regs_user[1],
+                  uint64_t{1} << 20);
+      });
+  ASSERT_EQ(ioctl(fd->get(), PERF_EVENT_IOC_DISABLE, 0), 0);
+  EXPECT_EQ(parse_errors, 0) << first_error;
+  EXPECT_GE(samples, 1);
+}
+
+}  // namespace
+}  // namespace wick
