@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <numeric>
+#include <span>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -76,7 +77,10 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 absl::Status UnknownEventError(std::string_view name) {
   std::string_view best;
   size_t best_distance = SIZE_MAX;
-  for (const KnownEvent& e : kKnownEvents) {
+  // Names far longer than any event are no typo; skip the quadratic distance on them.
+  constexpr size_t kMaxSuggestLength = 64;
+  for (const KnownEvent& e :
+       name.size() > kMaxSuggestLength ? std::span<const KnownEvent>() : std::span(kKnownEvents)) {
     for (std::string_view candidate : {e.name, e.alias}) {
       if (candidate.empty()) continue;
       size_t distance = EditDistance(name, candidate);
