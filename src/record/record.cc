@@ -82,11 +82,12 @@ size_t SampleIdSize(const SampleFormat& fmt) {
 // The sample_id trailer, in the kernel's order (__perf_event_header__init_id).
 bool ParseSampleId(std::span<const std::byte> bytes, uint64_t st, SampleId* id) {
   ByteReader r(bytes);
-  if (st & PERF_SAMPLE_TID) r.Read(&id->pid), r.Read(&id->tid);
+  // A failed read leaves the reader failed, so one ok() check at the end covers them all.
+  if (st & PERF_SAMPLE_TID) r.Read(&id->pid) && r.Read(&id->tid);
   if (st & PERF_SAMPLE_TIME) r.Read(&id->time);
   if (st & PERF_SAMPLE_ID) r.Read(&id->id);
   if (st & PERF_SAMPLE_STREAM_ID) r.Read(&id->stream_id);
-  if (st & PERF_SAMPLE_CPU) r.Read(&id->cpu), r.Read(&id->res);
+  if (st & PERF_SAMPLE_CPU) r.Read(&id->cpu) && r.Read(&id->res);
   if (st & PERF_SAMPLE_IDENTIFIER) r.Read(&id->identifier);
   return r.ok();
 }
