@@ -30,7 +30,9 @@ absl::StatusOr<Launcher> Launcher::Start(const std::vector<std::string>& argv) {
   pid_t pid = fork();
   if (pid < 0) return ErrnoError(errno, absl::StrCat("fork for '", argv[0], "'"));
   if (pid == 0) {
-    // Child: restore default signal dispositions wick may have changed, wait for the go.
+    // Child: drop the parent's ends so that EOF on `go` means wick is gone; restore default signal dispositions wick may have changed, wait for the go.
+    go_write.reset();
+    err_read.reset();
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
@@ -51,6 +53,18 @@ absl::StatusOr<Launcher> Launcher::Start(const std::vector<std::string>& argv) {
   l.go_write_ = std::move(go_write);
   l.err_read_ = std::move(err_read);
   return l;
+}
+
+Launcher& Launcher::operator=(Launcher&& other) noexcept {
+  if (this != &other) {
+    pid_ = std::exchange(other.pid_, -1);
+    reaped_ = std::exchange(other.reaped_, false);
+    wait_status_ = std::exchange(other.wait_status_, -1);
+    name_ = std::move(other.name_);
+    go_write_ = std::move(other.go_write_);
+    err_read_ = std::move(other.err_read_);
+  }
+  return *this;
 }
 
 Launcher::~Launcher() {

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -20,8 +21,8 @@ class Launcher {
   // cannot be found or run are reported by Release(), which waits for the exec.
   static absl::StatusOr<Launcher> Start(const std::vector<std::string>& argv);
 
-  Launcher(Launcher&&) = default;
-  Launcher& operator=(Launcher&&) = default;
+  Launcher(Launcher&& other) noexcept { *this = std::move(other); }
+  Launcher& operator=(Launcher&& other) noexcept;
   ~Launcher();
 
   pid_t pid() const { return pid_; }

@@ -55,13 +55,6 @@ uint64_t NowNs(clockid_t clock) {
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::string ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
 // Thread ids of a process, from /proc/PID/task.
 absl::StatusOr<std::vector<pid_t>> ListThreads(pid_t pid) {
   std::string dir = absl::StrCat("/proc/", pid, "/task");
@@ -160,12 +153,6 @@ class Session : public RecordSession {
 };
 
 enum : uint64_t { kTagStop = 1ull << 62, kTagTimer, kTagPidFd = 1ull << 61, kTagRing = 1ull << 60 };
-
-absl::StatusOr<std::unique_ptr<RecordSession>> RecordSession::Prepare(const RecordOptions& options) {
-  auto session = std::make_unique<Session>(options);
-  WICK_RETURN_IF_ERROR(session->Init());
-  return std::unique_ptr<RecordSession>(std::move(session));
-}
 
 absl::Status Session::Init() {
   WICK_ASSIGN_OR_RETURN(caps_, KernelCaps::Probe());
@@ -521,4 +508,10 @@ absl::StatusOr<RecordSummary> Session::Run() {
 }
 
 }  // namespace
+absl::StatusOr<std::unique_ptr<RecordSession>> RecordSession::Prepare(const RecordOptions& options) {
+  auto session = std::make_unique<Session>(options);
+  WICK_RETURN_IF_ERROR(session->Init());
+  return std::unique_ptr<RecordSession>(std::move(session));
+}
+
 }  // namespace wick

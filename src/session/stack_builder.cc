@@ -21,6 +21,7 @@ void StackBuilder::OnSample(const ParsedRecord& rec) {
   const size_t capacity = pool_.size();
   size_t n = 0;
   const pid_t pid = pid_t(s.pid);
+  if (!processes_->KnowsProcess(pid)) stats_->Add(Stat::kSamplesUnknownPid);
   if (sample_type_ & PERF_SAMPLE_CALLCHAIN) {
     CallchainContext context = CallchainContext::kUnknown;
     bool first_in_context = true;

@@ -57,7 +57,7 @@ FoldedProfile ParseFolded(const std::string& text) {
 
 bool PerfUsable(std::string* why) {
   // A tiny recording tells whether this machine lets us open events at all.
-  RunResult r = Run({kWick, "record", "-o", TempPath("probe.wick"), "--", "/bin/true"});
+  RunResult r = RunProgram({kWick, "record", "-o", TempPath("probe.wick"), "--", "/bin/true"});
   if (r.exit_code != 0) {
     *why = "wick record cannot open perf events here: " + r.err;
     return false;
@@ -73,7 +73,7 @@ class RecordE2eTest : public ::testing::Test {
   }
 
   FoldedProfile Report(const std::string& file) {
-    RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+    RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return ParseFolded(r.out);
   }
@@ -96,7 +96,7 @@ class RecordE2eTest : public ::testing::Test {
 TEST_F(RecordE2eTest, LaunchedCommandGivesKnownSplit) {
   std::string file = TempPath("cmd.wick");
   RunResult r =
-      Run({kWick, "record", "-g", "-F", "999", "-o", file, "--", workloads::KnownTreePath(), "3"});
+      RunProgram({kWick, "record", "-g", "-F", "999", "-o", file, "--", workloads::KnownTreePath(), "3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("samples of cpu-clock"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("lost samples: 0"), std::string::npos) << r.err;
@@ -112,7 +112,7 @@ TEST_F(RecordE2eTest, AttachToRunningProcess) {
   std::string line = target.ReadLine();
   ASSERT_EQ(line, "pid " + std::to_string(target.pid()));
   std::string file = TempPath("pid.wick");
-  RunResult r = Run({kWick, "record", "-g", "-p", std::to_string(target.pid()), "--duration",
+  RunResult r = RunProgram({kWick, "record", "-g", "-p", std::to_string(target.pid()), "--duration",
                      "2", "-o", file});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FoldedProfile p = Report(file);
@@ -122,7 +122,7 @@ TEST_F(RecordE2eTest, AttachToRunningProcess) {
 
 TEST_F(RecordE2eTest, MultiThreadedTarget) {
   std::string file = TempPath("threads.wick");
-  RunResult r = Run({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3",
+  RunResult r = RunProgram({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3",
                      "threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FoldedProfile p = Report(file);
@@ -134,7 +134,7 @@ TEST_F(RecordE2eTest, MultiThreadedTarget) {
 TEST_F(RecordE2eTest, ForkingTarget) {
   std::string file = TempPath("fork.wick");
   RunResult r =
-      Run({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3", "fork"});
+      RunProgram({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3", "fork"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FoldedProfile p = Report(file);
   ExpectKnownSplit(p, 5.0);
@@ -143,7 +143,7 @@ TEST_F(RecordE2eTest, ForkingTarget) {
 }
 
 TEST_F(RecordE2eTest, ExitCodeOfCommandPassesThrough) {
-  RunResult r = Run({kWick, "record", "-o", TempPath("exit.wick"), "--", "/bin/sh", "-c",
+  RunResult r = RunProgram({kWick, "record", "-o", TempPath("exit.wick"), "--", "/bin/sh", "-c",
                      "exit 7"});
   EXPECT_EQ(r.exit_code, 7) << r.err;
 }
@@ -156,7 +156,7 @@ TEST_F(RecordE2eTest, SigintStopsCleanlyAndKeepsEverything) {
   int code = wick.Wait();
   // The command got SIGTERM from wick: 128 + 15.
   EXPECT_EQ(code, 128 + SIGTERM);
-  RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("incomplete"), std::string::npos) << r.err;
   EXPECT_GT(ParseFolded(r.out).total, 500u);
@@ -168,7 +168,7 @@ TEST_F(RecordE2eTest, KillNineLosesAtMostTheLastSecond) {
   std::this_thread::sleep_for(std::chrono::milliseconds(3500));
   wick.Signal(SIGKILL);
   wick.Wait();
-  RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("incomplete"), std::string::npos) << r.err;
   // 3.5 s at 999 Hz; flushed at least once a second, so at least ~2 s are in the file.
@@ -177,7 +177,7 @@ TEST_F(RecordE2eTest, KillNineLosesAtMostTheLastSecond) {
 
 TEST_F(RecordE2eTest, CyclesFallsBackToCpuClockWithNotice) {
   std::string file = TempPath("cycles.wick");
-  RunResult r = Run({kWick, "record", "-e", "cycles", "-o", file, "--", "/bin/true"});
+  RunResult r = RunProgram({kWick, "record", "-e", "cycles", "-o", file, "--", "/bin/true"});
   if (access("/sys/bus/event_source/devices/cpu", F_OK) == 0) GTEST_SKIP() << "has a PMU";
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("using cpu-clock"), std::string::npos) << r.err;
@@ -185,14 +185,14 @@ TEST_F(RecordE2eTest, CyclesFallsBackToCpuClockWithNotice) {
 
 TEST_F(RecordE2eTest, NonexistentPidIsOneClearLine) {
   // pid_max is at most 4194304: this pid cannot exist.
-  RunResult r = Run({kWick, "record", "-p", "4194304", "-o", TempPath("nopid.wick")});
+  RunResult r = RunProgram({kWick, "record", "-p", "4194304", "-o", TempPath("nopid.wick")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no process with pid 4194304"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST_F(RecordE2eTest, UnknownEventSuggestsNearestName) {
-  RunResult r = Run({kWick, "record", "-e", "cpu-clok", "-o", TempPath("ev.wick"), "--",
+  RunResult r = RunProgram({kWick, "record", "-e", "cpu-clok", "-o", TempPath("ev.wick"), "--",
                      "/bin/true"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("cpu-clock"), std::string::npos) << r.err;
@@ -200,7 +200,7 @@ TEST_F(RecordE2eTest, UnknownEventSuggestsNearestName) {
 }
 
 TEST_F(RecordE2eTest, BadRingSizeIsRefused) {
-  RunResult r = Run({kWick, "record", "-m", "3", "-o", TempPath("m.wick"), "--", "/bin/true"});
+  RunResult r = RunProgram({kWick, "record", "-m", "3", "-o", TempPath("m.wick"), "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("power of two"), std::string::npos) << r.err;
 }
@@ -210,7 +210,7 @@ TEST_F(RecordE2eTest, MaxStackAboveSysctlNamesIt) {
   int max_stack = 0;
   in >> max_stack;
   ASSERT_GT(max_stack, 0);
-  RunResult r = Run({kWick, "record", "--max-stack", std::to_string(max_stack + 1), "-o",
+  RunResult r = RunProgram({kWick, "record", "--max-stack", std::to_string(max_stack + 1), "-o",
                      TempPath("ms.wick"), "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("kernel.perf_event_max_stack"), std::string::npos) << r.err;
@@ -218,12 +218,12 @@ TEST_F(RecordE2eTest, MaxStackAboveSysctlNamesIt) {
 
 TEST_F(RecordE2eTest, TruncatedRecordingIsReadUpToTheCut) {
   std::string file = TempPath("trunc.wick");
-  RunResult rec = Run({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3"});
+  RunResult rec = RunProgram({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3"});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
   struct stat st;
   ASSERT_EQ(stat(file.c_str(), &st), 0);
   ASSERT_EQ(truncate(file.c_str(), st.st_size - 5), 0);
-  RunResult r = Run({kWick, "report", "-i", file, "--folded"});
+  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.err.find("incomplete"), std::string::npos) << r.err;
   EXPECT_GT(ParseFolded(r.out).total, 0u);
@@ -232,16 +232,16 @@ TEST_F(RecordE2eTest, TruncatedRecordingIsReadUpToTheCut) {
 TEST_F(RecordE2eTest, EmptyAndForeignFilesAreRefusedInOneLine) {
   std::string empty = TempPath("empty.wick");
   std::ofstream(empty).close();
-  RunResult r = Run({kWick, "report", "-i", empty, "--folded"});
+  RunResult r = RunProgram({kWick, "report", "-i", empty, "--folded"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 
-  r = Run({kWick, "report", "-i", "/bin/true", "--folded"});
+  r = RunProgram({kWick, "report", "-i", "/bin/true", "--folded"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("not a wick recording"), std::string::npos) << r.err;
 
-  r = Run({kWick, "report", "-i", TempPath("does-not-exist.wick"), "--folded"});
+  r = RunProgram({kWick, "report", "-i", TempPath("does-not-exist.wick"), "--folded"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }

@@ -44,7 +44,7 @@ std::string TempPath(const std::string& name) {
   return dir + "/" + name;
 }
 
-RunResult Run(const std::vector<std::string>& argv) {
+RunResult RunProgram(const std::vector<std::string>& argv) {
   static int counter = 0;
   std::string out_path = TempPath("out" + std::to_string(counter));
   std::string err_path = TempPath("err" + std::to_string(counter++));

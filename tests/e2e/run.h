@@ -17,7 +17,7 @@ struct RunResult {
 };
 
 // Runs argv to completion (stdin from /dev/null) and returns its exit code and output.
-RunResult Run(const std::vector<std::string>& argv);
+RunResult RunProgram(const std::vector<std::string>& argv);
 
 // A program running in the background with stdout on a pipe; killed (SIGKILL) and reaped by
 // the destructor if still running.
