@@ -17,33 +17,33 @@ namespace wick {
 enum class Severity : uint8_t { kInfo, kDataLoss, kError };
 
 // X(id, name, severity, description)
-#define WICK_STATS(X)                                                                          \
-  X(kSamples, "samples", kInfo, "samples recorded")                                            \
-  X(kLostSamples, "lost_samples", kDataLoss,                                                   \
-    "samples the kernel dropped because a ring buffer was full (PERF_RECORD_LOST); try -m")    \
-  X(kLostSamplesNoBuffer, "lost_samples_unreadable", kDataLoss,                                \
-    "samples the kernel could not write (PERF_RECORD_LOST_SAMPLES)")                           \
-  X(kLostRecords, "lost_records", kDataLoss, "PERF_RECORD_LOST records received")             \
-  X(kThrottle, "throttle_events", kDataLoss,                                                   \
-    "times the kernel throttled sampling (PERF_RECORD_THROTTLE); lower -F")                    \
-  X(kUnthrottle, "unthrottle_events", kInfo, "times sampling resumed after throttling")       \
-  X(kMalformedRecords, "malformed_records", kError, "records that failed to parse, skipped")  \
-  X(kUnknownRecords, "unknown_records", kInfo, "records of a type wick does not use")         \
-  X(kTruncatedCallchains, "truncated_callchains", kInfo,                                       \
-    "callchains that reached --max-stack and were cut")                                        \
-  X(kUserFrames, "user_frames", kInfo, "user-space frames seen")                               \
-  X(kKernelFrames, "kernel_frames", kInfo, "kernel frames seen")                               \
-  X(kFramesNoBuildId, "frames_without_build_id", kInfo,                                        \
-    "user frames in a file whose build-id could not be read (stored by path + offset)")       \
-  X(kFramesUnmapped, "frames_unmapped", kInfo,                                                 \
-    "user frames outside any known mapping (anonymous or JIT code), stored as raw address")   \
-  X(kSamplesUnknownPid, "samples_unknown_process", kInfo,                                      \
-    "samples of a process wick had no mappings for")                                           \
-  X(kStackMapFull, "stacks_dropped_map_full", kDataLoss,                                        \
-    "samples dropped because the stack map reached its size limit")                            \
-  X(kUnsymbolizedFrames, "unsymbolized_frames", kInfo,                                         \
-    "frames no symbol was found for at report time")                                           \
-  X(kBuildIdMismatch, "build_id_mismatch", kInfo,                                              \
+#define WICK_STATS(X)                                                                        \
+  X(kSamples, "samples", kInfo, "samples recorded")                                          \
+  X(kLostSamples, "lost_samples", kDataLoss,                                                 \
+    "samples the kernel dropped because a ring buffer was full (PERF_RECORD_LOST); try -m")  \
+  X(kLostSamplesNoBuffer, "lost_samples_unreadable", kDataLoss,                              \
+    "samples the kernel could not write (PERF_RECORD_LOST_SAMPLES)")                         \
+  X(kLostRecords, "lost_records", kDataLoss, "PERF_RECORD_LOST records received")            \
+  X(kThrottle, "throttle_events", kDataLoss,                                                 \
+    "times the kernel throttled sampling (PERF_RECORD_THROTTLE); lower -F")                  \
+  X(kUnthrottle, "unthrottle_events", kInfo, "times sampling resumed after throttling")      \
+  X(kMalformedRecords, "malformed_records", kError, "records that failed to parse, skipped") \
+  X(kUnknownRecords, "unknown_records", kInfo, "records of a type wick does not use")        \
+  X(kTruncatedCallchains, "truncated_callchains", kInfo,                                     \
+    "callchains that reached --max-stack and were cut")                                      \
+  X(kUserFrames, "user_frames", kInfo, "user-space frames seen")                             \
+  X(kKernelFrames, "kernel_frames", kInfo, "kernel frames seen")                             \
+  X(kFramesNoBuildId, "frames_without_build_id", kInfo,                                      \
+    "user frames in a file whose build-id could not be read (stored by path + offset)")      \
+  X(kFramesUnmapped, "frames_unmapped", kInfo,                                               \
+    "user frames outside any known mapping (anonymous or JIT code), stored as raw address")  \
+  X(kSamplesUnknownPid, "samples_unknown_process", kInfo,                                    \
+    "samples of a process wick had no mappings for")                                         \
+  X(kStackMapFull, "stacks_dropped_map_full", kDataLoss,                                     \
+    "samples dropped because the stack map reached its size limit")                          \
+  X(kUnsymbolizedFrames, "unsymbolized_frames", kInfo,                                       \
+    "frames no symbol was found for at report time")                                         \
+  X(kBuildIdMismatch, "build_id_mismatch", kInfo,                                            \
     "binaries found on disk whose build-id differs from the recorded one (not used)")
 
 enum class Stat : uint16_t {

@@ -16,10 +16,10 @@
 #define WICK_STATUS_CONCAT_(a, b) WICK_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function if `expr` (an absl::Status) is not OK.
-#define WICK_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    ::absl::Status wick_status_ = (expr);           \
-    if (!wick_status_.ok()) return wick_status_;    \
+#define WICK_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status wick_status_ = (expr);        \
+    if (!wick_status_.ok()) return wick_status_; \
   } while (0)
 
 // `lhs` = value of `rexpr` (an absl::StatusOr<T>), or return its status.

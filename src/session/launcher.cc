@@ -30,7 +30,8 @@ absl::StatusOr<Launcher> Launcher::Start(const std::vector<std::string>& argv) {
   pid_t pid = fork();
   if (pid < 0) return ErrnoError(errno, absl::StrCat("fork for '", argv[0], "'"));
   if (pid == 0) {
-    // Child: drop the parent's ends so that EOF on `go` means wick is gone; restore default signal dispositions wick may have changed, wait for the go.
+    // Child: drop the parent's ends so that EOF on `go` means wick is gone; restore default signal
+    // dispositions wick may have changed, wait for the go.
     go_write.reset();
     err_read.reset();
     signal(SIGINT, SIG_DFL);

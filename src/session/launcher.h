@@ -40,8 +40,8 @@ class Launcher {
   bool reaped_ = false;
   int wait_status_ = -1;
   std::string name_;
-  ScopedFd go_write_;   // closed (or written) to let the child exec
-  ScopedFd err_read_;   // the child writes errno here when exec fails; EOF on success
+  ScopedFd go_write_;  // closed (or written) to let the child exec
+  ScopedFd err_read_;  // the child writes errno here when exec fails; EOF on success
 };
 
 }  // namespace wick

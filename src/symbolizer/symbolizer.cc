@@ -5,6 +5,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <unordered_map>
@@ -14,13 +15,27 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "elf_notes.h"
+#include "wick/build_id.h"
 #include "wick/status.h"
 
 namespace wick {
 namespace {
 
-using symbolizer_internal::FileBuildId;
+// The build-id of the ELF file at `path` (empty when it has none). False when the file is
+// missing or not a readable ELF file.
+bool FileBuildId(const std::string& path, std::string* build_id) {
+  if (access(path.c_str(), R_OK) != 0) return false;
+  absl::StatusOr<std::string> id = ReadBuildId(path);
+  if (id.ok()) {
+    *build_id = std::move(*id);
+    return true;
+  }
+  if (absl::IsNotFound(id.status())) {
+    build_id->clear();
+    return true;
+  }
+  return false;
+}
 
 std::string Demangle(const char* name) {
   if (name == nullptr) return {};

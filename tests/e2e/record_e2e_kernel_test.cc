@@ -33,7 +33,8 @@ struct FoldedProfile {
   std::vector<std::string> lines;
 };
 
-FoldedProfile ParseFolded(const std::string& text) {
+// Sums folded lines; with `only_comm`, only the lines of that thread name.
+FoldedProfile ParseFolded(const std::string& text, const std::string& only_comm = "") {
   FoldedProfile p;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     p.lines.emplace_back(line);
@@ -42,6 +43,7 @@ FoldedProfile ParseFolded(const std::string& text) {
     uint64_t count = 0;
     if (!absl::SimpleAtoi(line.substr(space + 1), &count)) continue;
     std::vector<absl::string_view> frames = absl::StrSplit(line.substr(0, space), ';');
+    if (!only_comm.empty() && frames[0] != only_comm) continue;
     p.total += count;
     if (!frames.empty()) p.comms[std::string(frames[0])] += count;
     bool main_seen = false, work_seen = false;
@@ -75,10 +77,10 @@ class RecordE2eTest : public ::testing::Test {
     if (!PerfUsable(&why)) WICK_SKIP_OR_FAIL(why);
   }
 
-  FoldedProfile Report(const std::string& file) {
+  FoldedProfile Report(const std::string& file, const std::string& only_comm = "") {
     RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return ParseFolded(r.out);
+    return ParseFolded(r.out, only_comm);
   }
 
   // The known split, within `tolerance` percentage points, and ≥95 % of samples rooted in
@@ -100,8 +102,8 @@ class RecordE2eTest : public ::testing::Test {
 
 TEST_F(RecordE2eTest, LaunchedCommandGivesKnownSplit) {
   std::string file = TempPath("cmd.wick");
-  RunResult r =
-      RunProgram({kWick, "record", "-g", "-F", "999", "-o", file, "--", workloads::KnownTreePath(), "3"});
+  RunResult r = RunProgram(
+      {kWick, "record", "-g", "-F", "999", "-o", file, "--", workloads::KnownTreePath(), "3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("samples of cpu-clock"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("lost samples: 0"), std::string::npos) << r.err;
@@ -117,8 +119,8 @@ TEST_F(RecordE2eTest, AttachToRunningProcess) {
   std::string line = target.ReadLine();
   ASSERT_EQ(line, "pid " + std::to_string(target.pid()));
   std::string file = TempPath("pid.wick");
-  RunResult r = RunProgram({kWick, "record", "-g", "-p", std::to_string(target.pid()), "--duration",
-                     "2", "-o", file});
+  RunResult r = RunProgram(
+      {kWick, "record", "-g", "-p", std::to_string(target.pid()), "--duration", "2", "-o", file});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FoldedProfile p = Report(file);
   ExpectKnownSplit(p, 5.0);
@@ -127,8 +129,8 @@ TEST_F(RecordE2eTest, AttachToRunningProcess) {
 
 TEST_F(RecordE2eTest, MultiThreadedTarget) {
   std::string file = TempPath("threads.wick");
-  RunResult r = RunProgram({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3",
-                     "threads", "2"});
+  RunResult r = RunProgram(
+      {kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3", "threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FoldedProfile p = Report(file);
   ExpectKnownSplit(p, 5.0, /*threads=*/true);
@@ -138,8 +140,8 @@ TEST_F(RecordE2eTest, MultiThreadedTarget) {
 
 TEST_F(RecordE2eTest, ForkingTarget) {
   std::string file = TempPath("fork.wick");
-  RunResult r =
-      RunProgram({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3", "fork"});
+  RunResult r = RunProgram(
+      {kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3", "fork"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FoldedProfile p = Report(file);
   ExpectKnownSplit(p, 5.0);
@@ -147,9 +149,62 @@ TEST_F(RecordE2eTest, ForkingTarget) {
   EXPECT_GT(p.total, 4000u);
 }
 
+TEST_F(RecordE2eTest, SystemWideSeesTheWorkload) {
+  Background target({workloads::KnownTreePath(), "4", "pid"});
+  ASSERT_EQ(target.ReadLine(), "pid " + std::to_string(target.pid()));
+  std::string file = TempPath("all.wick");
+  RunResult r = RunProgram({kWick, "record", "-a", "-g", "--duration", "2", "-o", file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  FoldedProfile p = Report(file);
+  // Every online CPU is sampled: about 999 Hz × 2 s × CPUs, busy or idle.
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  EXPECT_GT(double(p.total), 0.6 * 999 * 2 * cpus);
+  ASSERT_EQ(p.comms.count("known_tree_fp"), 1u);
+  // The workload owns one CPU: roughly half the samples on two CPUs.
+  EXPECT_GT(double(p.comms.at("known_tree_fp")), 0.6 * 999 * 2);
+  ExpectKnownSplit(Report(file, "known_tree_fp"), 5.0);
+}
+
+TEST_F(RecordE2eTest, OneThreadWithTid) {
+  Background target({workloads::KnownTreePath(), "4", "pid"});
+  ASSERT_EQ(target.ReadLine(), "pid " + std::to_string(target.pid()));
+  std::string file = TempPath("tid.wick");
+  RunResult r = RunProgram(
+      {kWick, "record", "-g", "-t", std::to_string(target.pid()), "--duration", "1.5", "-o", file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  FoldedProfile p = Report(file);
+  ExpectKnownSplit(p, 6.0);
+}
+
+TEST_F(RecordE2eTest, UserOnlyModifierDropsKernelFrames) {
+  std::string file = TempPath("user.wick");
+  RunResult r = RunProgram({kWick, "record", "-g", "-e", "cpu-clock:u", "-o", file, "--",
+                            workloads::KnownTreePath(), "1.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  FoldedProfile p = Report(file);
+  EXPECT_GT(p.total, 500u);
+  for (const std::string& line : p.lines) EXPECT_EQ(line.find("_[k]"), std::string::npos) << line;
+}
+
+TEST_F(RecordE2eTest, FrequencyAboveSysctlNamesIt) {
+  RunResult r =
+      RunProgram({kWick, "record", "-F", "100000000", "-o", TempPath("f.wick"), "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("perf_event_max_sample_rate"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(RecordE2eTest, MissingCommandIsOneClearLine) {
+  RunResult r =
+      RunProgram({kWick, "record", "-o", TempPath("nocmd.wick"), "--", "/nonexistent/program"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot run '/nonexistent/program'"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST_F(RecordE2eTest, ExitCodeOfCommandPassesThrough) {
-  RunResult r = RunProgram({kWick, "record", "-o", TempPath("exit.wick"), "--", "/bin/sh", "-c",
-                     "exit 7"});
+  RunResult r =
+      RunProgram({kWick, "record", "-o", TempPath("exit.wick"), "--", "/bin/sh", "-c", "exit 7"});
   EXPECT_EQ(r.exit_code, 7) << r.err;
 }
 
@@ -197,15 +252,16 @@ TEST_F(RecordE2eTest, NonexistentPidIsOneClearLine) {
 }
 
 TEST_F(RecordE2eTest, UnknownEventSuggestsNearestName) {
-  RunResult r = RunProgram({kWick, "record", "-e", "cpu-clok", "-o", TempPath("ev.wick"), "--",
-                     "/bin/true"});
+  RunResult r =
+      RunProgram({kWick, "record", "-e", "cpu-clok", "-o", TempPath("ev.wick"), "--", "/bin/true"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("cpu-clock"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST_F(RecordE2eTest, BadRingSizeIsRefused) {
-  RunResult r = RunProgram({kWick, "record", "-m", "3", "-o", TempPath("m.wick"), "--", "/bin/true"});
+  RunResult r =
+      RunProgram({kWick, "record", "-m", "3", "-o", TempPath("m.wick"), "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("power of two"), std::string::npos) << r.err;
 }
@@ -216,14 +272,15 @@ TEST_F(RecordE2eTest, MaxStackAboveSysctlNamesIt) {
   in >> max_stack;
   ASSERT_GT(max_stack, 0);
   RunResult r = RunProgram({kWick, "record", "--max-stack", std::to_string(max_stack + 1), "-o",
-                     TempPath("ms.wick"), "--", "/bin/true"});
+                            TempPath("ms.wick"), "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("kernel.perf_event_max_stack"), std::string::npos) << r.err;
 }
 
 TEST_F(RecordE2eTest, TruncatedRecordingIsReadUpToTheCut) {
   std::string file = TempPath("trunc.wick");
-  RunResult rec = RunProgram({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3"});
+  RunResult rec =
+      RunProgram({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "3"});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
   struct stat st;
   ASSERT_EQ(stat(file.c_str(), &st), 0);

@@ -18,8 +18,8 @@ namespace {
 
 __attribute__((noinline)) void SampledFunction() { asm volatile(""); }
 
-constexpr uint64_t kSampleType = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
-                                 PERF_SAMPLE_CALLCHAIN;
+constexpr uint64_t kSampleType =
+    PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN;
 
 // Appends one SAMPLE record (ip, pid/tid, time, callchain) in the kernel's layout.
 void AppendSample(std::vector<uint64_t>* out, uint64_t ip, uint32_t pid,
@@ -48,8 +48,9 @@ TEST(StackBuilderTest, SteadyStateReadParseBuildInsertDoesNotAllocate) {
   std::vector<uint64_t> records;
   for (uint64_t i = 0; i < 64; ++i) {
     std::vector<uint64_t> chain = {PERF_CONTEXT_KERNEL, 0xffffffff81000000 + i * 16,
-                                   0xffffffff81001000, PERF_CONTEXT_USER, user_ip + (i % 4),
-                                   user_ip + 8, user_ip + 16};
+                                   0xffffffff81001000,  PERF_CONTEXT_USER,
+                                   user_ip + (i % 4),   user_ip + 8,
+                                   user_ip + 16};
     AppendSample(&records, user_ip, uint32_t(getpid()), chain);
   }
   const size_t batch_bytes = records.size() * 8;

@@ -10,15 +10,15 @@
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 
-#define WICK_EXPECT_OK(expr)                    \
-  do {                                          \
-    const auto& wick_s_ = (expr);               \
+#define WICK_EXPECT_OK(expr)                                           \
+  do {                                                                 \
+    const auto& wick_s_ = (expr);                                      \
     EXPECT_TRUE(wick_s_.ok()) << ::wick::testing::StatusText(wick_s_); \
   } while (0)
 
-#define WICK_ASSERT_OK(expr)                    \
-  do {                                          \
-    const auto& wick_s_ = (expr);               \
+#define WICK_ASSERT_OK(expr)                                           \
+  do {                                                                 \
+    const auto& wick_s_ = (expr);                                      \
     ASSERT_TRUE(wick_s_.ok()) << ::wick::testing::StatusText(wick_s_); \
   } while (0)
 
@@ -26,25 +26,25 @@
 #define WICK_TESTING_CONCAT_(a, b) WICK_TESTING_CONCAT_INNER_(a, b)
 #define WICK_ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
   WICK_ASSERT_OK_AND_ASSIGN_IMPL_(WICK_TESTING_CONCAT_(wick_sor_, __LINE__), lhs, rexpr)
-#define WICK_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, rexpr)                 \
-  auto tmp = (rexpr);                                                   \
-  ASSERT_TRUE(tmp.ok()) << ::wick::testing::StatusText(tmp.status());   \
+#define WICK_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, rexpr)              \
+  auto tmp = (rexpr);                                                 \
+  ASSERT_TRUE(tmp.ok()) << ::wick::testing::StatusText(tmp.status()); \
   lhs = std::move(tmp).value()
 
 // Skips the test with `reason`, or fails it when WICK_REQUIRE_PERF=1 is set (CI), so a
 // machine that cannot run kernel tests never passes for one that did.
-#define WICK_SKIP_OR_FAIL(reason)                                               \
-  do {                                                                          \
-    if (::wick::testing::RequirePerf()) {                                       \
+#define WICK_SKIP_OR_FAIL(reason)                                                \
+  do {                                                                           \
+    if (::wick::testing::RequirePerf()) {                                        \
       FAIL() << "required by WICK_REQUIRE_PERF=1 but unavailable: " << (reason); \
-    } else {                                                                    \
-      GTEST_SKIP() << (reason);                                                 \
-    }                                                                           \
+    } else {                                                                     \
+      GTEST_SKIP() << (reason);                                                  \
+    }                                                                            \
   } while (0)
 
 // WICK_REQUIRE(cond, reason): skip-or-fail unless cond holds.
-#define WICK_REQUIRE(cond, reason)       \
-  do {                                   \
+#define WICK_REQUIRE(cond, reason)          \
+  do {                                      \
     if (!(cond)) WICK_SKIP_OR_FAIL(reason); \
   } while (0)
 

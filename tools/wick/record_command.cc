@@ -68,8 +68,7 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
     Stat stat = static_cast<Stat>(i);
     const StatInfo& info = GetStatInfo(stat);
     if (st.Get(stat) == 0 || info.severity == Severity::kInfo) continue;
-    if (stat == Stat::kLostSamples || stat == Stat::kLostSamplesNoBuffer ||
-        stat == Stat::kThrottle)
+    if (stat == Stat::kLostSamples || stat == Stat::kLostSamplesNoBuffer || stat == Stat::kThrottle)
       continue;
     std::fprintf(stderr, "wick record: %s: %" PRIu64 " (%s)\n", std::string(info.name).c_str(),
                  st.Get(stat), std::string(info.description).c_str());
@@ -118,12 +117,14 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     if (mode == "fp") {
       opts.callchain = true;
     } else if (mode == "dwarf") {
-      PrintError("record", "--call-graph dwarf is not supported by this version of wick yet; "
-                           "use --call-graph fp (binaries built with -fno-omit-frame-pointer)");
+      PrintError("record",
+                 "--call-graph dwarf is not supported by this version of wick yet; "
+                 "use --call-graph fp (binaries built with -fno-omit-frame-pointer)");
       return 2;
     } else if (mode == "lbr") {
-      PrintError("record", "--call-graph lbr needs Intel's last-branch-record PMU, and this "
-                           "machine has no hardware PMU; use --call-graph fp");
+      PrintError("record",
+                 "--call-graph lbr needs Intel's last-branch-record PMU, and this "
+                 "machine has no hardware PMU; use --call-graph fp");
       return 2;
     } else {
       PrintError("record", "--call-graph '" + f.call_graph + "': unknown mode (use fp)");
@@ -169,7 +170,9 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   }
   opts.output = f.output;
   opts.command_line = command_line;
-  opts.notice = [](const std::string& line) { std::fprintf(stderr, "wick record: %s\n", line.c_str()); };
+  opts.notice = [](const std::string& line) {
+    std::fprintf(stderr, "wick record: %s\n", line.c_str());
+  };
 
   auto session = RecordSession::Prepare(opts);
   if (!session.ok()) {
