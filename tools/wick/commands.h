@@ -31,7 +31,19 @@ struct ReportFlags {
   bool folded = false;
 };
 
+struct StatFlags {
+  std::string events;
+  std::string pids;
+  bool all_cpus = false;
+  int interval_ms = 0;
+  double duration = 0;
+  bool json = false;
+  std::vector<std::string> command;
+};
+
 void AddRecordCommand(CLI::App& app, RecordFlags& flags);
+void AddStatCommand(CLI::App& app, StatFlags& flags);
+int RunStat(const StatFlags& flags);
 void AddReportCommand(CLI::App& app, ReportFlags& flags);
 
 int RunRecord(const RecordFlags& flags, const std::string& command_line);

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   wick::cli::ReportFlags report_flags;
   wick::cli::AddRecordCommand(app, record_flags);
   wick::cli::AddReportCommand(app, report_flags);
+  wick::cli::StatFlags stat_flags;
+  wick::cli::AddStatCommand(app, stat_flags);
 
   try {
     app.parse(argc, argv);
@@ -28,5 +30,6 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("record")) return wick::cli::RunRecord(record_flags, command_line);
   if (app.got_subcommand("report")) return wick::cli::RunReport(report_flags);
+  if (app.got_subcommand("stat")) return wick::cli::RunStat(stat_flags);
   return 2;
 }

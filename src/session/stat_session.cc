@@ -1,0 +1,243 @@
+#include "wick/stat_session.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "launcher.h"
+#include "wick/event_spec.h"
+#include "wick/kernel_caps.h"
+#include "wick/perf_event.h"
+#include "wick/status.h"
+
+namespace wick {
+namespace {
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+absl::StatusOr<std::vector<pid_t>> ThreadsOf(pid_t pid) {
+  std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no process with pid ", pid, " (not in /proc)"));
+  }
+  std::vector<pid_t> tids;
+  while (dirent* e = readdir(d)) {
+    int32_t tid;
+    if (absl::SimpleAtoi(e->d_name, &tid)) tids.push_back(tid);
+  }
+  closedir(d);
+  std::sort(tids.begin(), tids.end());
+  return tids;
+}
+
+bool IsClock(const ResolvedEvent& ev) {
+  return ev.type == PERF_TYPE_SOFTWARE &&
+         (ev.config == PERF_COUNT_SW_CPU_CLOCK || ev.config == PERF_COUNT_SW_TASK_CLOCK);
+}
+
+class StatSessionImpl : public StatSession {
+ public:
+  explicit StatSessionImpl(const StatOptions& options) : options_(options) {}
+
+  absl::Status Init();
+  int StopFd() const override { return stop_fd_.get(); }
+  absl::Status Start() override;
+  bool Wait(int timeout_ms) override;
+  absl::StatusOr<std::vector<CounterReading>> Read() override;
+  int Finish() override;
+  uint64_t ElapsedNs() const override { return MonotonicNs() - start_ns_; }
+
+ private:
+  struct Counter {
+    ResolvedEvent event;
+    std::vector<PerfEvent> fds;
+  };
+
+  StatOptions options_;
+  std::vector<Counter> counters_;
+  std::optional<Launcher> launcher_;
+  std::vector<ScopedFd> pidfds_;
+  size_t alive_ = 0;
+  ScopedFd stop_fd_;
+  uint64_t start_ns_ = 0;
+  bool finished_ = false;
+  int wait_status_ = -1;
+};
+
+absl::Status StatSessionImpl::Init() {
+  if (options_.events.empty()) return absl::InvalidArgumentError("no event to count (-e)");
+  WICK_ASSIGN_OR_RETURN(KernelCaps caps, KernelCaps::Probe());
+
+  // Targets: (pid, cpu) pairs each event is opened on.
+  std::vector<std::pair<pid_t, int>> targets;
+  std::vector<pid_t> watch;
+  if (options_.system_wide) {
+    for (int cpu : caps.online_cpus) targets.push_back({-1, cpu});
+  } else if (!options_.pids.empty()) {
+    for (pid_t pid : options_.pids) {
+      WICK_ASSIGN_OR_RETURN(std::vector<pid_t> tids, ThreadsOf(pid));
+      for (pid_t tid : tids) targets.push_back({tid, -1});
+      watch.push_back(pid);
+    }
+  } else if (!options_.command.empty()) {
+    WICK_ASSIGN_OR_RETURN(Launcher l, Launcher::Start(options_.command));
+    launcher_.emplace(std::move(l));
+    targets.push_back({launcher_->pid(), -1});
+    watch.push_back(launcher_->pid());
+  } else {
+    return absl::InvalidArgumentError("nothing to count: give -p PID, -a, or -- COMMAND");
+  }
+
+  for (const std::string& text : options_.events) {
+    WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(text));
+    WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps));
+    if (!event.notice.empty() && options_.notice) options_.notice(event.notice);
+    perf_event_attr attr = MakeCountingAttr(event, spec);
+    attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+    attr.disabled = 1;
+    attr.inherit = options_.system_wide ? 0 : 1;
+    attr.enable_on_exec = launcher_ ? 1 : 0;
+    Counter counter;
+    counter.event = event;
+    for (auto [pid, cpu] : targets) {
+      std::string what = pid < 0 ? absl::StrCat(event.name, " on cpu ", cpu)
+                                 : absl::StrCat(event.name, " for pid ", pid);
+      auto ev = PerfEvent::Open(attr, pid, cpu, -1, what);
+      if (!ev.ok()) {
+        // A thread that exited since the /proc scan is not an error.
+        if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
+            std::find(options_.pids.begin(), options_.pids.end(), pid) == options_.pids.end()) {
+          continue;
+        }
+        return ev.status();
+      }
+      counter.fds.push_back(std::move(*ev));
+    }
+    counters_.push_back(std::move(counter));
+  }
+
+  stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop_fd_) return ErrnoError(errno, "eventfd");
+  for (pid_t pid : watch) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+      pidfds_.emplace_back(int(fd));
+      ++alive_;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StatSessionImpl::Start() {
+  start_ns_ = MonotonicNs();
+  if (launcher_) return launcher_->Release();
+  for (Counter& c : counters_) {
+    for (PerfEvent& ev : c.fds) WICK_RETURN_IF_ERROR(ev.Enable());
+  }
+  return absl::OkStatus();
+}
+
+bool StatSessionImpl::Wait(int timeout_ms) {
+  if (options_.duration_s > 0) {
+    uint64_t deadline = start_ns_ + uint64_t(options_.duration_s * 1e9);
+    uint64_t now = MonotonicNs();
+    if (now >= deadline) return true;
+    int left = int((deadline - now + 999'999) / 1'000'000);
+    if (timeout_ms < 0 || left < timeout_ms) timeout_ms = left;
+  }
+  std::vector<pollfd> fds;
+  fds.push_back({stop_fd_.get(), POLLIN, 0});
+  for (ScopedFd& p : pidfds_) fds.push_back({p.get(), POLLIN, 0});
+  int n;
+  do {
+    n = poll(fds.data(), fds.size(), timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    return options_.duration_s > 0 &&
+           MonotonicNs() >= start_ns_ + uint64_t(options_.duration_s * 1e9);
+  }
+  if (fds[0].revents) return true;
+  for (size_t i = 1; i < fds.size(); ++i) {
+    if (fds[i].revents && pidfds_[i - 1]) {
+      pidfds_[i - 1].reset();
+      --alive_;
+    }
+  }
+  return alive_ == 0 && !pidfds_.empty();
+}
+
+absl::StatusOr<std::vector<CounterReading>> StatSessionImpl::Read() {
+  std::vector<CounterReading> out;
+  for (Counter& c : counters_) {
+    CounterReading r;
+    r.event = c.event.name;
+    r.unit = IsClock(c.event) ? "ns" : "";
+    double scaled_sum = 0;
+    for (PerfEvent& ev : c.fds) {
+      uint64_t values[3] = {};
+      ssize_t n;
+      do {
+        n = read(ev.fd(), values, sizeof(values));
+      } while (n < 0 && errno == EINTR);
+      if (n != sizeof(values)) {
+        return ErrnoError(n < 0 ? errno : EIO, absl::StrCat("reading ", ev.description()));
+      }
+      r.raw += values[0];
+      r.time_enabled += values[1];
+      r.time_running += values[2];
+      // Each counter is scaled by its own share of time on the PMU.
+      if (values[2] != 0 && values[2] < values[1]) {
+        scaled_sum += double(values[0]) * double(values[1]) / double(values[2]);
+        r.scaled = true;
+      } else {
+        scaled_sum += double(values[0]);
+      }
+    }
+    r.value = scaled_sum;
+    r.not_counted = r.time_running == 0 && r.raw == 0 && r.time_enabled > 0;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+int StatSessionImpl::Finish() {
+  if (finished_) return wait_status_;
+  finished_ = true;
+  for (Counter& c : counters_) {
+    for (PerfEvent& ev : c.fds) (void)ev.Disable();
+  }
+  if (launcher_) {
+    if (!launcher_->reaped()) {
+      // Still running when the duration or a signal ended the count: end it, as perf does.
+      if (alive_ > 0) launcher_->Kill(SIGTERM);
+    }
+    wait_status_ = launcher_->Wait();
+  }
+  return wait_status_;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StatSession>> StatSession::Prepare(const StatOptions& options) {
+  auto session = std::make_unique<StatSessionImpl>(options);
+  WICK_RETURN_IF_ERROR(session->Init());
+  return std::unique_ptr<StatSession>(std::move(session));
+}
+
+}  // namespace wick

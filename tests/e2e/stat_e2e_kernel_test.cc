@@ -1,0 +1,96 @@
+// wick stat on the real kernel: counts, intervals, JSON, targets and errors.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "run.h"
+#include "testing/testing.h"
+#include "workloads.h"
+
+namespace wick::testing {
+namespace {
+
+const std::string kWick = WICK_BINARY;
+
+// Value of `event` from --json output lines (the last one that names it).
+double JsonValue(const std::string& out, const std::string& event) {
+  double v = -1;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    if (!absl::StrContains(line, "\"event\":\"" + event + "\"")) continue;
+    size_t at = line.find("\"value\":");
+    if (at == absl::string_view::npos) continue;
+    absl::string_view rest = line.substr(at + 8);
+    rest = rest.substr(0, rest.find(','));
+    EXPECT_TRUE(absl::SimpleAtod(rest, &v)) << line;
+  }
+  return v;
+}
+
+class StatE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RunResult r = RunProgram({kWick, "stat", "-e", "task-clock", "--", "/bin/true"});
+    if (r.exit_code != 0) WICK_SKIP_OR_FAIL("wick stat cannot open perf events here: " + r.err);
+  }
+};
+
+TEST_F(StatE2eTest, CountsACommandAndPassesItsExitCode) {
+  RunResult r = RunProgram({kWick, "stat", "-e", "task-clock,page-faults", "--json", "--",
+                            workloads::KnownTreePath(), "0.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  double task_clock = JsonValue(r.out, "task-clock");
+  // A busy single thread for 0.5 s: about 0.5 s of task-clock.
+  EXPECT_GT(task_clock, 0.3e9);
+  EXPECT_LT(task_clock, 0.7e9);
+  EXPECT_GT(JsonValue(r.out, "page-faults"), 10);
+
+  r = RunProgram({kWick, "stat", "--", "/bin/sh", "-c", "exit 5"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "context-switches")) << r.err;
+}
+
+TEST_F(StatE2eTest, ChildrenAreCounted) {
+  // The shell only forks and waits: all the CPU time is its child's.
+  RunResult r = RunProgram({kWick, "stat", "-e", "task-clock", "--json", "--", "/bin/sh", "-c",
+                            workloads::KnownTreePath() + " 0.5; true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(JsonValue(r.out, "task-clock"), 0.3e9);
+}
+
+TEST_F(StatE2eTest, IntervalsAndAttach) {
+  Background target({workloads::KnownTreePath(), "3", "pid"});
+  ASSERT_EQ(target.ReadLine(), "pid " + std::to_string(target.pid()));
+  RunResult r = RunProgram({kWick, "stat", "-e", "task-clock", "-p", std::to_string(target.pid()),
+                            "-I", "200", "--duration", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int intervals = 0;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    if (absl::StrContains(line, "\"interval\":")) ++intervals;
+  }
+  EXPECT_GE(intervals, 3);
+  EXPECT_LE(intervals, 6);
+  EXPECT_GT(JsonValue(r.out, "task-clock"), 0.6e9);
+}
+
+TEST_F(StatE2eTest, SystemWide) {
+  RunResult r = RunProgram({kWick, "stat", "-a", "-e", "cpu-clock", "--duration", "0.5", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Every CPU's clock runs for the whole half second.
+  EXPECT_GT(JsonValue(r.out, "cpu-clock"), 0.4e9 * double(sysconf(_SC_NPROCESSORS_ONLN)));
+}
+
+TEST_F(StatE2eTest, ErrorsAreOneLine) {
+  RunResult r = RunProgram({kWick, "stat", "-e", "task-clok", "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "task-clock")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = RunProgram({kWick, "stat", "-p", "4194304"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "no process with pid 4194304")) << r.err;
+}
+
+}  // namespace
+}  // namespace wick::testing

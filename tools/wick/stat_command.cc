@@ -1,0 +1,192 @@
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "commands.h"
+#include "wick/stat_session.h"
+
+namespace wick::cli {
+namespace {
+
+volatile sig_atomic_t g_stat_stop_fd = -1;
+
+void OnStatStop(int) {
+  int fd = g_stat_stop_fd;
+  if (fd >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(fd, &one, sizeof(one));
+  }
+}
+
+std::string Grouped(double v) {
+  std::string digits = absl::StrFormat("%.0f", v);
+  std::string out;
+  int n = 0;
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+    if (n && n % 3 == 0 && *it != '-') out.insert(out.begin(), ',');
+    out.insert(out.begin(), *it);
+    ++n;
+  }
+  return out;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// One reading as a line of the table, or one JSON object.
+void Print(const CounterReading& r, double value, bool json, double interval_s) {
+  double running_pct =
+      r.time_enabled ? 100.0 * double(r.time_running) / double(r.time_enabled) : 100.0;
+  if (json) {
+    std::string prefix = interval_s >= 0 ? absl::StrFormat("\"interval\":%.3f,", interval_s) : "";
+    std::printf("{%s\"event\":\"%s\",\"value\":%s,\"unit\":\"%s\",\"time_enabled\":%" PRIu64
+                ",\"time_running\":%" PRIu64 ",\"scaled\":%s,\"counted\":%s}\n",
+                prefix.c_str(), JsonEscape(r.event).c_str(),
+                r.not_counted ? "null" : absl::StrFormat("%.0f", value).c_str(), r.unit.c_str(),
+                r.time_enabled, r.time_running, r.scaled ? "true" : "false",
+                r.not_counted ? "false" : "true");
+    return;
+  }
+  std::string when = interval_s >= 0 ? absl::StrFormat("%10.3f ", interval_s) : "";
+  std::string note;
+  if (r.not_counted) {
+    note = "  (not counted)";
+  } else if (r.scaled) {
+    note = absl::StrFormat("  (scaled: counted %.1f%% of the time)", running_pct);
+  }
+  std::fprintf(stderr, "%s%20s %-3s %s%s\n", when.c_str(),
+               r.not_counted ? "<not counted>" : Grouped(value).c_str(), r.unit.c_str(),
+               r.event.c_str(), note.c_str());
+}
+
+}  // namespace
+
+void AddStatCommand(CLI::App& app, StatFlags& f) {
+  CLI::App* st = app.add_subcommand("stat", "Count events for a command, processes or the system");
+  st->add_option("-e,--event", f.events,
+                 "Events to count, comma-separated (default task-clock,context-switches,"
+                 "cpu-migrations,page-faults)");
+  st->add_option("-p,--pid", f.pids, "Count these processes (comma-separated pids)");
+  st->add_flag("-a,--all-cpus", f.all_cpus, "Count on every online CPU");
+  st->add_option("-I,--interval", f.interval_ms, "Print counts every MS milliseconds");
+  st->add_option("--duration", f.duration, "Stop after SEC seconds");
+  st->add_flag("--json", f.json, "One JSON object per counter on stdout");
+  st->add_option("command", f.command, "Command to launch and count (after --)");
+}
+
+int RunStat(const StatFlags& f) {
+  StatOptions opts;
+  if (!f.events.empty()) {
+    opts.events.clear();
+    for (absl::string_view e : absl::StrSplit(f.events, ',', absl::SkipWhitespace())) {
+      opts.events.emplace_back(e);
+    }
+  }
+  if (!f.pids.empty()) {
+    for (absl::string_view part : absl::StrSplit(f.pids, ',', absl::SkipWhitespace())) {
+      int32_t pid = 0;
+      if (!absl::SimpleAtoi(part, &pid) || pid <= 0) {
+        PrintError("stat", "-p '" + std::string(part) + "': not a process id");
+        return 2;
+      }
+      opts.pids.push_back(pid);
+    }
+  }
+  opts.system_wide = f.all_cpus;
+  opts.command = f.command;
+  int targets = !opts.pids.empty() + opts.system_wide + !opts.command.empty();
+  if (targets != 1) {
+    PrintError("stat", targets == 0 ? "nothing to count: give -p PID, -a, or -- COMMAND [ARGS...]"
+                                    : "choose one target: -p, -a or -- COMMAND, not several");
+    return 2;
+  }
+  if (f.interval_ms < 0 || (f.interval_ms > 0 && f.interval_ms < 10)) {
+    PrintError("stat", "-I must be at least 10 (milliseconds)");
+    return 2;
+  }
+  opts.duration_s = f.duration;
+  opts.notice = [](const std::string& line) {
+    std::fprintf(stderr, "wick stat: %s\n", line.c_str());
+  };
+
+  auto session = StatSession::Prepare(opts);
+  if (!session.ok()) {
+    PrintError("stat", std::string(session.status().message()));
+    return 1;
+  }
+  StatSession& s = **session;
+  g_stat_stop_fd = s.StopFd();
+  struct sigaction sa = {};
+  sa.sa_handler = OnStatStop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  if (absl::Status st = s.Start(); !st.ok()) {
+    PrintError("stat", std::string(st.message()));
+    return 1;
+  }
+  std::vector<CounterReading> previous;
+  while (true) {
+    bool done = s.Wait(f.interval_ms > 0 ? f.interval_ms : -1);
+    if (f.interval_ms > 0 && !done) {
+      auto now = s.Read();
+      if (!now.ok()) {
+        PrintError("stat", std::string(now.status().message()));
+        break;
+      }
+      double t = s.ElapsedNs() / 1e9;
+      for (size_t i = 0; i < now->size(); ++i) {
+        double before = i < previous.size() ? previous[i].value : 0;
+        Print((*now)[i], (*now)[i].value - before, f.json, t);
+      }
+      previous = std::move(*now);
+    }
+    if (done) break;
+  }
+  int ws = s.Finish();
+  g_stat_stop_fd = -1;
+  auto final_readings = s.Read();
+  if (!final_readings.ok()) {
+    PrintError("stat", std::string(final_readings.status().message()));
+    return 1;
+  }
+  double elapsed = s.ElapsedNs() / 1e9;
+  if (!f.json) {
+    std::string target = !opts.command.empty() ? "'" + absl::StrJoin(opts.command, " ") + "'"
+                         : opts.system_wide    ? "all CPUs"
+                                               : "pid " + f.pids;
+    std::fprintf(stderr, "\n wick stat: counters for %s\n\n", target.c_str());
+  }
+  for (const CounterReading& r : *final_readings) Print(r, r.value, f.json, -1);
+  if (!f.json) std::fprintf(stderr, "\n %20.3f s   time elapsed\n", elapsed);
+  if (ws >= 0) {
+    if (WIFEXITED(ws)) return WEXITSTATUS(ws);
+    if (WIFSIGNALED(ws)) return 128 + WTERMSIG(ws);
+  }
+  return 0;
+}
+
+}  // namespace wick::cli
