@@ -66,6 +66,15 @@ struct KernelSymbol {
   std::string module;  // empty for vmlinux, e.g. "ext4" for module symbols
 };
 
+// One symbol of JIT-compiled code, from the process's /tmp/perf-PID.map (see jit_map.h).
+// Raw user frames (FrameKind::kUserRaw) carry their pid in Frame::binary, which keys these.
+struct JitSymbol {
+  uint32_t pid = 0;
+  uint64_t start = 0;  // absolute address in the process
+  uint64_t size = 0;
+  std::string name;
+};
+
 struct Recording {
   uint32_t version = 0;
   RecordingMeta meta;
@@ -73,6 +82,7 @@ struct Recording {
   std::vector<RecordedComm> comms;       // indexed by id
   std::vector<RecordedStack> stacks;     // indexed by id
   std::vector<KernelSymbol> kernel_symbols;  // sorted by address
+  std::vector<JitSymbol> jit_symbols;        // sorted by (pid, start); empty when none
   Stats stats;
   bool complete = false;        // the end chunk was read
   std::string truncation_note;  // when !complete: what was recovered and where it stopped
@@ -96,9 +106,12 @@ class RecordingWriter {
   virtual void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) = 0;
   // Adds `delta` samples to stack `id` (deltas accumulate across flushes).
   virtual void AddCount(uint32_t id, uint64_t delta) = 0;
+  // JIT symbols (jit_map.h) written by Finish() as one JIT_SYMBOLS chunk; may be called
+  // several times before Finish(), the symbols accumulate.
+  virtual void AddJitSymbols(std::span<const JitSymbol> symbols) = 0;
   // Buffered definitions and counts go to the file as one chunk.
   virtual absl::Status Flush() = 0;
-  // Writes kernel symbols, final stats, duration and the end chunk, then closes the file.
+  // Writes kernel symbols, JIT symbols (if any), final stats, duration and the end chunk, then closes the file.
   virtual absl::Status Finish(std::span<const KernelSymbol> kernel_symbols, const Stats& stats,
                               uint64_t duration_ns) = 0;
   // Bytes written so far.

@@ -51,10 +51,32 @@ struct SymbolizedAddress {
 };
 
 struct SymbolizerOptions {
-  // Searched for <dir>/.build-id/xx/rest.debug when the path is missing or differs.
+  // Searched for <dir>/.build-id/xx/rest.debug when the path is missing or differs, and for
+  // the .gnu_debuglink file of a stripped binary as <dir>/<binary's dir>/<debuglink> (after
+  // the binary's own directory and its .debug/ subdirectory), as gdb does.
   std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
-  // Root prefixed to recorded paths first (like perf --symfs); empty = none.
+  // Root prefixed to recorded paths first (like perf --symfs); empty = none. When set,
+  // <symfs>/usr/lib/debug is searched after debug_dirs.
   std::string symfs;
+};
+
+// A binary whose file on disk was not used because its build-id differs from the recorded
+// one (and no file with the right build-id was found elsewhere).
+struct BuildIdMismatch {
+  std::string recorded_path;  // the path in the recording
+  std::string file;           // the file examined (symfs + path, or the path)
+  std::string expected_hex;   // recorded build-id, lowercase hex
+  std::string found_hex;      // the file's build-id, lowercase hex ("" when it has none)
+};
+
+// Distinct addresses of one binary that got no name.
+struct UnsymbolizedBinary {
+  std::string path;       // recorded path
+  std::string build_id;   // raw bytes
+  uint64_t addresses = 0;  // distinct file offsets without a name
+  // Why: the binary's failure (no file / build-id mismatch) or, when the file was read,
+  // kNoSymbol (also used when some offsets were kBadOffset).
+  SymbolizeReason reason = SymbolizeReason::kOk;
 };
 
 class Symbolizer {
@@ -72,6 +94,13 @@ class Symbolizer {
   // kUnsymbolizedFrames: distinct (binary, offset) pairs without a name;
   // kBuildIdMismatch: binaries whose file on disk had another build-id.
   const Stats& stats() const { return stats_; }
+
+  // One entry per binary that could not be used because of a build-id mismatch, in the order
+  // they were met. For a line like "wick report: /usr/bin/foo has build-id X, the recording
+  // needs Y; not used (pass --symfs or --debug-dir)".
+  const std::vector<BuildIdMismatch>& mismatches() const;
+  // Binaries with at least one unnamed address so far, most addresses first (ties by path).
+  std::vector<UnsymbolizedBinary> UnsymbolizedByBinary() const;
 
  private:
   struct Impl;
