@@ -2,8 +2,8 @@
 //
 // Usage:
 //   known_tree SECONDS               run work() for about SECONDS
-//   known_tree SECONDS threads N     N threads each running work()
-//   known_tree SECONDS fork          fork a child that runs work() too; wait for it
+//   known_tree SECONDS threads N     N threads (named tree-worker-I) each running work()
+//   known_tree SECONDS fork          fork a child (named tree-child) that runs work() too
 //   known_tree SECONDS pid           print "pid <pid>" (flushed), then run work(), so a test
 //                                    can attach with -p
 // a, b and c run the same loop for 6:3:1 iteration counts; each has its own counter so no
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,8 +62,11 @@ __attribute__((noinline)) void work(double seconds) {
 
 static double g_seconds;
 
+// Each thread names itself "tree-worker-N" so a profile can tell the threads apart.
 static void* ThreadMain(void* arg) {
-  (void)arg;
+  char name[16];
+  snprintf(name, sizeof(name), "tree-worker-%d", (int)(intptr_t)arg);
+  pthread_setname_np(pthread_self(), name);
   work(g_seconds);
   return NULL;
 }
@@ -84,7 +88,7 @@ int main(int argc, char** argv) {
     if (n < 1 || n > 256) return Usage();
     pthread_t* threads = calloc((size_t)n, sizeof(pthread_t));
     for (int i = 0; i < n; ++i) {
-      if (pthread_create(&threads[i], NULL, ThreadMain, NULL) != 0) return 1;
+      if (pthread_create(&threads[i], NULL, ThreadMain, (void*)(intptr_t)i) != 0) return 1;
     }
     for (int i = 0; i < n; ++i) pthread_join(threads[i], NULL);
     free(threads);
@@ -93,6 +97,8 @@ int main(int argc, char** argv) {
   if (strcmp(argv[2], "fork") == 0) {
     pid_t child = fork();
     if (child < 0) return 1;
+    // The child names itself "tree-child" so a profile can tell it from its parent.
+    if (child == 0) prctl(PR_SET_NAME, "tree-child", 0, 0, 0);
     work(g_seconds);
     if (child == 0) _exit(0);
     int status = 0;
