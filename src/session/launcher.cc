@@ -98,6 +98,23 @@ void Launcher::Kill(int sig) {
   if (pid_ > 0 && !reaped_) kill(pid_, sig);
 }
 
+int Launcher::Terminate(int grace_ms) {
+  if (pid_ <= 0 || reaped_) return wait_status_;
+  kill(pid_, SIGTERM);
+  for (int waited = 0; waited < grace_ms; waited += 10) {
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      wait_status_ = status;
+      return status;
+    }
+    usleep(10'000);
+  }
+  kill(pid_, SIGKILL);
+  return Wait();
+}
+
 int Launcher::Wait() {
   if (pid_ <= 0) return -1;
   if (reaped_) return wait_status_;

@@ -30,6 +30,9 @@ class Launcher {
   absl::Status Release();
   // Sends `sig` if the child has not been reaped yet.
   void Kill(int sig);
+  // Ends a child that is still running: SIGTERM, then SIGKILL if it has not exited within
+  // `grace_ms`; reaps it and returns its wait status.
+  int Terminate(int grace_ms = 2000);
   // Reaps the child; returns its wait status.
   int Wait();
   bool reaped() const { return reaped_; }

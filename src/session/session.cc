@@ -494,7 +494,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
   for (PerfEvent& ev : events_) (void)ev.Disable();
   if (launcher_ && !launcher_->reaped()) {
     // Ended by time or signal while the command still runs: end it, as perf does.
-    launcher_->Kill(SIGTERM);
+    launcher_->Terminate();
   }
   if (launcher_) summary.command_wait_status = launcher_->Wait();
   DrainAll();

@@ -225,7 +225,7 @@ int StatSessionImpl::Finish() {
   if (launcher_) {
     if (!launcher_->reaped()) {
       // Still running when the duration or a signal ended the count: end it, as perf does.
-      if (alive_ > 0) launcher_->Kill(SIGTERM);
+      if (alive_ > 0) launcher_->Terminate();
     }
     wait_status_ = launcher_->Wait();
   }
