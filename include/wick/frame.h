@@ -4,7 +4,8 @@
 // binary table (build-id + path), so the frame survives ASLR and can be symbolized later or
 // elsewhere. Kernel frames are kernel addresses (kallsyms is captured at record time).
 // Frames wick could not place in a file (anonymous memory, JIT code, unknown process) keep
-// the raw address. Frames are plain 16-byte values; a stack is a span of them, leaf first.
+// the raw address and the pid (the key of the recording's JIT symbols). Frames are plain
+// 16-byte values; a stack is a span of them, leaf first.
 #ifndef WICK_FRAME_H_
 #define WICK_FRAME_H_
 
@@ -15,7 +16,7 @@ namespace wick {
 enum class FrameKind : uint32_t {
   kUserFile = 0,  // binary = index in the binary table, value = file offset
   kKernel = 1,    // value = kernel address
-  kUserRaw = 2,   // value = raw user address (no file); binary unused (0)
+  kUserRaw = 2,   // value = raw user address (no file); binary = pid (0 unknown), for JIT maps
 };
 
 struct Frame {

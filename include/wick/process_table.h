@@ -98,8 +98,9 @@ class ProcessTable {
 
   // Hot path. The frame of user address `addr` in process `pid`: kUserFile {binary id, file
   // offset = addr - start + pgoff} when in a file mapping (kFramesNoBuildId counted when the
-  // binary has no build-id), else kUserRaw {addr} (kFramesUnmapped counted; also for an
-  // unknown pid). Does not count kUserFrames or kSamplesUnknownPid.
+  // binary has no build-id), else kUserRaw {addr, binary = pid} (kFramesUnmapped counted;
+  // also for an unknown pid; the pid keys the recording's JIT symbols). Does not count kUserFrames
+  // or kSamplesUnknownPid.
   Frame Resolve(pid_t pid, uint64_t addr);
   // Hot path for one sample: out[i] = Resolve(pid, addrs[i]) for i < addrs.size()
   // (out.size() must be >= addrs.size()); counts kSamplesUnknownPid once if pid is unknown.
@@ -146,7 +147,7 @@ class ProcessTable {
   Process& GetProcess(pid_t pid) { return processes_[pid]; }
   static void AddMapping(Process& process, const Mapping& mapping);
   static void RemoveMapping(Process& process, const Mapping& mapping);
-  Frame ResolveIn(const Process& process, uint64_t addr);
+  Frame ResolveIn(pid_t pid, const Process& process, uint64_t addr);
   uint32_t BinaryFor(pid_t pid, std::string_view filename, std::span<const std::byte> kernel_id,
                      bool* has_build_id);
   std::string BuildIdOfFile(pid_t pid, std::string_view filename);

@@ -31,8 +31,8 @@ namespace wick {
 inline constexpr uint32_t kRecordingVersion = 1;
 
 struct RecordingMeta {
-  std::string command_line;  // how wick record was invoked
-  std::string event;         // e.g. "cpu-clock" (after any fallback)
+  std::string command_line;    // how wick record was invoked
+  std::string event;           // e.g. "cpu-clock" (after any fallback)
   uint64_t sample_period = 0;  // -c, or 0 when frequency based
   uint64_t sample_freq = 0;    // -F, or 0
   std::string hostname;
@@ -78,9 +78,9 @@ struct JitSymbol {
 struct Recording {
   uint32_t version = 0;
   RecordingMeta meta;
-  std::vector<RecordedBinary> binaries;  // indexed by id
-  std::vector<RecordedComm> comms;       // indexed by id
-  std::vector<RecordedStack> stacks;     // indexed by id
+  std::vector<RecordedBinary> binaries;      // indexed by id
+  std::vector<RecordedComm> comms;           // indexed by id
+  std::vector<RecordedStack> stacks;         // indexed by id
   std::vector<KernelSymbol> kernel_symbols;  // sorted by address
   std::vector<JitSymbol> jit_symbols;        // sorted by (pid, start); empty when none
   Stats stats;
@@ -111,7 +111,8 @@ class RecordingWriter {
   virtual void AddJitSymbols(std::span<const JitSymbol> symbols) = 0;
   // Buffered definitions and counts go to the file as one chunk.
   virtual absl::Status Flush() = 0;
-  // Writes kernel symbols, JIT symbols (if any), final stats, duration and the end chunk, then closes the file.
+  // Writes kernel symbols, JIT symbols (if any), final stats, duration and the end chunk, then
+  // closes the file.
   virtual absl::Status Finish(std::span<const KernelSymbol> kernel_symbols, const Stats& stats,
                               uint64_t duration_ns) = 0;
   // Bytes written so far.

@@ -44,7 +44,25 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
   X(kUnsymbolizedFrames, "unsymbolized_frames", kInfo,                                       \
     "frames no symbol was found for at report time")                                         \
   X(kBuildIdMismatch, "build_id_mismatch", kInfo,                                            \
-    "binaries found on disk whose build-id differs from the recorded one (not used)")
+    "binaries found on disk whose build-id differs from the recorded one (not used)")        \
+  X(kJitMapsRead, "jit_maps_read", kInfo, "/tmp/perf-PID.map files read for JIT symbols")    \
+  X(kJitMapsSkipped, "jit_maps_skipped", kInfo,                                              \
+    "perf-PID.map files refused: a symlink, not a regular file, foreign owner or too big")   \
+  X(kJitMapBadLines, "jit_map_bad_lines", kInfo, "perf-PID.map lines that did not parse")    \
+  X(kUnwindComplete, "unwind_complete", kInfo,                                               \
+    "DWARF-unwound user stacks that reached their root")                                     \
+  X(kUnwindNoInfo, "unwind_no_info", kInfo,                                                  \
+    "DWARF unwinds stopped early: no unwind info and no frame pointer for a frame")          \
+  X(kUnwindStackTooSmall, "unwind_stack_too_small", kInfo,                                   \
+    "DWARF unwinds stopped early: the copied stack was too small (raise dwarf,SIZE)")        \
+  X(kUnwindUnmapped, "unwind_unmapped", kInfo,                                               \
+    "DWARF unwinds stopped early at an address outside every file mapping")                  \
+  X(kUnwindJit, "unwind_jit", kInfo, "DWARF unwinds stopped early in JIT (anonymous) code")  \
+  X(kUnwindMaxDepth, "unwind_max_depth", kInfo, "DWARF unwinds cut at the maximum depth")    \
+  X(kUnwindBadRegisters, "unwind_bad_registers", kInfo,                                      \
+    "samples without usable user registers (kernel threads, 32-bit processes)")              \
+  X(kUnwindError, "unwind_error", kInfo,                                                     \
+    "DWARF unwinds stopped early on a corrupt stack or unwinder error")
 
 enum class Stat : uint16_t {
 #define WICK_STAT_ENUM(id, name, sev, desc) id,

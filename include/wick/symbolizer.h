@@ -71,8 +71,8 @@ struct BuildIdMismatch {
 
 // Distinct addresses of one binary that got no name.
 struct UnsymbolizedBinary {
-  std::string path;       // recorded path
-  std::string build_id;   // raw bytes
+  std::string path;        // recorded path
+  std::string build_id;    // raw bytes
   uint64_t addresses = 0;  // distinct file offsets without a name
   // Why: the binary's failure (no file / build-id mismatch) or, when the file was read,
   // kNoSymbol (also used when some offsets were kBadOffset).

@@ -39,6 +39,13 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   return out;
 }
 
+// A raw frame carries its pid, so report time can name it from the process's JIT map.
+Frame RawFrame(pid_t pid, uint64_t addr) {
+  return Frame{.value = addr,
+               .binary = pid > 0 ? static_cast<uint32_t>(pid) : 0u,
+               .kind = FrameKind::kUserRaw};
+}
+
 std::string_view StripNewline(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\0')) s.remove_suffix(1);
   return s;
@@ -314,18 +321,18 @@ Frame ProcessTable::Resolve(pid_t pid, uint64_t addr) {
   auto it = processes_.find(pid);
   if (it == processes_.end()) {
     stats_->Add(Stat::kFramesUnmapped);
-    return Frame{.value = addr, .binary = 0, .kind = FrameKind::kUserRaw};
+    return RawFrame(pid, addr);
   }
-  return ResolveIn(it->second, addr);
+  return ResolveIn(pid, it->second, addr);
 }
 
-Frame ProcessTable::ResolveIn(const Process& process, uint64_t addr) {
+Frame ProcessTable::ResolveIn(pid_t pid, const Process& process, uint64_t addr) {
   const std::vector<Mapping>& maps = process.mappings;
   auto it = std::upper_bound(maps.begin(), maps.end(), addr,
                              [](uint64_t a, const Mapping& m) { return a < m.end; });
   if (it == maps.end() || addr < it->start || it->binary == kNoBinary) {
     stats_->Add(Stat::kFramesUnmapped);
-    return Frame{.value = addr, .binary = 0, .kind = FrameKind::kUserRaw};
+    return RawFrame(pid, addr);
   }
   if (!it->has_build_id) stats_->Add(Stat::kFramesNoBuildId);
   return Frame{
@@ -338,10 +345,10 @@ void ProcessTable::ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::
   if (it == processes_.end()) {
     stats_->Add(Stat::kSamplesUnknownPid);
     stats_->Add(Stat::kFramesUnmapped, n);
-    for (size_t i = 0; i < n; ++i) out[i] = Frame{.value = addrs[i], .kind = FrameKind::kUserRaw};
+    for (size_t i = 0; i < n; ++i) out[i] = RawFrame(pid, addrs[i]);
     return;
   }
-  for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(it->second, addrs[i]);
+  for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(pid, it->second, addrs[i]);
 }
 
 bool ProcessTable::HasExited(pid_t pid) const {

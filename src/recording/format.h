@@ -35,10 +35,17 @@
 //    u32 n_comms,    n x { u32 id | str name }
 //    u32 n_stacks,   n x { u32 id | u32 comm | u32 n_frames |
 //                          n_frames x { u64 value | u32 binary | u32 kind } }   (leaf first)
+//                   (kind 0 user file: binary = binary id; 1 kernel: binary 0; 2 raw user
+//                    address: binary = pid, 0 when unknown)
 //    u32 n_counts,   n x { u32 stack_id | u64 delta }      (deltas add up across chunks)
 //
 //  KERNEL_SYMBOLS (type 3), written by Finish():
 //    u32 n, n x { u64 address | u64 size | str name | str module }
+//
+//  JIT_SYMBOLS (type 6), written by Finish() before STATS when there are any (optional;
+//  readers that predate it skip it). Symbols from /tmp/perf-PID.map files, keyed by the
+//  pid that kUserRaw frames carry in their binary field:
+//    u32 n, n x { u32 pid | u64 start | u64 size | str name }
 //
 //  STATS (type 4), written by Finish(); counters by their stable name (stats.h), so
 //  counters can be added without a version change; unknown names are ignored:
@@ -78,6 +85,7 @@ enum ChunkType : uint32_t {
   kChunkKernelSymbols = 3,
   kChunkStats = 4,
   kChunkEnd = 5,
+  kChunkJitSymbols = 6,
 };
 
 // Smallest encoded size of one entry of each list, used to bound counts read from a file
@@ -89,6 +97,7 @@ inline constexpr size_t kFrameSize = 8 + 4 + 4;
 inline constexpr size_t kCountSize = 4 + 8;
 inline constexpr size_t kMinKernelSymbolSize = 8 + 8 + 4 + 4;
 inline constexpr size_t kMinStatSize = 4 + 8;
+inline constexpr size_t kMinJitSymbolSize = 4 + 8 + 8 + 4;
 
 // The chunk checksum: zlib crc32 over type, payload_size and payload, as stored.
 inline uint32_t ChunkCrc(uint32_t type, uint64_t size, std::span<const std::byte> payload) {

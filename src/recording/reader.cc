@@ -143,6 +143,8 @@ class Parser {
         return ParseKernelSymbols(r);
       case fmt::kChunkStats:
         return ParseStats(r);
+      case fmt::kChunkJitSymbols:
+        return ParseJitSymbols(r);
       case fmt::kChunkEnd:
         return r.Read(&rec_.meta.duration_ns);
       default:
@@ -239,6 +241,24 @@ class Parser {
     return true;
   }
 
+  // Several chunks accumulate (a writer may split a large table).
+  bool ParseJitSymbols(ByteReader& r) {
+    uint32_t n = 0;
+    if (!ReadCount(r, fmt::kMinJitSymbolSize, &n)) return false;
+    std::vector<JitSymbol> symbols;
+    symbols.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      JitSymbol s;
+      if (!r.Read(&s.pid) || !r.Read(&s.start) || !r.Read(&s.size) || !ReadStr(r, &s.name)) {
+        return false;
+      }
+      symbols.push_back(std::move(s));
+    }
+    rec_.jit_symbols.insert(rec_.jit_symbols.end(), std::make_move_iterator(symbols.begin()),
+                            std::make_move_iterator(symbols.end()));
+    return true;
+  }
+
   bool ParseStats(ByteReader& r) {
     uint32_t n = 0;
     if (!ReadCount(r, fmt::kMinStatSize, &n)) return false;
@@ -256,7 +276,7 @@ class Parser {
   }
 
   // Makes the tables safe to index: every stack names a known comm, every file frame a
-  // known binary, every frame a known kind; kernel symbols sorted by address.
+  // known binary, every frame a known kind; kernel and JIT symbols sorted.
   void Finalize() {
     const uint32_t n_comms = static_cast<uint32_t>(rec_.comms.size());
     const bool any_bad_comm =
@@ -283,6 +303,13 @@ class Parser {
               [](const KernelSymbol& a, const KernelSymbol& b) {
                 return std::tie(a.address, a.name, a.module, a.size) <
                        std::tie(b.address, b.name, b.module, b.size);
+              });
+    // Same for JIT symbols; the writer already sorted them and resolved equal starts, this
+    // only makes a damaged or foreign file safe for binary search.
+    std::sort(rec_.jit_symbols.begin(), rec_.jit_symbols.end(),
+              [](const JitSymbol& a, const JitSymbol& b) {
+                return std::tie(a.pid, a.start, a.size, a.name) <
+                       std::tie(b.pid, b.start, b.size, b.name);
               });
   }
 

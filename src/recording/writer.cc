@@ -99,6 +99,11 @@ class FileRecordingWriter final : public RecordingWriter {
     counts_[id] += delta;
   }
 
+  void AddJitSymbols(std::span<const JitSymbol> symbols) override {
+    if (finished_) return;
+    jit_symbols_.insert(jit_symbols_.end(), symbols.begin(), symbols.end());
+  }
+
   absl::Status Flush() override {
     if (finished_) return absl::FailedPreconditionError(absl::StrCat(path_, ": already finished"));
     WICK_RETURN_IF_ERROR(error_);
@@ -167,6 +172,19 @@ class FileRecordingWriter final : public RecordingWriter {
     }
     WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkKernelSymbols, payload));
 
+    if (!jit_symbols_.empty()) {
+      payload.clear();
+      p.Put<uint32_t>(static_cast<uint32_t>(jit_symbols_.size()));
+      for (const JitSymbol& s : jit_symbols_) {
+        p.Put<uint32_t>(s.pid);
+        p.Put<uint64_t>(s.start);
+        p.Put<uint64_t>(s.size);
+        p.PutStr(s.name);
+      }
+      jit_symbols_.clear();
+      WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkJitSymbols, payload));
+    }
+
     payload.clear();
     p.Put<uint32_t>(static_cast<uint32_t>(kNumStats));
     for (size_t i = 0; i < kNumStats; ++i) {
@@ -230,6 +248,7 @@ class FileRecordingWriter final : public RecordingWriter {
   std::vector<PendingComm> comms_;
   std::vector<PendingStack> stacks_;
   absl::flat_hash_map<uint32_t, uint64_t> counts_;
+  std::vector<JitSymbol> jit_symbols_;
 };
 
 }  // namespace

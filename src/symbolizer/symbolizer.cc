@@ -7,7 +7,9 @@
 #include <gelf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -55,7 +57,10 @@ std::string Demangle(const char* name) {
 // One binary (one build-id + path), opened once. All lookups of a binary that could not be
 // opened return `failure`.
 struct Binary {
+  std::string build_id;  // as recorded
+  std::string path;      // as recorded
   SymbolizeReason failure = SymbolizeReason::kOk;
+  uint64_t unknown = 0;  // distinct offsets without a name
   Dwfl* dwfl = nullptr;
   Dwfl_Module* module = nullptr;
   GElf_Addr bias = 0;
@@ -153,14 +158,20 @@ struct Symbolizer::Impl {
   char* debuginfo_path_ptr = nullptr;
   Dwfl_Callbacks callbacks{};
   absl::flat_hash_map<std::string, std::unique_ptr<Binary>> binaries;
+  std::vector<std::string> debug_dirs;  // options' plus <symfs>/usr/lib/debug
+  std::vector<BuildIdMismatch> mismatches;
 };
 
 Symbolizer::Symbolizer(SymbolizerOptions options)
     : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  impl_->debug_dirs = options_.debug_dirs;
+  if (!options_.symfs.empty()) impl_->debug_dirs.push_back(options_.symfs + "/usr/lib/debug");
   // "" = the file's own directory, ".debug" beside it (for .gnu_debuglink), then the debug
-  // dirs (searched for .build-id/xx/rest.debug and by path). A leading '-' skips the CRC
-  // check of debuglink targets, which would read every debug file whole.
-  impl_->debuginfo_path = absl::StrCat("-:.debug:", absl::StrJoin(options_.debug_dirs, ":"));
+  // dirs: libdwfl searches an absolute entry for .build-id/xx/rest.debug and for the
+  // debuglink name under <entry>/<the binary's directory>/ (as gdb does). A leading '-'
+  // skips the CRC check of debuglink targets, which would read every debug file whole;
+  // libdwfl still rejects a debug file whose build-id differs from the binary's.
+  impl_->debuginfo_path = absl::StrCat("-:.debug:", absl::StrJoin(impl_->debug_dirs, ":"));
   impl_->debuginfo_path_ptr = impl_->debuginfo_path.data();
   impl_->callbacks.find_elf = dwfl_build_id_find_elf;
   impl_->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
@@ -173,10 +184,10 @@ Symbolizer::~Symbolizer() = default;
 namespace {
 
 // Picks the file to read for (build_id, path): symfs+path, path, then the debug dirs'
-// build-id links. Sets *mismatch when a file at the path had another build-id.
-std::string FindFile(const SymbolizerOptions& options, std::string_view build_id,
-                     std::string_view path, bool* mismatch) {
-  *mismatch = false;
+// build-id links. Fills *mismatch (file empty when none) with the first file at the path
+// that had another build-id.
+std::string FindFile(const SymbolizerOptions& options, const std::vector<std::string>& debug_dirs,
+                     std::string_view build_id, std::string_view path, BuildIdMismatch* mismatch) {
   std::vector<std::string> candidates;
   if (!path.empty() && path.front() == '/') {
     if (!options.symfs.empty()) candidates.push_back(absl::StrCat(options.symfs, Sv(path)));
@@ -186,11 +197,14 @@ std::string FindFile(const SymbolizerOptions& options, std::string_view build_id
   for (const std::string& candidate : candidates) {
     if (!FileBuildId(candidate, &file_id)) continue;
     if (build_id.empty() || file_id == build_id) return candidate;
-    *mismatch = true;
+    if (mismatch->file.empty()) {
+      mismatch->file = candidate;
+      mismatch->found_hex = absl::BytesToHexString(file_id);
+    }
   }
   if (build_id.size() >= 2) {
     const std::string hex = absl::BytesToHexString(Sv(build_id));
-    for (const std::string& dir : options.debug_dirs) {
+    for (const std::string& dir : debug_dirs) {
       std::string debug_path =
           absl::StrCat(dir, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
       if (FileBuildId(debug_path, &file_id) && file_id == build_id) return debug_path;
@@ -207,11 +221,21 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
       impl_->binaries[absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path))];
   if (slot == nullptr) {
     slot = std::make_unique<Binary>();
-    bool mismatch = false;
-    const std::string file = FindFile(options_, build_id, path, &mismatch);
-    if (mismatch) stats_.Add(Stat::kBuildIdMismatch);
+    slot->build_id.assign(build_id);
+    slot->path.assign(path);
+    BuildIdMismatch mismatch;
+    const std::string file = FindFile(options_, impl_->debug_dirs, build_id, path, &mismatch);
+    const bool mismatched = !mismatch.file.empty();
+    if (mismatched) stats_.Add(Stat::kBuildIdMismatch);
     if (file.empty()) {
-      slot->failure = mismatch ? SymbolizeReason::kBuildIdMismatch : SymbolizeReason::kNoFile;
+      slot->failure = mismatched ? SymbolizeReason::kBuildIdMismatch : SymbolizeReason::kNoFile;
+      if (mismatched) {
+        // Said once per binary, and only when it cost names: a right file found elsewhere
+        // (a debug dir) makes the stale one at the path harmless.
+        mismatch.recorded_path.assign(path);
+        mismatch.expected_hex = absl::BytesToHexString(Sv(build_id));
+        impl_->mismatches.push_back(std::move(mismatch));
+      }
     } else {
       slot->dwfl = dwfl_begin(&impl_->callbacks);
       if (slot->dwfl != nullptr) {
@@ -265,8 +289,28 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
       }
     }
   }
-  if (!result.known()) stats_.Add(Stat::kUnsymbolizedFrames);
+  if (!result.known()) {
+    stats_.Add(Stat::kUnsymbolizedFrames);
+    ++binary.unknown;
+  }
   return result;
+}
+
+const std::vector<BuildIdMismatch>& Symbolizer::mismatches() const { return impl_->mismatches; }
+
+std::vector<UnsymbolizedBinary> Symbolizer::UnsymbolizedByBinary() const {
+  std::vector<UnsymbolizedBinary> out;
+  for (const auto& [key, binary] : impl_->binaries) {
+    if (binary->unknown == 0) continue;
+    out.push_back(
+        {binary->path, binary->build_id, binary->unknown,
+         binary->failure != SymbolizeReason::kOk ? binary->failure : SymbolizeReason::kNoSymbol});
+  }
+  std::sort(out.begin(), out.end(), [](const UnsymbolizedBinary& a, const UnsymbolizedBinary& b) {
+    if (a.addresses != b.addresses) return a.addresses > b.addresses;
+    return std::tie(a.path, a.build_id) < std::tie(b.path, b.build_id);
+  });
+  return out;
 }
 
 }  // namespace wick

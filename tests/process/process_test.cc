@@ -451,13 +451,15 @@ TEST_F(ProcessTableTest, ResolveUserCountsUnknownProcessOncePerSample) {
   table.ResolveUser(99, addrs, out);
   EXPECT_EQ(stats_.Get(Stat::kSamplesUnknownPid), 1u);
   EXPECT_EQ(stats_.Get(Stat::kFramesUnmapped), 3u);
-  EXPECT_EQ(out[1], (Frame{.value = 0x1002, .binary = 0, .kind = FrameKind::kUserRaw}));
+  // Raw frames carry the pid (the key of the recording's JIT symbols).
+  EXPECT_EQ(out[1], (Frame{.value = 0x1002, .binary = 99, .kind = FrameKind::kUserRaw}));
   table.ResolveUser(10, addrs, out);
   EXPECT_EQ(stats_.Get(Stat::kSamplesUnknownPid), 1u);
   EXPECT_EQ(stats_.Get(Stat::kFramesUnmapped), 4u);
   EXPECT_EQ(out[0].kind, FrameKind::kUserFile);
   EXPECT_EQ(out[1].value, 0x2u);
   EXPECT_EQ(out[2].kind, FrameKind::kUserRaw);
+  EXPECT_EQ(out[2].binary, 10u);
 }
 
 TEST_F(ProcessTableTest, HotPathDoesNotAllocate) {
