@@ -103,6 +103,56 @@ bool IsModifierList(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c == 'u' || c == 'k'; });
 }
 
+// A tracepoint ("SYSTEM:EVENT[:MODIFIERS]") or probe ("uprobe:PATH:LOC", "kprobe:FUNC")
+// spec: only classified and checked for empty parts; wick/trace_event.h parses the rest.
+absl::StatusOr<EventSpec> ParseTraceKindSpec(std::string_view text) {
+  struct Prefix {
+    std::string_view prefix;
+    EventKind kind;
+  };
+  constexpr std::array<Prefix, 4> kProbePrefixes = {{{"uprobe:", EventKind::kUprobe},
+                                                     {"uretprobe:", EventKind::kUretprobe},
+                                                     {"kprobe:", EventKind::kKprobe},
+                                                     {"kretprobe:", EventKind::kKretprobe}}};
+  EventSpec spec;
+  for (const Prefix& p : kProbePrefixes) {
+    if (text.substr(0, p.prefix.size()) == p.prefix) {
+      if (text.size() == p.prefix.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("event '", Sv(text), "': nothing after '", Sv(p.prefix), "'"));
+      }
+      spec.kind = p.kind;
+      spec.name = spec.canonical = std::string(text);
+      return spec;
+    }
+  }
+  spec.kind = EventKind::kTracepoint;
+  const size_t colon = text.find(':');
+  const std::string_view system = text.substr(0, colon);
+  std::string_view event = text.substr(colon + 1);
+  std::string_view modifiers;
+  if (const size_t second = event.find(':'); second != std::string_view::npos) {
+    modifiers = event.substr(second + 1);
+    event = event.substr(0, second);
+    if (!IsModifierList(modifiers)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tracepoint '", Sv(text),
+                       "': expected SYSTEM:EVENT[:u|:k|:uk], got modifiers '", Sv(modifiers), "'"));
+    }
+  }
+  if (system.empty() || event.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tracepoint '", Sv(text), "': expected SYSTEM:EVENT (e.g. sched:sched_switch)"));
+  }
+  spec.name = spec.canonical = absl::StrCat(Sv(system), ":", Sv(event));
+  spec.modifiers = std::string(modifiers);
+  const bool user = modifiers.find('u') != std::string_view::npos;
+  const bool kernel = modifiers.find('k') != std::string_view::npos;
+  spec.exclude_kernel = user && !kernel;
+  spec.exclude_user = kernel && !user;
+  return spec;
+}
+
 }  // namespace
 
 std::vector<std::string> KnownEventNames() {
@@ -128,10 +178,7 @@ absl::StatusOr<EventSpec> ParseEventSpec(std::string_view text) {
   if (event == nullptr) {
     // "sched:sched_switch", "uprobe:/bin/bash:readline", "kprobe:do_sys_open": a subsystem
     // or probe prefix, not a mistyped built-in event with modifiers.
-    if (has_colon && !IsModifierList(modifiers)) {
-      return absl::UnimplementedError(absl::StrCat("tracepoint/probe events (", Sv(trimmed),
-                                                   ") are not supported by this version of wick"));
-    }
+    if (has_colon && !IsModifierList(modifiers)) return ParseTraceKindSpec(trimmed);
     return UnknownEventError(name);
   }
 
@@ -160,6 +207,10 @@ absl::StatusOr<EventSpec> ParseEventSpec(std::string_view text) {
 }
 
 absl::StatusOr<ResolvedEvent> ResolveEvent(const EventSpec& spec, const KernelCaps& caps) {
+  if (spec.kind != EventKind::kBuiltin) {
+    return absl::UnimplementedError(absl::StrCat("tracepoint/probe events (", spec.name,
+                                                 ") are not supported by this version of wick"));
+  }
   const KnownEvent* event = FindEvent(spec.canonical.empty() ? spec.name : spec.canonical);
   if (event == nullptr) return UnknownEventError(spec.name);
   const std::string_view typed = spec.name.empty() ? event->name : spec.name;

@@ -120,14 +120,39 @@ TEST(ParseEventSpecTest, EmptyIsError) {
   EXPECT_EQ(ParseEventSpec("   ").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(ParseEventSpecTest, TracepointsAndProbesAreUnimplemented) {
-  for (const char* text : {"sched:sched_switch", "uprobe:/bin/bash:readline", "kprobe:do_sys_open",
-                           "syscalls:sys_enter_openat:u"}) {
-    absl::StatusOr<EventSpec> spec = ParseEventSpec(text);
-    ASSERT_FALSE(spec.ok()) << text;
-    EXPECT_EQ(spec.status().code(), absl::StatusCode::kUnimplemented) << text;
-    EXPECT_EQ(Msg(spec.status()), absl::StrCat("tracepoint/probe events (", text,
-                                               ") are not supported by this version of wick"));
+TEST(ParseEventSpecTest, TracepointsAndProbesAreClassified) {
+  struct Case {
+    const char* text;
+    EventKind kind;
+    const char* name;
+    bool exclude_kernel;
+  };
+  for (const Case& c :
+       {Case{"sched:sched_switch", EventKind::kTracepoint, "sched:sched_switch", false},
+        Case{"sched:*", EventKind::kTracepoint, "sched:*", false},
+        Case{"syscalls:sys_enter_openat:u", EventKind::kTracepoint, "syscalls:sys_enter_openat",
+             true},
+        Case{"uprobe:/bin/bash:readline", EventKind::kUprobe, "uprobe:/bin/bash:readline", false},
+        Case{"uretprobe:/bin/bash:0x1234", EventKind::kUretprobe, "uretprobe:/bin/bash:0x1234",
+             false},
+        Case{"kprobe:do_sys_open+4", EventKind::kKprobe, "kprobe:do_sys_open+4", false},
+        Case{"kretprobe:do_sys_open", EventKind::kKretprobe, "kretprobe:do_sys_open", false}}) {
+    WICK_ASSERT_OK_AND_ASSIGN(EventSpec spec, ParseEventSpec(c.text));
+    EXPECT_EQ(spec.kind, c.kind) << c.text;
+    EXPECT_EQ(spec.name, c.name) << c.text;
+    EXPECT_EQ(spec.exclude_kernel, c.exclude_kernel) << c.text;
+    // Trace kinds are resolved by the trace module, not by ResolveEvent().
+    absl::StatusOr<ResolvedEvent> resolved = ResolveEvent(spec, KernelCaps());
+    EXPECT_EQ(resolved.status().code(), absl::StatusCode::kUnimplemented) << c.text;
+  }
+  WICK_ASSERT_OK_AND_ASSIGN(EventSpec builtin, ParseEventSpec("cs:u"));
+  EXPECT_EQ(builtin.kind, EventKind::kBuiltin);
+}
+
+TEST(ParseEventSpecTest, MalformedTraceSpecs) {
+  for (const char* text :
+       {"sched:", ":sched_switch", "uprobe:", "kprobe:", "sched:sched_switch:x"}) {
+    EXPECT_EQ(ParseEventSpec(text).status().code(), absl::StatusCode::kInvalidArgument) << text;
   }
 }
 
