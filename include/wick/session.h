@@ -50,6 +50,8 @@ struct RecordSummary {
   uint64_t output_bytes = 0;
   uint64_t distinct_stacks = 0;
   std::string event;  // the event actually recorded (after fallback)
+  // CPU time wick itself used (user + system, without the profiled command).
+  uint64_t self_cpu_ns = 0;
   // For a launched command: its wait status (from waitpid), else -1.
   int command_wait_status = -1;
 };

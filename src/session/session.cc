@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/utsname.h>
@@ -24,6 +25,7 @@
 #include "launcher.h"
 #include "stack_builder.h"
 #include "wick/event_spec.h"
+#include "wick/jit_map.h"
 #include "wick/kernel_caps.h"
 #include "wick/kernel_symbols.h"
 #include "wick/perf_event.h"
@@ -503,6 +505,8 @@ absl::StatusOr<RecordSummary> Session::Run() {
   for (auto& r : readers_) stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
   if (write_status_.ok()) write_status_ = FlushToFile();
   std::vector<KernelSymbol> ksyms = KernelSymbolsForStacks();
+  // Issue 6 (JIT maps): /tmp/perf-PID.map of every process with raw frames, into the file.
+  writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
   absl::Status finish = writer_->Finish(ksyms, stats_, duration_ns);
   if (!write_status_.ok()) return write_status_;
   WICK_RETURN_IF_ERROR(finish);
@@ -511,6 +515,12 @@ absl::StatusOr<RecordSummary> Session::Run() {
   summary.duration_ns = duration_ns;
   summary.output_bytes = writer_->BytesWritten();
   summary.distinct_stacks = stacks_->size();
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    summary.self_cpu_ns =
+        (uint64_t(ru.ru_utime.tv_sec) + uint64_t(ru.ru_stime.tv_sec)) * 1'000'000'000 +
+        (uint64_t(ru.ru_utime.tv_usec) + uint64_t(ru.ru_stime.tv_usec)) * 1'000;
+  }
   return summary;
 }
 

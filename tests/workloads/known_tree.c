@@ -1,6 +1,6 @@
 // Known-answer workload: main -> work -> {a ~60 %, b ~30 %, c ~10 %} of CPU time.
 //
-// Usage:
+// Usage (SECONDS may also be rN: exactly N rounds of about 10 ms each, a fixed amount of work):
 //   known_tree SECONDS               run work() for about SECONDS
 //   known_tree SECONDS threads N     N threads (named tree-worker-I) each running work()
 //   known_tree SECONDS fork          fork a child (named tree-child) that runs work() too
@@ -51,13 +51,19 @@ static double Now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+// When > 0, work() runs exactly this many rounds instead of for a time: a fixed amount of
+// work, so a profiler's slowdown of the target can be measured.
+static long g_rounds;
+
 __attribute__((noinline)) void work(double seconds) {
   double deadline = Now() + seconds;
+  long rounds = 0;
   do {
     a(6L * kUnit);
     b(3L * kUnit);
     c(1L * kUnit);
-  } while (Now() < deadline);
+    ++rounds;
+  } while (g_rounds > 0 ? rounds < g_rounds : Now() < deadline);
 }
 
 static double g_seconds;
@@ -72,13 +78,18 @@ static void* ThreadMain(void* arg) {
 }
 
 static int Usage(void) {
-  fprintf(stderr, "usage: known_tree SECONDS [threads N | fork | pid]\n");
+  fprintf(stderr, "usage: known_tree SECONDS|rROUNDS [threads N | fork | pid]\n");
   return 2;
 }
 
 int main(int argc, char** argv) {
   if (argc < 2) return Usage();
-  g_seconds = atof(argv[1]);
+  if (argv[1][0] == 'r') {
+    g_rounds = atol(argv[1] + 1);
+    if (g_rounds <= 0) return Usage();
+  } else {
+    g_seconds = atof(argv[1]);
+  }
   if (argc == 2) {
     work(g_seconds);
     return 0;

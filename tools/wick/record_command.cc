@@ -63,6 +63,9 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
                "wick record: lost samples: %" PRIu64 " (%.2f%%), throttle events: %" PRIu64
                ", frames without build-id: %" PRIu64 "\n",
                lost, lost_pct, st.Get(Stat::kThrottle), st.Get(Stat::kFramesNoBuildId));
+  std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s (%.2f%% of one CPU)\n",
+               s.self_cpu_ns / 1e9,
+               s.duration_ns ? 100.0 * double(s.self_cpu_ns) / double(s.duration_ns) : 0.0);
   // Every other non-zero counter that means something was lost or went wrong.
   for (size_t i = 0; i < kNumStats; ++i) {
     Stat stat = static_cast<Stat>(i);
