@@ -185,6 +185,126 @@ TEST(SymbolizerTest, StrippedBinaryUsesDebuglink) {
   EXPECT_EQ(sym.SymbolizeFile(build_id, path, elf_sym.file_offset + 5).function, "work");
 }
 
+// A stripped binary whose debug file is neither beside it nor in a .debug/ subdirectory
+// but under <debug dir>/<the binary's directory>/<debuglink name>, as gdb looks for it.
+TEST(SymbolizerTest, DebuglinkUnderDebugDirMirrorsTheBinarysDirectory) {
+  const std::string stripped = workloads::KnownTreeStrippedPath();
+  const std::string debug_file =
+      fs::path(stripped).parent_path().string() + "/known_tree_fp.debug";  // the debuglink
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(stripped));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(KnownTreePath(), "b"));
+  TempDir bin;
+  TempDir debug;
+  const std::string binary = bin.path() + "/app";
+  fs::copy_file(stripped, binary);
+  // Without the debug file the stripped binary has no symbol for b.
+  {
+    Symbolizer sym(NoDebugDirs(debug));
+    EXPECT_EQ(sym.SymbolizeFile(build_id, binary, elf_sym.file_offset + 2).reason,
+              SymbolizeReason::kNoSymbol);
+  }
+  fs::create_directories(debug.path() + bin.path());
+  fs::copy_file(debug_file, debug.path() + bin.path() + "/known_tree_fp.debug");
+  Symbolizer sym(NoDebugDirs(debug));
+  EXPECT_EQ(sym.SymbolizeFile(build_id, binary, elf_sym.file_offset + 2).function, "b");
+}
+
+// A debug file found by debuglink but of another build is not used.
+TEST(SymbolizerTest, DebuglinkTargetOfAnotherBuildIsNotUsed) {
+  const std::string stripped = workloads::KnownTreeStrippedPath();
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(stripped));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(KnownTreePath(), "b"));
+  TempDir bin;
+  TempDir debug;
+  const std::string binary = bin.path() + "/app";
+  fs::copy_file(stripped, binary);
+  fs::create_directories(debug.path() + bin.path());
+  // Same debuglink name, other build (the no-frame-pointer workload, with symbols).
+  fs::copy_file(workloads::KnownTreeNoFpPath(), debug.path() + bin.path() + "/known_tree_fp.debug");
+  Symbolizer sym(NoDebugDirs(debug));
+  const SymbolizedAddress& r = sym.SymbolizeFile(build_id, binary, elf_sym.file_offset + 2);
+  EXPECT_NE(r.function, "b");
+  EXPECT_EQ(r.reason, SymbolizeReason::kNoSymbol);
+}
+
+TEST(SymbolizerTest, MismatchesAreListedOncePerBinary) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(std::string real_id, ReadElfBuildId(path));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "a"));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  const std::string other_id(20, '\x42');
+  sym.SymbolizeFile(other_id, path, elf_sym.file_offset);
+  sym.SymbolizeFile(other_id, path, elf_sym.file_offset + 1);
+  ASSERT_EQ(sym.mismatches().size(), 1u);
+  const BuildIdMismatch& m = sym.mismatches()[0];
+  EXPECT_EQ(m.recorded_path, path);
+  EXPECT_EQ(m.file, path);
+  std::string expected_hex;
+  for (int i = 0; i < 20; ++i) expected_hex += "42";
+  EXPECT_EQ(m.expected_hex, expected_hex);
+  EXPECT_EQ(m.found_hex, absl::BytesToHexString(absl::string_view(real_id)));
+  // The right build-id at the same path: no mismatch.
+  sym.SymbolizeFile(real_id, path, elf_sym.file_offset);
+  EXPECT_EQ(sym.mismatches().size(), 1u);
+}
+
+// A stale file at the path does not matter when the right one is found by build-id.
+TEST(SymbolizerTest, MismatchHealedByDebugDirIsNotListed) {
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(KnownTreePath()));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(KnownTreePath(), "c"));
+  TempDir bin;
+  TempDir debug;
+  const std::string stale = bin.path() + "/app";
+  fs::copy_file(workloads::KnownTreeNoFpPath(), stale);  // another build at the recorded path
+  const std::string hex = absl::BytesToHexString(absl::string_view(build_id));
+  fs::create_directories(debug.path() + "/.build-id/" + hex.substr(0, 2));
+  fs::copy_file(KnownTreePath(),
+                debug.path() + "/.build-id/" + hex.substr(0, 2) + "/" + hex.substr(2) + ".debug");
+  Symbolizer sym(NoDebugDirs(debug));
+  EXPECT_EQ(sym.SymbolizeFile(build_id, stale, elf_sym.file_offset).function, "c");
+  EXPECT_EQ(sym.stats().Get(Stat::kBuildIdMismatch), 1u);
+  EXPECT_TRUE(sym.mismatches().empty());
+}
+
+// The debug dir under --symfs: <symfs>/usr/lib/debug/.build-id is searched.
+TEST(SymbolizerTest, SymfsDebugDirIsSearched) {
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(KnownTreePath()));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(KnownTreePath(), "a"));
+  TempDir root;
+  TempDir empty;
+  const std::string hex = absl::BytesToHexString(absl::string_view(build_id));
+  const std::string dir = root.path() + "/usr/lib/debug/.build-id/" + hex.substr(0, 2);
+  fs::create_directories(dir);
+  fs::copy_file(KnownTreePath(), dir + "/" + hex.substr(2) + ".debug");
+  SymbolizerOptions options = NoDebugDirs(empty);
+  options.symfs = root.path();
+  Symbolizer sym(options);
+  EXPECT_EQ(sym.SymbolizeFile(build_id, "/opt/gone/app", elf_sym.file_offset + 1).function, "a");
+}
+
+TEST(SymbolizerTest, UnsymbolizedAddressesAreCountedPerBinary) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(path, "a"));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  EXPECT_TRUE(sym.UnsymbolizedByBinary().empty());
+  for (uint64_t off : {0x1000, 0x2000, 0x3000, 0x2000}) sym.SymbolizeFile("", "/gone/libx.so", off);
+  sym.SymbolizeFile("", path, 0);                    // the ELF header: no symbol
+  sym.SymbolizeFile("", path, elf_sym.file_offset);  // named: not counted
+  sym.SymbolizeFile("", "/gone/liby.so", 0x10);
+  const std::vector<UnsymbolizedBinary> u = sym.UnsymbolizedByBinary();
+  ASSERT_EQ(u.size(), 3u);
+  EXPECT_EQ(u[0].path, "/gone/libx.so");
+  EXPECT_EQ(u[0].addresses, 3u);  // distinct addresses
+  EXPECT_EQ(u[0].reason, SymbolizeReason::kNoFile);
+  EXPECT_EQ(u[1].path, "/gone/liby.so");  // ties by path
+  EXPECT_EQ(u[1].addresses, 1u);
+  EXPECT_EQ(u[2].path, path);
+  EXPECT_EQ(u[2].addresses, 1u);
+  EXPECT_EQ(u[2].reason, SymbolizeReason::kNoSymbol);
+}
+
 TEST(SymbolizerTest, UnknownsCarryAReason) {
   const std::string path = KnownTreePath();
   TempDir empty;
