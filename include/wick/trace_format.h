@@ -27,7 +27,7 @@ struct TraceField {
   enum class Kind {
     kInteger,        // size 1/2/4/8, signed or not ("int", "pid_t", "bool", "u64", "long")
     kPointer,        // a C pointer type ("const char *", "void *"): printed as hex
-    kCharArray,      // "char NAME[N]" (also u8/__u8/unsigned char): NUL-terminated string
+    kCharArray,      // "char NAME[N]": a NUL-terminated string (u8[N] etc. are kArray)
     kArray,          // "TYPE NAME[N]" of integers; N == 0 ("NAME[]") runs to the payload end
     kDataLocString,  // "__data_loc char[] NAME": u32 (offset low 16 bits, length high 16)
     kDataLocArray,   // "__data_loc TYPE[] NAME" of integers
@@ -43,9 +43,11 @@ struct TraceField {
   uint32_t size = 0;
   bool is_signed = false;
   Kind kind = Kind::kInteger;
-  uint32_t array_length = 0;  // declared N of NAME[N] (0 for NAME[] and non-arrays)
-  uint32_t element_size = 0;  // bytes per element of arrays (kArray, k*LocArray)
-  bool is_common = false;     // common_type, common_pid, ... (the first block)
+  uint32_t array_length = 0;    // declared N of NAME[N] (0 for NAME[] and non-arrays)
+  uint32_t element_size = 0;    // bytes per element of arrays (kArray, k*LocArray)
+  bool element_signed = false;  // arrays: whether elements are signed (from the type name
+                                // for __data_loc/__rel_loc, whose `signed:` is the u32's)
+  bool is_common = false;       // common_type, common_pid, ... (the first block)
 };
 
 struct TraceFormat {
