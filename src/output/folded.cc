@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "frame_expand.h"
 #include "wick/kernel_symbols.h"
 #include "wick/status.h"
 
@@ -27,11 +28,6 @@ void AppendSanitized(std::string_view name, std::string* out) {
   }
 }
 
-std::string_view Basename(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
 }  // namespace
 
 std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame) {
@@ -41,7 +37,7 @@ std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame)
       const RecordedBinary& binary = rec.binaries[frame.binary];
       const SymbolizedAddress& s = sym.SymbolizeFile(binary.build_id, binary.path, frame.value);
       if (s.known()) return s.function;
-      const std::string_view base = Basename(binary.path);
+      const std::string_view base = output_internal::Basename(binary.path);
       if (base.empty()) return std::string(kUnknown);
       return absl::StrCat(Sv(base), "+0x", absl::Hex(frame.value));
     }
@@ -59,6 +55,7 @@ absl::Status WriteFolded(const Recording& rec, Symbolizer& sym, std::ostream& ou
                          const FoldedOptions& opts) {
   absl::flat_hash_map<std::string, uint64_t> lines;
   std::string line;
+  std::vector<output_internal::DisplayFrame> frames;
   for (const RecordedStack& stack : rec.stacks) {
     if (stack.count == 0) continue;
     line.clear();
@@ -71,16 +68,13 @@ absl::Status WriteFolded(const Recording& rec, Symbolizer& sym, std::ostream& ou
     }
     // Stacks are stored leaf first; folded lines go root first.
     for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {
-      const Frame& frame = *it;
-      std::string name = FrameName(rec, sym, frame);
-      if (frame.kind == FrameKind::kKernel && opts.kernel_suffix) name += "_[k]";
-      add(name);
-      if (opts.expand_inlined && frame.kind == FrameKind::kUserFile &&
-          frame.binary < rec.binaries.size()) {
-        const RecordedBinary& binary = rec.binaries[frame.binary];
-        const SymbolizedAddress& s = sym.SymbolizeFile(binary.build_id, binary.path, frame.value);
-        // inlined is leaf first: outer inlined callees come right after the function.
-        for (auto in = s.inlined.rbegin(); in != s.inlined.rend(); ++in) add(in->function);
+      frames.clear();
+      output_internal::ExpandFrame(rec, sym, *it, opts.expand_inlined, &frames);
+      for (const output_internal::DisplayFrame& f : frames) {
+        std::string name = opts.lines ? output_internal::NameWithLine(f) : f.name;
+        if (f.kernel && opts.kernel_suffix) name += "_[k]";
+        if (f.kind == FlameKind::kInlined && opts.inline_suffix) name += "_[i]";
+        add(name);
       }
     }
     if (line.empty()) continue;

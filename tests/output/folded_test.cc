@@ -152,7 +152,17 @@ TEST_F(FoldedTest, ExpandsInlinedFunctions) {
   EXPECT_EQ(Folded(), "known_tree_fp;main;outer 9\n");
   FoldedOptions expand;
   expand.expand_inlined = true;
+  EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn_[i] 9\n");
+  expand.inline_suffix = false;
   EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn 9\n");
+  // With lines: the inlined function's line; the symbol's own function has none (the
+  // symbolizer reports positions for inlined frames only).
+  expand.inline_suffix = true;
+  expand.lines = true;
+  const uint32_t line = sym_.SymbolizeFile("", path, offset).inlined[0].line;
+  ASSERT_NE(line, 0u);
+  EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn (known_tree_inline.c:" +
+                                std::to_string(line) + ")_[i] 9\n");
 }
 
 TEST_F(FoldedTest, EmptyRecordingWritesNothing) { EXPECT_EQ(Folded(), ""); }

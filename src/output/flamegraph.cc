@@ -1,0 +1,344 @@
+#include "wick/flamegraph.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "frame_expand.h"
+
+namespace wick {
+namespace {
+
+using output_internal::DisplayFrame;
+
+// JSON string contents, also safe inside an HTML <script> element: '<', '>' and '&' are
+// escaped so a name like "</script>" cannot end the element; U+2028/2029 are escaped because
+// older JavaScript parsers treat them as line ends.
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        continue;
+      case '\\':
+        out->append("\\\\");
+        continue;
+      case '<':
+      case '>':
+      case '&':
+        absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        continue;
+      default:
+        break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+    } else if (c == 0xe2 && i + 2 < s.size() && s[i + 1] == '\x80' &&
+               (s[i + 2] == '\xa8' || s[i + 2] == '\xa9')) {
+      out->append(s[i + 2] == '\xa8' ? "\\u2028" : "\\u2029");
+      i += 2;
+    } else {
+      out->push_back(static_cast<char>(c));
+    }
+  }
+  out->push_back('"');
+}
+
+// HTML text (the title).
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+class Tree {
+ public:
+  Tree() { nodes_.push_back({Intern("all", FlameKind::kRoot), 0, {}}); }
+
+  uint32_t Intern(const std::string& name, FlameKind kind) {
+    auto [it, inserted] =
+        name_index_.try_emplace(std::make_pair(name, kind), static_cast<uint32_t>(names_.size()));
+    if (inserted) names_.push_back({name, kind});
+    return it->second;
+  }
+
+  // The child of `parent` named `name`, created on first use.
+  uint32_t Child(uint32_t parent, uint32_t name) {
+    auto [it, inserted] = child_index_.try_emplace((uint64_t{parent} << 32) | name,
+                                                   static_cast<uint32_t>(nodes_.size()));
+    if (inserted) {
+      nodes_.push_back({name, 0, {}});
+      nodes_[parent].children.push_back(it->second);
+    }
+    return it->second;
+  }
+
+  void Add(uint32_t node, uint64_t count) { nodes_[node].total += count; }
+
+  std::string Json() {
+    std::string out = "{\"names\":[";
+    for (size_t i = 0; i < names_.size(); ++i) {
+      if (i != 0) out.push_back(',');
+      AppendJsonString(names_[i].first, &out);
+    }
+    out += "],\"kinds\":[";
+    for (size_t i = 0; i < names_.size(); ++i) {
+      if (i != 0) out.push_back(',');
+      absl::StrAppend(&out, static_cast<int>(names_[i].second));
+    }
+    out += "],\"tree\":";
+    AppendNode(0, &out);
+    out += "}";
+    return out;
+  }
+
+ private:
+  struct Node {
+    uint32_t name;
+    uint64_t total;
+    std::vector<uint32_t> children;
+  };
+
+  void AppendNode(uint32_t n, std::string* out) {
+    Node& node = nodes_[n];
+    absl::StrAppend(out, "[", node.name, ",", node.total, ",[");
+    std::sort(node.children.begin(), node.children.end(), [&](uint32_t a, uint32_t b) {
+      return std::tie(names_[nodes_[a].name].first, nodes_[a].name) <
+             std::tie(names_[nodes_[b].name].first, nodes_[b].name);
+    });
+    for (size_t i = 0; i < node.children.size(); ++i) {
+      if (i != 0) out->push_back(',');
+      AppendNode(node.children[i], out);
+    }
+    out->append("]]");
+  }
+
+  std::vector<std::pair<std::string, FlameKind>> names_;
+  absl::flat_hash_map<std::pair<std::string, FlameKind>, uint32_t> name_index_;
+  std::vector<Node> nodes_;
+  absl::flat_hash_map<uint64_t, uint32_t> child_index_;
+};
+
+constexpr std::string_view kPageHead = R"HTML(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>@TITLE@</title>
+<style>
+body{margin:0;font:13px system-ui,sans-serif;background:#fafafa;color:#222}
+header{display:flex;gap:12px;align-items:center;padding:8px 12px;border-bottom:1px solid #ddd;background:#fff;flex-wrap:wrap}
+header h1{font-size:15px;margin:0 8px 0 0}
+#search{width:240px;padding:3px 6px}
+button{padding:3px 10px}
+#info,#match{color:#555}
+.legend span{display:inline-block;padding:1px 6px;margin-right:4px;border-radius:3px;font-size:11px}
+#wrap{position:relative;padding:4px 12px}
+canvas{display:block;width:100%}
+#tip{position:fixed;pointer-events:none;background:#fffffe;border:1px solid #999;padding:4px 7px;
+border-radius:3px;box-shadow:0 2px 6px rgba(0,0,0,.2);display:none;max-width:60em;word-break:break-all;font-size:12px}
+#details{padding:4px 12px;min-height:1.4em;font-family:monospace;font-size:12px;color:#333}
+</style></head><body>
+<header><h1>@TITLE@</h1>
+<input id="search" placeholder="search (regex), Enter" spellcheck="false">
+<button id="reset">Reset zoom</button><button id="clear">Clear search</button>
+<span id="match"></span><span id="info"></span>
+<span class="legend"><span style="background:hsl(30,85%,62%)">user</span><span style="background:hsl(210,55%,68%)">kernel</span><span style="background:hsl(170,50%,58%)">inlined</span><span style="background:#bbb">unknown</span><span style="background:hsl(275,35%,72%)">thread</span></span>
+</header>
+<div id="details"></div>
+<div id="wrap"><canvas id="fg"></canvas></div>
+<div id="tip"></div>
+<script id="wick-data" type="application/json">)HTML";
+
+constexpr std::string_view kPageTail = R"HTML(</script>
+<script>
+"use strict";
+(function(){
+const D=JSON.parse(document.getElementById("wick-data").textContent);
+const names=D.names,kinds=D.kinds;
+// Flatten the tree in preorder: the subtree of i is [i,end[i]); x0 is the sample offset
+// from the left edge, so zooming is a rescale, not a relayout.
+const nm=[],tot=[],dep=[],x0=[],par=[],end=[];
+let maxDepth=0;
+(function(){
+  const stack=[[D.tree,0,0,-1]];
+  const open=[];
+  while(stack.length){
+    const [node,d,x,p]=stack.pop();
+    while(open.length&&dep[open[open.length-1]]>=d){end[open.pop()]=nm.length;}
+    const i=nm.length;
+    nm.push(node[0]);tot.push(node[1]);dep.push(d);x0.push(x);par.push(p);end.push(0);
+    open.push(i);
+    if(d>maxDepth)maxDepth=d;
+    const ch=node[2];
+    let off=x;const xs=[];
+    for(let k=0;k<ch.length;k++){xs.push(off);off+=ch[k][1];}
+    for(let k=ch.length-1;k>=0;k--)stack.push([ch[k],d+1,xs[k],i]);
+  }
+  while(open.length)end[open.pop()]=nm.length;
+})();
+const N=nm.length,total=tot[0]||1;
+const ROW=17;
+const canvas=document.getElementById("fg"),ctx=canvas.getContext("2d");
+const tip=document.getElementById("tip"),details=document.getElementById("details");
+document.getElementById("info").textContent=tot[0]+" samples, "+N+" frames";
+let zoom=0,matched=null,drawn=[];
+function hash(s){let h=2166136261;for(let k=0;k<s.length;k++){h^=s.charCodeAt(k);h=Math.imul(h,16777619);}return (h>>>0)/4294967296;}
+const colorCache=new Map();
+function color(i){
+  const n=nm[i];
+  if(matched&&matched[n])return "rgb(230,0,230)";
+  let c=colorCache.get(n);if(c)return c;
+  const h=hash(names[n]);
+  switch(kinds[n]){
+    case 0:c="hsl(0,0%,70%)";break;
+    case 1:c="hsl(275,35%,"+(68+8*h)+"%)";break;
+    case 3:c="hsl("+(200+20*h)+",55%,"+(62+12*h)+"%)";break;
+    case 4:c="hsl("+(165+15*h)+",50%,"+(52+12*h)+"%)";break;
+    case 5:c="hsl(0,0%,"+(70+10*h)+"%)";break;
+    default:c="hsl("+(50*h)+",85%,"+(55+12*(1-h))+"%)";
+  }
+  colorCache.set(n,c);return c;
+}
+function fmt(v){return (100*v).toFixed(v<0.001?3:2)+"%";}
+function draw(){
+  const W=Math.max(200,canvas.parentNode.clientWidth-24),H=(maxDepth+1)*ROW+4;
+  const dpr=window.devicePixelRatio||1;
+  canvas.width=W*dpr;canvas.height=H*dpr;canvas.style.height=H+"px";
+  ctx.setTransform(dpr,0,0,dpr,0,0);
+  ctx.clearRect(0,0,W,H);
+  ctx.font="12px monospace";ctx.textBaseline="middle";
+  drawn=[];for(let d=0;d<=maxDepth;d++)drawn.push([]);
+  const zx=x0[zoom],zt=tot[zoom]||1,scale=W/zt;
+  function rect(i,x,w){
+    const y=H-(dep[i]+1)*ROW;
+    ctx.fillStyle=color(i);ctx.fillRect(x,y,Math.max(w-0.5,0.5),ROW-1);
+    drawn[dep[i]].push([x,w,i]);
+    if(w>28){
+      const label=names[nm[i]],max=Math.floor((w-6)/7.2);
+      ctx.fillStyle="#000";
+      ctx.fillText(label.length>max?label.slice(0,Math.max(0,max-2))+"..":label,x+3,y+ROW/2);
+    }
+  }
+  // Ancestors of the zoomed frame span the whole width.
+  for(let a=par[zoom];a>=0;a=par[a])rect(a,0,W);
+  for(let i=zoom;i<end[zoom];){
+    const w=tot[i]*scale;
+    if(w<0.5){i=end[i];continue;}  // too narrow to see: skip its whole subtree
+    rect(i,(x0[i]-zx)*scale,w);i++;
+  }
+}
+function at(ev){
+  const r=canvas.getBoundingClientRect(),x=ev.clientX-r.left,y=ev.clientY-r.top;
+  const d=Math.floor((r.height-4-y)/ROW+4/ROW);
+  if(d<0||d>maxDepth)return -1;
+  for(const [rx,w,i] of drawn[d])if(x>=rx&&x<rx+w)return i;
+  return -1;
+}
+function describe(i){
+  let s=names[nm[i]]+"\n"+tot[i]+" samples, "+fmt(tot[i]/total)+" of all";
+  if(zoom!==0)s+=", "+fmt(tot[i]/(tot[zoom]||1))+" of zoom";
+  let self=tot[i];for(let c=i+1;c<end[i];c=end[c])self-=tot[c];
+  if(self>0)s+="\nself: "+self+" samples";
+  return s;
+}
+canvas.addEventListener("mousemove",ev=>{
+  const i=at(ev);
+  if(i<0){tip.style.display="none";canvas.style.cursor="";return;}
+  canvas.style.cursor="pointer";
+  tip.textContent="";describe(i).split("\n").forEach((l,k)=>{if(k)tip.appendChild(document.createElement("br"));tip.appendChild(document.createTextNode(l));});
+  tip.style.display="block";
+  const tx=Math.min(ev.clientX+12,window.innerWidth-tip.offsetWidth-8);
+  tip.style.left=Math.max(0,tx)+"px";tip.style.top=(ev.clientY+14)+"px";
+  details.textContent=describe(i).replace(/\n/g,"  |  ");
+});
+canvas.addEventListener("mouseleave",()=>{tip.style.display="none";});
+canvas.addEventListener("click",ev=>{const i=at(ev);if(i>=0){zoom=i;draw();}});
+document.getElementById("reset").onclick=()=>{zoom=0;draw();};
+const search=document.getElementById("search"),matchEl=document.getElementById("match");
+function doSearch(){
+  const q=search.value;
+  if(!q){matched=null;matchEl.textContent="";draw();return;}
+  let re;try{re=new RegExp(q);}catch(e){matchEl.textContent="bad regex";return;}
+  matched=new Uint8Array(names.length);
+  let any=false;for(let n=0;n<names.length;n++)if(re.test(names[n])){matched[n]=1;any=true;}
+  // Matched share: outermost matching frames only, so recursion is not counted twice.
+  let sum=0;
+  if(any)for(let i=0;i<N;)if(matched[nm[i]]&&kinds[nm[i]]>1){sum+=tot[i];i=end[i];}else i++;
+  matchEl.textContent="matched "+fmt(sum/total)+" ("+sum+" samples)";
+  draw();
+}
+search.addEventListener("keydown",ev=>{if(ev.key==="Enter")doSearch();});
+search.addEventListener("input",()=>{if(!search.value)doSearch();});
+document.getElementById("clear").onclick=()=>{search.value="";doSearch();};
+document.addEventListener("keydown",ev=>{if(ev.key==="Escape"){zoom=0;draw();}});
+window.addEventListener("resize",draw);
+draw();
+})();
+</script>
+</body></html>
+)HTML";
+
+void ReplaceAll(std::string* s, std::string_view from, std::string_view to) {
+  for (size_t pos = s->find(from); pos != std::string::npos; pos = s->find(from, pos + to.size())) {
+    s->replace(pos, from.size(), to);
+  }
+}
+
+}  // namespace
+
+std::string FlameGraphJson(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts) {
+  Tree tree;
+  std::vector<DisplayFrame> frames;
+  for (const RecordedStack& stack : rec.stacks) {
+    if (stack.count == 0) continue;
+    tree.Add(0, stack.count);
+    uint32_t node = tree.Child(
+        0, tree.Intern(stack.comm < rec.comms.size() ? rec.comms[stack.comm].name : "[unknown]",
+                       FlameKind::kComm));
+    tree.Add(node, stack.count);
+    for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {
+      frames.clear();
+      output_internal::ExpandFrame(rec, sym, *it, opts.expand_inlined, &frames);
+      for (const DisplayFrame& f : frames) {
+        node = tree.Child(
+            node, tree.Intern(opts.lines ? output_internal::NameWithLine(f) : f.name, f.kind));
+        tree.Add(node, stack.count);
+      }
+    }
+  }
+  return tree.Json();
+}
+
+absl::Status WriteFlameGraph(const Recording& rec, Symbolizer& sym, std::ostream& out,
+                             const FlameGraphOptions& opts) {
+  std::string head(kPageHead);
+  ReplaceAll(&head, "@TITLE@", HtmlEscape(opts.title));
+  out << head << FlameGraphJson(rec, sym, opts) << kPageTail;
+  out.flush();
+  if (!out) return absl::DataLossError("writing the flame graph failed (stream error)");
+  return absl::OkStatus();
+}
+
+}  // namespace wick

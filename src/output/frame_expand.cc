@@ -1,0 +1,90 @@
+#include "frame_expand.h"
+
+#include "absl/strings/str_cat.h"
+#include "wick/folded.h"
+#include "wick/kernel_symbols.h"
+#include "wick/status.h"
+
+namespace wick::output_internal {
+namespace {
+
+// The symbol function's own position. SymbolizedAddress has no file/line for it today (the
+// symbolizer keeps positions for inlined frames only); pick them up once it has.
+template <typename T>
+void OuterPosition(const T& s, std::string* file, uint32_t* line) {
+  if constexpr (requires {
+                  s.file;
+                  s.line;
+                }) {
+    *file = s.file;
+    *line = s.line;
+  }
+}
+
+}  // namespace
+
+std::string_view Basename(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+std::string NameWithLine(const DisplayFrame& f) {
+  if (f.line == 0) return f.name;
+  return absl::StrCat(f.name, " (", Sv(f.file.empty() ? std::string_view("?") : Basename(f.file)),
+                      ":", f.line, ")");
+}
+
+void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool inlined,
+                 std::vector<DisplayFrame>* out) {
+  DisplayFrame d;
+  d.name = FrameName(rec, sym, frame);
+  switch (frame.kind) {
+    case FrameKind::kKernel: {
+      d.kernel = true;
+      const KernelSymbol* k = LookupKernelSymbol(rec.kernel_symbols, frame.value);
+      d.kind = k != nullptr ? FlameKind::kKernel : FlameKind::kUnknown;
+      d.module = k == nullptr || k->module.empty() ? "[kernel]" : k->module;
+      out->push_back(std::move(d));
+      return;
+    }
+    case FrameKind::kUserRaw:
+      // FrameName may name it (JIT maps); unnamed raw frames are "[unknown]".
+      d.kind = d.name == "[unknown]" ? FlameKind::kUnknown : FlameKind::kUser;
+      out->push_back(std::move(d));
+      return;
+    case FrameKind::kUserFile:
+      break;
+  }
+  if (frame.binary >= rec.binaries.size()) {
+    d.kind = FlameKind::kUnknown;
+    out->push_back(std::move(d));
+    return;
+  }
+  const RecordedBinary& binary = rec.binaries[frame.binary];
+  d.module = std::string(Basename(binary.path));
+  const SymbolizedAddress& s = sym.SymbolizeFile(binary.build_id, binary.path, frame.value);
+  if (!s.known()) {
+    d.kind = FlameKind::kUnknown;
+    out->push_back(std::move(d));
+    return;
+  }
+  d.kind = FlameKind::kUser;
+  // The symbol's function sits where the outermost inlined call is (that call's site is
+  // recorded only inside the symbolizer) or, without inlining, at the address itself.
+  OuterPosition(s, &d.file, &d.line);
+  const std::string module = d.module;
+  out->push_back(std::move(d));
+  if (!inlined) return;
+  // s.inlined is innermost first; display frames go outer to inner.
+  for (auto it = s.inlined.rbegin(); it != s.inlined.rend(); ++it) {
+    DisplayFrame in;
+    in.name = it->function.empty() ? "[unknown]" : it->function;
+    in.kind = FlameKind::kInlined;
+    in.module = module;
+    in.file = it->file;
+    in.line = it->line;
+    out->push_back(std::move(in));
+  }
+}
+
+}  // namespace wick::output_internal

@@ -1,0 +1,261 @@
+// The HTML flame graph's embedded data, parsed back from the page: the merged tree, counts,
+// frame kinds, escaping; and the page is self-contained (no network references).
+#include "wick/flamegraph.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "output_fixture.h"
+#include "testing/testing.h"
+#include "wick/status.h"
+
+namespace wick {
+namespace {
+
+// A minimal JSON reader for what the writer emits: arrays, objects, strings, integers.
+struct Json {
+  enum Type { kNumber, kString, kArray, kObject } type = kNumber;
+  uint64_t number = 0;
+  std::string string;
+  std::vector<Json> items;
+  std::map<std::string, Json> members;
+};
+
+class JsonParser {
+ public:
+  explicit JsonParser(std::string_view text) : s_(text) {}
+  bool Parse(Json* out) { return Value(out) && pos_ == s_.size(); }
+
+ private:
+  bool Value(Json* out) {
+    if (pos_ >= s_.size()) return false;
+    const char c = s_[pos_];
+    if (c == '[') {
+      out->type = Json::kArray;
+      ++pos_;
+      if (Peek(']')) return ++pos_, true;
+      do {
+        out->items.emplace_back();
+        if (!Value(&out->items.back())) return false;
+      } while (Eat(','));
+      return Eat(']');
+    }
+    if (c == '{') {
+      out->type = Json::kObject;
+      ++pos_;
+      if (Peek('}')) return ++pos_, true;
+      do {
+        Json key;
+        if (!String(&key.string) || !Eat(':')) return false;
+        if (!Value(&out->members[key.string])) return false;
+      } while (Eat(','));
+      return Eat('}');
+    }
+    if (c == '"') {
+      out->type = Json::kString;
+      return String(&out->string);
+    }
+    size_t end = pos_;
+    while (end < s_.size() && s_[end] >= '0' && s_[end] <= '9') ++end;
+    if (end == pos_ || !absl::SimpleAtoi(Sv(s_.substr(pos_, end - pos_)), &out->number))
+      return false;
+    pos_ = end;
+    return true;
+  }
+  bool String(std::string* out) {
+    if (!Eat('"')) return false;
+    while (pos_ < s_.size() && s_[pos_] != '"') {
+      char c = s_[pos_++];
+      if (c != '\\') {
+        if (static_cast<unsigned char>(c) < 0x20) return false;  // raw control character
+        out->push_back(c);
+        continue;
+      }
+      if (pos_ >= s_.size()) return false;
+      c = s_[pos_++];
+      if (c == 'u') {
+        uint32_t cp = 0;
+        if (pos_ + 4 > s_.size() || !absl::SimpleHexAtoi(Sv(s_.substr(pos_, 4)), &cp)) return false;
+        pos_ += 4;
+        if (cp < 0x80) {
+          out->push_back(static_cast<char>(cp));
+        } else {
+          out->append(absl::StrCat("<U+", absl::Hex(cp), ">"));
+        }
+      } else {
+        out->push_back(c == 'n' ? '\n' : c);
+      }
+    }
+    return Eat('"');
+  }
+  bool Peek(char c) const { return pos_ < s_.size() && s_[pos_] == c; }
+  bool Eat(char c) {
+    if (!Peek(c)) return false;
+    ++pos_;
+    return true;
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+class FlameGraphTest : public OutputTest {
+ protected:
+  // Parses the page's embedded data; flattens the tree to "all;comm;...;frame" -> total.
+  void Load(const FlameGraphOptions& opts = {}) {
+    std::ostringstream out;
+    WICK_ASSERT_OK(WriteFlameGraph(rec_, sym_, out, opts));
+    html_ = out.str();
+    const std::string open = "<script id=\"wick-data\" type=\"application/json\">";
+    const size_t begin = html_.find(open);
+    ASSERT_NE(begin, std::string::npos);
+    const size_t end = html_.find("</script>", begin);
+    ASSERT_NE(end, std::string::npos);
+    const std::string data = html_.substr(begin + open.size(), end - begin - open.size());
+    EXPECT_EQ(data, FlameGraphJson(rec_, sym_, opts));
+    json_ = Json();
+    ASSERT_TRUE(JsonParser(data).Parse(&json_)) << data;
+    ASSERT_EQ(json_.type, Json::kObject);
+    names_.clear();
+    kinds_.clear();
+    for (const Json& n : json_.members["names"].items) names_.push_back(n.string);
+    for (const Json& k : json_.members["kinds"].items) kinds_.push_back(static_cast<int>(k.number));
+    ASSERT_EQ(names_.size(), kinds_.size());
+    paths_.clear();
+    Walk(json_.members["tree"], "");
+  }
+
+  void Walk(const Json& node, const std::string& prefix) {
+    ASSERT_EQ(node.type, Json::kArray);
+    ASSERT_EQ(node.items.size(), 3u);
+    ASSERT_LT(node.items[0].number, names_.size());
+    const std::string path =
+        prefix.empty() ? names_[node.items[0].number] : prefix + ";" + names_[node.items[0].number];
+    paths_[path] += node.items[1].number;
+    uint64_t children = 0;
+    std::string previous;
+    for (const Json& child : node.items[2].items) {
+      children += child.items[1].number;
+      const std::string& name = names_[child.items[0].number];
+      EXPECT_LE(previous, name) << "children sorted by name under " << path;
+      previous = name;
+      Walk(child, path);
+    }
+    EXPECT_LE(children, node.items[1].number) << path;
+  }
+
+  int KindOf(const std::string& name) const {
+    for (size_t i = 0; i < names_.size(); ++i) {
+      if (names_[i] == name) return kinds_[i];
+    }
+    return -1;
+  }
+
+  std::string html_;
+  Json json_;
+  std::vector<std::string> names_;
+  std::vector<int> kinds_;
+  std::map<std::string, uint64_t> paths_;
+};
+
+TEST_F(FlameGraphTest, KnownTreeMergedWithExactCounts) {
+  AddKnownTree();
+  AddStack(0, {F("a", 5), F("work", 1), F("main")}, 4);  // other offsets, same functions
+  AddStack(0, {User(1, 0x1a2b), Raw(0x7f0000001000), F("main")}, 1);
+  Load();
+  const std::string k = "all;known_tree_fp;main;work;c;";
+  EXPECT_EQ(paths_, (std::map<std::string, uint64_t>{
+                        {"all", 17},
+                        {"all;known_tree_fp", 17},
+                        {"all;known_tree_fp;main", 17},
+                        {"all;known_tree_fp;main;[unknown]", 1},
+                        {"all;known_tree_fp;main;[unknown];libfoo.so+0x1a2b", 1},
+                        {"all;known_tree_fp;main;work", 16},
+                        {"all;known_tree_fp;main;work;a", 10},
+                        {"all;known_tree_fp;main;work;b", 3},
+                        {"all;known_tree_fp;main;work;c", 3},
+                        {k + "entry_SYSCALL_64", 2},
+                        {k + "entry_SYSCALL_64;do_syscall_64", 2},
+                        {k + "entry_SYSCALL_64;do_syscall_64;ext4_sync_fs", 2},
+                    }));
+  EXPECT_EQ(KindOf("all"), static_cast<int>(FlameKind::kRoot));
+  EXPECT_EQ(KindOf("known_tree_fp"), static_cast<int>(FlameKind::kComm));
+  EXPECT_EQ(KindOf("work"), static_cast<int>(FlameKind::kUser));
+  EXPECT_EQ(KindOf("do_syscall_64"), static_cast<int>(FlameKind::kKernel));
+  EXPECT_EQ(KindOf("[unknown]"), static_cast<int>(FlameKind::kUnknown));
+  EXPECT_EQ(KindOf("libfoo.so+0x1a2b"), static_cast<int>(FlameKind::kUnknown));
+  // Self-contained: no external scripts, styles or fetches.
+  EXPECT_EQ(html_.find("http://"), std::string::npos);
+  EXPECT_EQ(html_.find("https://"), std::string::npos);
+  EXPECT_EQ(html_.find("<script src"), std::string::npos);
+  EXPECT_EQ(html_.find("<link"), std::string::npos);
+}
+
+TEST_F(FlameGraphTest, InlinedFramesAreTheirOwnKind) {
+  const auto [outer, main_offset] = AddInlineBinary();
+  AddStack(0, {User(2, outer), User(2, main_offset)}, 9);
+  Load();
+  EXPECT_EQ(paths_["all;known_tree_fp;main;outer;burn"], 9u);
+  EXPECT_EQ(KindOf("burn"), static_cast<int>(FlameKind::kInlined));
+  EXPECT_EQ(KindOf("outer"), static_cast<int>(FlameKind::kUser));
+
+  FlameGraphOptions opts;
+  opts.lines = true;
+  Load(opts);
+  const uint32_t line =
+      sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), outer).inlined[0].line;
+  EXPECT_EQ(
+      paths_[absl::StrCat("all;known_tree_fp;main;outer;burn (known_tree_inline.c:", line, ")")],
+      9u);
+
+  opts.lines = false;
+  opts.expand_inlined = false;
+  Load(opts);
+  EXPECT_EQ(paths_.count("all;known_tree_fp;main;outer;burn"), 0u);
+  EXPECT_EQ(paths_["all;known_tree_fp;main;outer"], 9u);
+}
+
+TEST_F(FlameGraphTest, NamesCannotBreakOutOfTheScriptElement) {
+  rec_.comms.push_back({1, "</script><b>x&y\"\n\x01"});
+  AddStack(1, {F("main")}, 2);
+  FlameGraphOptions opts;
+  opts.title = "a <b> & c";
+  Load(opts);
+  EXPECT_EQ(paths_["all;</script><b>x&y\"\n\x01;main"], 2u);
+  EXPECT_NE(html_.find("<title>a &lt;b&gt; &amp; c</title>"), std::string::npos);
+  // Exactly the two script elements of the page end.
+  size_t ends = 0;
+  for (size_t p = html_.find("</script>"); p != std::string::npos;
+       p = html_.find("</script>", p + 1)) {
+    ++ends;
+  }
+  EXPECT_EQ(ends, 2u);
+}
+
+TEST_F(FlameGraphTest, ManyDistinctStacks) {
+  // 100k distinct stacks (offsets inside a, b, c, work): still one small tree.
+  for (uint64_t i = 0; i < 100000; ++i) {
+    const char* leaf = i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c";
+    AddStack(0, {F(leaf, i % 7), F("work", i % 5), F("main", i % 2)}, 1 + i % 2);
+  }
+  Load();
+  EXPECT_EQ(paths_["all"], 150000u);
+  EXPECT_EQ(paths_["all;known_tree_fp;main;work;a"], 50001u);  // i % 3 == 0: 33334 stacks
+  EXPECT_EQ(paths_.size(), 7u);
+}
+
+TEST_F(FlameGraphTest, EmptyRecordingIsAnEmptyTree) {
+  Load();
+  EXPECT_EQ(paths_, (std::map<std::string, uint64_t>{{"all", 0}}));
+}
+
+}  // namespace
+}  // namespace wick

@@ -1,0 +1,106 @@
+// The top-functions table over hand-built known_tree_fp recordings: exact rows, self/total,
+// recursion counted once per stack, sorting, --top, kernel marks, unsymbolized summary.
+#include "wick/top_table.h"
+
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "output_fixture.h"
+#include "testing/testing.h"
+
+namespace wick {
+namespace {
+
+class TopTableTest : public OutputTest {
+ protected:
+  std::string Table(const TopOptions& opts = {}) {
+    const TopTable table = ComputeTopTable(rec_, sym_, opts);
+    std::ostringstream out;
+    WICK_EXPECT_OK(WriteTopTable(table, out, opts));
+    return out.str();
+  }
+};
+
+constexpr char kHeader[] = "  Self%      Self  Total%     Total  Function [Module]\n";
+
+TEST_F(TopTableTest, KnownTreeBySelf) {
+  AddKnownTree();
+  EXPECT_EQ(Table(), std::string(kHeader) +
+                         " 50.00%         6  50.00%         6  a [known_tree_fp]\n"
+                         " 25.00%         3  25.00%         3  b [known_tree_fp]\n"
+                         " 16.67%         2  16.67%         2  ext4_sync_fs [k] [ext4]\n"
+                         "  8.33%         1  25.00%         3  c [known_tree_fp]\n"
+                         "  0.00%         0 100.00%        12  main [known_tree_fp]\n"
+                         "  0.00%         0 100.00%        12  work [known_tree_fp]\n"
+                         "  0.00%         0  16.67%         2  do_syscall_64 [k]\n"
+                         "  0.00%         0  16.67%         2  entry_SYSCALL_64 [k]\n");
+}
+
+TEST_F(TopTableTest, ByTotalAndTopN) {
+  AddKnownTree();
+  TopOptions opts;
+  opts.sort = TopSort::kTotal;
+  opts.top = 4;
+  EXPECT_EQ(Table(opts), std::string(kHeader) +
+                             "  0.00%         0 100.00%        12  main [known_tree_fp]\n"
+                             "  0.00%         0 100.00%        12  work [known_tree_fp]\n"
+                             " 50.00%         6  50.00%         6  a [known_tree_fp]\n"
+                             " 25.00%         3  25.00%         3  b [known_tree_fp]\n");
+}
+
+TEST_F(TopTableTest, RecursionCountsOncePerStack) {
+  AddStack(0, {F("a"), F("work"), F("a", 1), F("work", 1), F("main")}, 5);
+  const TopTable table = ComputeTopTable(rec_, sym_);
+  ASSERT_EQ(table.entries.size(), 3u);
+  EXPECT_EQ(table.total_samples, 5u);
+  EXPECT_EQ(table.entries[0].function, "a");
+  EXPECT_EQ(table.entries[0].self, 5u);
+  EXPECT_EQ(table.entries[0].total, 5u);
+  EXPECT_EQ(table.entries[1].function, "main");
+  EXPECT_EQ(table.entries[2].function, "work");
+  EXPECT_EQ(table.entries[2].total, 5u);
+  EXPECT_EQ(table.entries[2].self, 0u);
+}
+
+TEST_F(TopTableTest, UnsymbolizedFramesAreSummarized) {
+  AddStack(0, {User(1, 0x1a2b), Raw(0x7f0000001000), F("main")}, 4);
+  AddStack(0, {User(1, 0x1a2c), F("main")}, 1);
+  EXPECT_EQ(Table(), std::string(kHeader) +
+                         " 80.00%         4  80.00%         4  libfoo.so+0x1a2b [libfoo.so]\n"
+                         " 20.00%         1  20.00%         1  libfoo.so+0x1a2c [libfoo.so]\n"
+                         "  0.00%         0 100.00%         5  main [known_tree_fp]\n"
+                         "  0.00%         0  80.00%         4  [unknown]\n"
+                         "unsymbolized: libfoo.so 2 addresses (no file), [anonymous] 1 address "
+                         "(no file)\n");
+}
+
+TEST_F(TopTableTest, InlinedFunctionsOwnSelfWhenExpanded) {
+  const auto [outer, main_offset] = AddInlineBinary();
+  AddStack(0, {User(2, outer), User(2, main_offset)}, 9);
+  TopTable table = ComputeTopTable(rec_, sym_);
+  ASSERT_EQ(table.entries.size(), 2u);
+  EXPECT_EQ(table.entries[0].function, "outer");
+  EXPECT_EQ(table.entries[0].self, 9u);
+  TopOptions opts;
+  opts.expand_inlined = true;
+  table = ComputeTopTable(rec_, sym_, opts);
+  ASSERT_EQ(table.entries.size(), 3u);
+  EXPECT_EQ(table.entries[0].function, "burn");
+  EXPECT_EQ(table.entries[0].module, "known_tree_inline");
+  EXPECT_EQ(table.entries[0].self, 9u);
+  EXPECT_EQ(table.entries[1].function, "main");
+  EXPECT_EQ(table.entries[2].function, "outer");
+  EXPECT_EQ(table.entries[2].self, 0u);
+  EXPECT_EQ(table.entries[2].total, 9u);
+  opts.lines = true;
+  table = ComputeTopTable(rec_, sym_, opts);
+  const uint32_t line =
+      sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), outer).inlined[0].line;
+  EXPECT_EQ(table.entries[0].function, "burn (known_tree_inline.c:" + std::to_string(line) + ")");
+}
+
+TEST_F(TopTableTest, EmptyRecordingIsJustTheHeader) { EXPECT_EQ(Table(), kHeader); }
+
+}  // namespace
+}  // namespace wick
