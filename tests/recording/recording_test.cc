@@ -615,6 +615,80 @@ TEST(RecordingTest, KernelSymbolsComeBackSortedByAddress) {
   EXPECT_EQ(rec.kernel_symbols[2].name, "c");
 }
 
+TEST(RecordingTest, JitSymbolsRoundTripAndRawFramesKeepTheirPid) {
+  TempDir dir;
+  const std::string path = dir.File("jit.wick");
+  auto writer_or = RecordingWriter::Open(path, TestMeta());
+  WICK_ASSERT_OK(writer_or.status());
+  RecordingWriter& w = **writer_or;
+  w.AddComm(0, "node");
+  const Frame frames[] = {{0x7f0000001010ull, 4242, FrameKind::kUserRaw},
+                          {0x7f0000002000ull, 0, FrameKind::kUserRaw}};
+  w.AddStack(0, 0, frames);
+  w.AddCount(0, 3);
+  const JitSymbol first[] = {{4242, 0x7f0000002000ull, 0x20, "LazyCompile:*b /x.js:2"}};
+  const JitSymbol second[] = {{4242, 0x7f0000001000ull, 0x100, "LazyCompile:*a /x.js:1"},
+                              {7, 0x1000, 0x10, "seven"}};
+  w.AddJitSymbols(first);
+  w.AddJitSymbols(second);  // accumulates
+  WICK_ASSERT_OK(w.Finish({}, Stats(), 0));
+
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, ReadRecording(path));
+  EXPECT_TRUE(rec.complete);
+  EXPECT_EQ(rec.invalid_items, 0u);
+  ASSERT_EQ(rec.stacks.size(), 1u);
+  EXPECT_EQ(rec.stacks[0].frames, std::vector<Frame>(std::begin(frames), std::end(frames)));
+  ASSERT_EQ(rec.jit_symbols.size(), 3u);  // sorted by (pid, start)
+  EXPECT_EQ(rec.jit_symbols[0].pid, 7u);
+  EXPECT_EQ(rec.jit_symbols[0].name, "seven");
+  EXPECT_EQ(rec.jit_symbols[1].pid, 4242u);
+  EXPECT_EQ(rec.jit_symbols[1].start, 0x7f0000001000u);
+  EXPECT_EQ(rec.jit_symbols[1].size, 0x100u);
+  EXPECT_EQ(rec.jit_symbols[1].name, "LazyCompile:*a /x.js:1");
+  EXPECT_EQ(rec.jit_symbols[2].name, "LazyCompile:*b /x.js:2");
+
+  // Without JIT symbols the table reads back empty.
+  const std::string plain = dir.File("plain.wick");
+  auto plain_or = RecordingWriter::Open(plain, TestMeta());
+  WICK_ASSERT_OK(plain_or.status());
+  (*plain_or)->AddJitSymbols({});
+  WICK_ASSERT_OK((*plain_or)->Finish({}, Stats(), 0));
+  WICK_ASSERT_OK_AND_ASSIGN(Recording plain_rec, ReadRecording(plain));
+  EXPECT_TRUE(plain_rec.jit_symbols.empty());
+}
+
+TEST(RecordingTest, HandMadeJitChunkMatchesTheDocumentedLayout) {
+  Builder b;
+  std::string jit;
+  Builder::Put<uint32_t>(&jit, 2);
+  Builder::Put<uint32_t>(&jit, 9);  // pid
+  Builder::Put<uint64_t>(&jit, 0x5000);
+  Builder::Put<uint64_t>(&jit, 0x40);
+  Builder::PutStr(&jit, "jitted_b");
+  Builder::Put<uint32_t>(&jit, 9);
+  Builder::Put<uint64_t>(&jit, 0x4000);
+  Builder::Put<uint64_t>(&jit, 0x40);
+  Builder::PutStr(&jit, "jitted_a");
+  b.Chunk(6, jit);
+  b.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, Parse(b.bytes()));
+  EXPECT_TRUE(rec.complete);
+  ASSERT_EQ(rec.jit_symbols.size(), 2u);
+  EXPECT_EQ(rec.jit_symbols[0].name, "jitted_a");
+  EXPECT_EQ(rec.jit_symbols[0].pid, 9u);
+  EXPECT_EQ(rec.jit_symbols[1].start, 0x5000u);
+
+  // A count the payload cannot hold stops the read there (cut short, nothing allocated).
+  Builder lying;
+  std::string bad;
+  Builder::Put<uint32_t>(&bad, 0xffffffffu);
+  lying.Chunk(6, bad);
+  lying.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording cut, Parse(lying.bytes()));
+  EXPECT_FALSE(cut.complete);
+  EXPECT_NE(cut.truncation_note.find("malformed"), std::string::npos) << cut.truncation_note;
+}
+
 // With WICK_WRITE_CORPUS=dir, writes the fuzzer's seed corpus (tests/recording/corpus; no
 // .wick suffix, which .gitignore hides).
 TEST(RecordingTest, WriteCorpus) {
