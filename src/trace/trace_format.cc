@@ -347,9 +347,16 @@ absl::StatusOr<TraceFormat> TraceFormat::Parse(std::string_view text) {
   TraceFormat format;
   bool have_name = false, have_id = false, in_format = false;
   size_t line_no = 0;
+  bool in_print_fmt = false;
   for (absl::string_view raw_line : absl::StrSplit(Sv(text), '\n')) {
     ++line_no;
     const std::string_view line = Sv(raw_line);
+    if (in_print_fmt) {
+      // The print format is last and may span lines (a string with embedded newlines, as
+      // ext4_fc_stats and the fsmap events have).
+      if (!line.empty()) absl::StrAppend(&format.print_fmt, "\n", Sv(line));
+      continue;
+    }
     const std::string_view trimmed = Trim(line);
     if (trimmed.empty()) continue;
     if (absl::StartsWith(Sv(trimmed), "name:")) {
@@ -368,6 +375,7 @@ absl::StatusOr<TraceFormat> TraceFormat::Parse(std::string_view text) {
       format.fields.push_back(std::move(field));
     } else if (absl::StartsWith(Sv(trimmed), "print fmt:")) {
       format.print_fmt = std::string(Trim(trimmed.substr(10)));
+      in_print_fmt = true;
     } else {
       return FieldError(line_no, line, "unexpected line");
     }

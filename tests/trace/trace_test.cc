@@ -119,6 +119,15 @@ TEST(TraceFormatTest, ParsesKinds) {
   EXPECT_EQ(graph.FindField("args")->size, 0u);
 }
 
+TEST(TraceFormatTest, PrintFmtMaySpanLines) {
+  // As ext4_fc_stats and ext4_fsmap_* print on this kernel: newlines inside the string.
+  TraceFormat f = MustParse(
+      "name: m\nID: 2\nformat:\n\tfield:int a;\toffset:0;\tsize:4;\tsigned:1;\n\n"
+      "print fmt: \"a=%d\n\tmore: %s\n\", REC->a\n");
+  EXPECT_EQ(f.print_fmt, "\"a=%d\n\tmore: %s\n\", REC->a");
+  EXPECT_EQ(f.fields.size(), 1u);
+}
+
 TEST(TraceFormatTest, RejectsMalformed) {
   const std::string header = "name: x\nID: 1\nformat:\n";
   for (const std::string& text : {
