@@ -19,6 +19,9 @@ std::string KnownTreeNoFpPath() { return WICK_KNOWN_TREE_NOFP; }
 std::string KnownTreeCcPath() { return WICK_KNOWN_TREE_CC_FP; }
 std::string KnownTreeInlinePath() { return WICK_KNOWN_TREE_INLINE; }
 std::string KnownTreeStrippedPath() { return WICK_KNOWN_TREE_STRIPPED; }
+std::string KnownTreeO2NoFpPath() { return WICK_KNOWN_TREE_O2_NOFP; }
+std::string UnwindTargetPath() { return WICK_UNWIND_TARGET; }
+std::string UnwindPluginPath() { return WICK_UNWIND_PLUGIN; }
 
 namespace {
 

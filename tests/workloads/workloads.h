@@ -22,6 +22,12 @@ std::string KnownTreeCcPath();
 std::string KnownTreeInlinePath();
 // known_tree_fp stripped, with a .gnu_debuglink to known_tree_fp.debug beside it.
 std::string KnownTreeStrippedPath();
+// known_tree.c built -O2 -fomit-frame-pointer (DWARF unwinding only).
+std::string KnownTreeO2NoFpPath();
+// unwind_target.c (deep recursion, qsort comparator, dlopen modes), -O2 without frame pointers.
+std::string UnwindTargetPath();
+// The shared library unwind_target's dlopen mode loads (plugin_work, plugin_leaf).
+std::string UnwindPluginPath();
 
 struct ElfSymbol {
   std::string name;

@@ -1,0 +1,21 @@
+// Shared library the unwind_target dlopen mode loads mid-run: call_plugin() -> plugin_work()
+// -> plugin_leaf(), all without frame pointers.
+#include <stdint.h>
+#include <time.h>
+
+volatile uint64_t plugin_sink;
+
+static double Now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+__attribute__((noinline, noclone)) void plugin_leaf(void) {
+  for (int i = 0; i < 100000; ++i) plugin_sink += (uint64_t)i;
+}
+
+__attribute__((noinline, noclone)) void plugin_work(double deadline) {
+  while (Now() < deadline) plugin_leaf();
+  plugin_sink += 1;
+}
