@@ -13,7 +13,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
 
   absl::StatusOr<wick::EventSpec> spec = wick::ParseEventSpec(text);
-  if (spec.ok()) {
+  if (spec.ok() && spec->kind != wick::EventKind::kBuiltin) {
+    // Tracepoint/probe specs: classified only; the trace module resolves them.
+    if (spec->name.empty() || spec->name != spec->canonical) std::abort();
+    if (spec->exclude_user && spec->exclude_kernel) std::abort();
+    if (wick::ResolveEvent(*spec, wick::KernelCaps()).ok()) std::abort();
+  } else if (spec.ok()) {
     const std::vector<std::string> known = wick::KnownEventNames();
     if (std::find(known.begin(), known.end(), spec->canonical) == known.end()) std::abort();
     if (spec->exclude_user && spec->exclude_kernel) std::abort();
