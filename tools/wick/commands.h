@@ -11,7 +11,11 @@
 namespace wick::cli {
 
 struct RecordFlags {
-  std::string event = "cpu-clock";
+  std::vector<std::string> events;   // every -e, in order
+  std::vector<std::string> filters;  // every --filter, in order
+  // -e / --filter in command-line order ("e:SPEC" / "f:EXPR"), to pair each filter with the
+  // event before it; filled by main() from argv.
+  std::vector<std::string> event_order;
   uint64_t frequency = 0;
   uint64_t period = 0;
   bool g = false;
@@ -29,6 +33,12 @@ struct RecordFlags {
 struct ReportFlags {
   std::string input = "wick.data";
   bool folded = false;
+  std::string pprof;       // output path of the gzip'd pprof profile, "" = none
+  std::string flamegraph;  // output path of the HTML flame graph, "" = none
+  size_t top = 30;         // rows of the default table (0 = all)
+  std::string sort = "self";
+  bool lines = false;    // file:line on frames
+  bool inlined = false;  // folded and table: inlined functions as their own frames
 };
 
 struct StatFlags {
@@ -47,6 +57,8 @@ int RunStat(const StatFlags& flags);
 void AddReportCommand(CLI::App& app, ReportFlags& flags);
 
 int RunRecord(const RecordFlags& flags, const std::string& command_line);
+// Fills flags.event_order from argv (CLI11 does not keep -e / --filter interleaving).
+void OrderEventFlags(int argc, char** argv, RecordFlags& flags);
 int RunReport(const ReportFlags& flags);
 
 // "wick <sub>: <message>" on stderr.
