@@ -229,6 +229,24 @@ TEST_P(UnwinderKernelTest, RecursionDeeperThanTheSnapshotIsCountedAsTruncated) {
   EXPECT_LT(max_frames, 1024u);  // stopped by the snapshot, not by the depth limit
 }
 
+TEST_P(UnwinderKernelTest, FramePointerFallbackWithoutUnwindTables) {
+  ProcessTable table(nullptr);
+  const std::string bin = workloads::KnownTreeFpNoEhPath();
+  CAPTURE_OR_SKIP(samples, Capture({bin, "1.5"}, &table));
+  ASSERT_GT(samples.size(), 300u);
+  Unwound u = UnwindAll(table, samples, GetParam());
+  PrintReasons("known_tree_fp_noeh", u);
+  const Range main_fn = FunctionRange(bin, "main"), work = FunctionRange(bin, "work");
+  size_t reach = 0;
+  for (const auto& stack : u.stacks) {
+    if (Find(table, stack, work) >= 0 && Find(table, stack, main_fn) >= 0) ++reach;
+  }
+  const double pct = 100.0 * reach / samples.size();
+  std::printf("fp fallback: %.2f %% reach work and main\n", pct);
+  // Samples on a function's first instruction (before push %rbp) lose their caller.
+  EXPECT_GE(pct, 95.0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UnwinderKernelTest,
                          ::testing::Values(UnwindBackend::kLibdw, UnwindBackend::kLibunwind),
                          [](const auto& info) {

@@ -20,6 +20,7 @@ std::string KnownTreeCcPath() { return WICK_KNOWN_TREE_CC_FP; }
 std::string KnownTreeInlinePath() { return WICK_KNOWN_TREE_INLINE; }
 std::string KnownTreeStrippedPath() { return WICK_KNOWN_TREE_STRIPPED; }
 std::string KnownTreeO2NoFpPath() { return WICK_KNOWN_TREE_O2_NOFP; }
+std::string KnownTreeFpNoEhPath() { return WICK_KNOWN_TREE_FP_NOEH; }
 std::string UnwindTargetPath() { return WICK_UNWIND_TARGET; }
 std::string UnwindPluginPath() { return WICK_UNWIND_PLUGIN; }
 

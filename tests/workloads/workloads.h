@@ -24,6 +24,8 @@ std::string KnownTreeInlinePath();
 std::string KnownTreeStrippedPath();
 // known_tree.c built -O2 -fomit-frame-pointer (DWARF unwinding only).
 std::string KnownTreeO2NoFpPath();
+// known_tree.c with frame pointers but without unwind tables (.eh_frame) for its code.
+std::string KnownTreeFpNoEhPath();
 // unwind_target.c (deep recursion, qsort comparator, dlopen modes), -O2 without frame pointers.
 std::string UnwindTargetPath();
 // The shared library unwind_target's dlopen mode loads (plugin_work, plugin_leaf).
