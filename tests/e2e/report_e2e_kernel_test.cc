@@ -1,0 +1,174 @@
+// wick record on the known-answer workloads, then every wick report format from the real
+// program: the table's order, pprof decoded by protoc, the flame graph's embedded totals,
+// folded --inline. Shares are the workload's (a 60 %, b 30 %, c 10 % under main -> work).
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "run.h"
+#include "testing/testing.h"
+#include "workloads.h"
+
+namespace wick::testing {
+namespace {
+
+const std::string kWick = WICK_BINARY;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+uint64_t FoldedTotal(const std::string& text) {
+  uint64_t total = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    uint64_t n = 0;
+    if (absl::SimpleAtoi(line.substr(line.rfind(' ') + 1), &n)) total += n;
+  }
+  return total;
+}
+
+class ReportE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    recording_ = new std::string(TempPath("report_e2e.wick"));
+    record_result_ =
+        new RunResult(RunProgram({kWick, "record", "-F", "999", "-g", "-o", *recording_, "--",
+                                  workloads::KnownTreePath(), "1"}));
+  }
+  static void TearDownTestSuite() {
+    unlink(recording_->c_str());
+    delete recording_;
+    delete record_result_;
+  }
+  void SetUp() override {
+    if (record_result_->exit_code != 0) {
+      WICK_SKIP_OR_FAIL("wick record cannot open perf events here: " + record_result_->err);
+    }
+  }
+
+  static std::string* recording_;
+  static RunResult* record_result_;
+};
+std::string* ReportE2eTest::recording_ = nullptr;
+RunResult* ReportE2eTest::record_result_ = nullptr;
+
+TEST_F(ReportE2eTest, DefaultTableRanksABC) {
+  RunResult r = RunProgram({kWick, "report", "-i", *recording_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 4u) << r.out;
+  EXPECT_EQ(lines[0], "  Self%      Self  Total%     Total  Function [Module]");
+  // The three leaves, by self share, each in the workload's binary.
+  EXPECT_TRUE(absl::EndsWith(lines[1], "  a [known_tree_fp]")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(lines[2], "  b [known_tree_fp]")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(lines[3], "  c [known_tree_fp]")) << r.out;
+  EXPECT_LE(lines.size(), 31u);  // header + --top 30
+  // main is on (nearly) every stack.
+  bool main_found = false;
+  for (const std::string& line : lines) {
+    if (!absl::EndsWith(line, "  main [known_tree_fp]")) continue;
+    main_found = true;
+    double total_pct = 0;
+    std::vector<std::string> cols = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    ASSERT_TRUE(absl::SimpleAtod(absl::StripSuffix(cols[2], "%"), &total_pct)) << line;
+    EXPECT_GE(total_pct, 95.0) << line;
+  }
+  EXPECT_TRUE(main_found) << r.out;
+
+  r = RunProgram({kWick, "report", "-i", *recording_, "--top", "2", "--sort", "total"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 3u) << r.out;
+  r = RunProgram({kWick, "report", "-i", *recording_, "--sort", "bogus"});
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST_F(ReportE2eTest, AllFormatsInOneRunAgree) {
+  const std::string pb = TempPath("report_e2e.pb.gz"), html = TempPath("report_e2e.html");
+  RunResult r = RunProgram(
+      {kWick, "report", "-i", *recording_, "--folded", "--pprof", pb, "--flamegraph", html});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const uint64_t total = FoldedTotal(r.out);
+  ASSERT_GT(total, 200u) << r.out;
+
+  // pprof: protoc decodes it; sample counts add up; the binary's build-id is in hex.
+  const std::string txt = TempPath("report_e2e.pb.txt");
+  const std::string cmd =
+      absl::StrCat("zcat ", pb, " | ", WICK_PROTOC, " --decode=perftools.profiles.Profile -I ",
+                   WICK_PROTO_DIR, " pprof_profile.proto > ", txt);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string decoded = ReadFile(txt);
+  uint64_t pprof_samples = 0;
+  bool in_sample = false, first_value = false;
+  for (absl::string_view line : absl::StrSplit(decoded, '\n')) {
+    if (line == "sample {") in_sample = first_value = true;
+    if (line == "}") in_sample = false;
+    uint64_t v = 0;
+    if (in_sample && first_value && absl::ConsumePrefix(&line, "  value: ") &&
+        absl::SimpleAtoi(line, &v)) {
+      pprof_samples += v;
+      first_value = false;  // the second value is nanoseconds
+    }
+  }
+  EXPECT_EQ(pprof_samples, total);
+  absl::StatusOr<std::string> build_id = workloads::ReadElfBuildId(workloads::KnownTreePath());
+  ASSERT_TRUE(build_id.ok());
+  EXPECT_NE(decoded.find("string_table: \"" + absl::BytesToHexString(*build_id) + "\""),
+            std::string::npos);
+  for (const char* name : {"a", "b", "c", "work", "main", "thread", "known_tree_fp"}) {
+    EXPECT_NE(decoded.find(absl::StrCat("string_table: \"", name, "\"")), std::string::npos)
+        << name;
+  }
+
+  // Flame graph: the root ("all", name 0) holds every sample.
+  const std::string page = ReadFile(html);
+  EXPECT_NE(page.find(absl::StrCat("\"tree\":[0,", total, ",")), std::string::npos);
+  EXPECT_NE(page.find("\"work\""), std::string::npos);
+  unlink(pb.c_str());
+  unlink(html.c_str());
+  unlink(txt.c_str());
+}
+
+TEST_F(ReportE2eTest, UnwritablePprofPathIsOneClearLine) {
+  RunResult r =
+      RunProgram({kWick, "report", "-i", *recording_, "--pprof", "/nonexistent-dir/x.pb.gz"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent-dir/x.pb.gz"), std::string::npos) << r.err;
+}
+
+TEST_F(ReportE2eTest, FoldedInlineMarksInlinedFrames) {
+  const std::string file = TempPath("report_e2e_inline.wick");
+  RunResult rec = RunProgram({kWick, "record", "-F", "999", "-g", "-o", file, "--",
+                              workloads::KnownTreeInlinePath(), "1"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded", "--inline"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  uint64_t burn = 0;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    if (line.find(";main;outer;burn_[i]") == absl::string_view::npos) continue;
+    uint64_t n = 0;
+    if (absl::SimpleAtoi(line.substr(line.rfind(' ') + 1), &n)) burn += n;
+  }
+  // Nearly all the time is in the inlined loop.
+  EXPECT_GE(double(burn), 0.8 * double(FoldedTotal(r.out))) << r.out;
+  r = RunProgram({kWick, "report", "-i", file, "--folded"});
+  EXPECT_EQ(r.out.find("burn"), std::string::npos) << r.out;
+  unlink(file.c_str());
+}
+
+}  // namespace
+}  // namespace wick::testing
