@@ -18,6 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+// gcc may clone functions for constant arguments (renaming them); clang has no noclone.
+#if defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE __attribute__((noinline, noclone))
+#endif
+
 volatile uint64_t sink;
 
 static double Now(void) {
@@ -26,14 +33,14 @@ static double Now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-__attribute__((noinline, noclone)) void spin_leaf(double deadline) {
+NOINLINE void spin_leaf(double deadline) {
   while (Now() < deadline) {
     for (int i = 0; i < 100000; ++i) sink += (uint64_t)i;
   }
 }
 
 // Not a tail call: the volatile frame and the work after the call keep every level.
-__attribute__((noinline, noclone)) void recurse(int depth, double deadline) {
+NOINLINE void recurse(int depth, double deadline) {
   volatile char pad[64];
   pad[0] = (char)depth;
   if (depth > 0) {
@@ -44,13 +51,13 @@ __attribute__((noinline, noclone)) void recurse(int depth, double deadline) {
   sink += (uint64_t)pad[0];
 }
 
-__attribute__((noinline, noclone)) int compare_ints(const void* pa, const void* pb) {
+NOINLINE int compare_ints(const void* pa, const void* pb) {
   int a = *(const int*)pa, b = *(const int*)pb;
   for (int i = 0; i < 200; ++i) sink += (uint64_t)i;  // make the comparator the hot spot
   return (a > b) - (a < b);
 }
 
-__attribute__((noinline, noclone)) void sort_loop(double deadline) {
+NOINLINE void sort_loop(double deadline) {
   enum { kN = 4096 };
   static int values[kN];
   unsigned seed = 1;
@@ -60,11 +67,11 @@ __attribute__((noinline, noclone)) void sort_loop(double deadline) {
   }
 }
 
-__attribute__((noinline, noclone)) void before_dlopen(double deadline) { spin_leaf(deadline); }
+NOINLINE void before_dlopen(double deadline) { spin_leaf(deadline); }
 
 typedef void (*PluginWork)(double deadline);
 
-__attribute__((noinline, noclone)) void call_plugin(PluginWork fn, double deadline) {
+NOINLINE void call_plugin(PluginWork fn, double deadline) {
   fn(deadline);
   sink += 1;
 }
