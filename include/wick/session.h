@@ -26,8 +26,15 @@
 
 namespace wick {
 
+// One -e: an event spec ("cpu-clock", "sched:sched_switch", "uprobe:/bin/bash:readline") and
+// the --filter that followed it (tracepoints only).
+struct EventRequest {
+  std::string spec;
+  std::string filter;
+};
+
 struct RecordOptions {
-  std::string event = "cpu-clock";
+  std::vector<EventRequest> events = {{"cpu-clock", ""}};
   uint64_t frequency = 999;  // Hz; ignored when period != 0
   uint64_t period = 0;
   bool callchain = false;            // -g / --call-graph fp
@@ -49,7 +56,9 @@ struct RecordSummary {
   uint64_t duration_ns = 0;
   uint64_t output_bytes = 0;
   uint64_t distinct_stacks = 0;
-  std::string event;  // the event actually recorded (after fallback)
+  std::string event;  // the events actually recorded (after fallback), comma-separated
+  // Samples of each event type, in the order opened.
+  std::vector<std::pair<std::string, uint64_t>> samples_by_event;
   // CPU time wick itself used (user + system, without the profiled command).
   uint64_t self_cpu_ns = 0;
   // For a launched command: its wait status (from waitpid), else -1.

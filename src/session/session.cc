@@ -35,6 +35,8 @@
 #include "wick/ring_buffer.h"
 #include "wick/stack_map.h"
 #include "wick/status.h"
+#include "wick/trace_event.h"
+#include "wick/tracefs.h"
 
 namespace wick {
 namespace {
@@ -130,11 +132,25 @@ class Session : public RecordSession {
   absl::Status FlushToFile();
   std::vector<KernelSymbol> KernelSymbolsForStacks();
 
+  // One kind of event the user asked for (a glob may bring several). Its attr is opened on
+  // every CPU × task; all kinds share one sample_type so any record parses the same way.
+  struct EventType {
+    std::string name;
+    perf_event_attr attr{};
+    ResolvedTraceEvent trace;  // tracepoints and probes (keeps config1's string alive)
+    bool is_trace = false;
+    std::string filter;
+    std::optional<TracepointName> tracepoint;
+    uint64_t samples = 0;
+  };
+  absl::Status ResolveEventTypes(const SamplingOptions& so);
+  std::string EventNames() const;
+
   RecordOptions options_;
   KernelCaps caps_;
-  EventSpec spec_;
-  ResolvedEvent event_;
-  perf_event_attr attr_{};
+  std::optional<Tracefs> tracefs_;
+  std::vector<EventType> types_;
+  absl::flat_hash_map<uint64_t, uint32_t> type_of_id_;  // PERF_SAMPLE_IDENTIFIER → types_
   SampleFormat format_;
   uint32_t max_stack_ = 0;
 
@@ -156,11 +172,73 @@ class Session : public RecordSession {
 
 enum : uint64_t { kTagStop = 1ull << 62, kTagTimer, kTagPidFd = 1ull << 61, kTagRing = 1ull << 60 };
 
+std::string Session::EventNames() const {
+  std::string names;
+  for (const EventType& t : types_) absl::StrAppend(&names, names.empty() ? "" : ",", t.name);
+  return names;
+}
+
+absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
+  if (options_.events.empty()) return absl::InvalidArgumentError("no event to record (-e)");
+  for (const EventRequest& request : options_.events) {
+    WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(request.spec));
+    if (spec.kind == EventKind::kBuiltin) {
+      if (!request.filter.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--filter '", request.filter, "' follows -e ", request.spec,
+            ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
+      }
+      WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps_));
+      if (!event.notice.empty()) Notice(event.notice);
+      EventType type;
+      type.name = event.name;
+      WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(event, spec, so, caps_));
+      types_.push_back(std::move(type));
+      continue;
+    }
+    if (spec.kind == EventKind::kTracepoint && !tracefs_) {
+      WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
+      tracefs_.emplace(std::move(tracefs));
+    }
+    WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
+                          ResolveTraceEvents(spec, caps_, tracefs_ ? &*tracefs_ : nullptr));
+    for (ResolvedTraceEvent& r : resolved) {
+      EventType type;
+      type.name = r.event.name;
+      type.is_trace = true;
+      type.filter = request.filter;
+      if (!request.filter.empty() && !r.is_tracepoint()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--filter '", request.filter, "' follows -e ", request.spec,
+            ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
+      }
+      if (r.is_tracepoint()) {
+        size_t colon = r.event.name.find(':');
+        type.tracepoint =
+            TracepointName{r.event.name.substr(0, colon), r.event.name.substr(colon + 1)};
+      }
+      WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(r.event, spec, so, caps_));
+      type.trace = std::move(r);
+      ApplyTraceEvent(type.trace, &type.attr);
+      types_.push_back(std::move(type));
+    }
+  }
+  // One sample_type for all, so that every record parses with one SampleFormat; the
+  // identifier says which event a sample belongs to.
+  uint64_t sample_type = 0;
+  for (const EventType& t : types_) sample_type |= t.attr.sample_type;
+  for (EventType& t : types_) {
+    t.attr.sample_type = sample_type;
+    // Ask the kernel to put each mapping's build-id in MMAP2 (Linux 5.12+), which saves
+    // reading the file; OpenEvents drops the bit again on a kernel that refuses it.
+    t.attr.build_id = 1;
+  }
+  format_ = SampleFormat::FromAttr(types_.front().attr);
+  return ValidateSampleFormat(format_);
+}
+
 absl::Status Session::Init() {
   WICK_ASSIGN_OR_RETURN(caps_, KernelCaps::Probe());
-  WICK_ASSIGN_OR_RETURN(spec_, ParseEventSpec(options_.event));
-  WICK_ASSIGN_OR_RETURN(event_, ResolveEvent(spec_, caps_));
-  if (!event_.notice.empty()) Notice(event_.notice);
 
   uint32_t pages = options_.mmap_pages;
   if (pages == 0 || (pages & (pages - 1)) != 0) {
@@ -180,12 +258,7 @@ absl::Status Session::Init() {
   so.track_tasks = true;
   so.wakeup_watermark_bytes = uint32_t(ring_bytes / 4);
   so.sample_id_all = true;
-  WICK_ASSIGN_OR_RETURN(attr_, MakeSamplingAttr(event_, spec_, so, caps_));
-  // Ask the kernel to put each mapping's build-id in MMAP2 (Linux 5.12+), which saves reading
-  // the file; OpenEvents drops the bit again on a kernel that refuses it.
-  attr_.build_id = 1;
-  format_ = SampleFormat::FromAttr(attr_);
-  WICK_RETURN_IF_ERROR(ValidateSampleFormat(format_));
+  WICK_RETURN_IF_ERROR(ResolveEventTypes(so));
   max_stack_ = options_.max_stack ? options_.max_stack : caps_.perf_event_max_stack;
 
   processes_ = std::make_unique<ProcessTable>(&stats_);
@@ -240,7 +313,7 @@ absl::Status Session::Init() {
 
   RecordingMeta meta;
   meta.command_line = options_.command_line;
-  meta.event = event_.name;
+  meta.event = EventNames();
   meta.sample_period = options_.period;
   meta.sample_freq = options_.period ? 0 : options_.frequency;
   utsname un;
@@ -269,37 +342,47 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
     auto reader = std::make_unique<CpuReader>();
     reader->cpu = cpu;
     reader->builder = std::make_unique<StackBuilder>(processes_.get(), stacks_.get(), &stats_,
-                                                     attr_.sample_type, max_stack_);
-    const PerfEvent* leader = nullptr;
+                                                     format_.sample_type, max_stack_);
+    std::optional<size_t> leader;  // index in events_ (which may reallocate)
     for (pid_t task : tasks) {
-      std::string what = task < 0 ? absl::StrCat(event_.name, " on cpu ", cpu)
-                                  : absl::StrCat(event_.name, " for pid ", task, " on cpu ", cpu);
-      auto ev = PerfEvent::Open(attr_, task, cpu, -1, what);
-      if (!ev.ok() && attr_.build_id && events_.empty() && absl::IsInvalidArgument(ev.status())) {
-        attr_.build_id = 0;  // older kernel: build-ids come from the mapped files instead
-        ev = PerfEvent::Open(attr_, task, cpu, -1, what);
-      }
-      if (!ev.ok()) {
-        // A thread of a -p process that exited between the /proc scan and now is not an error.
-        if (absl::IsNotFound(ev.status()) && !options_.pids.empty() && task != options_.pids[0]) {
-          continue;
+      for (uint32_t type_index = 0; type_index < types_.size(); ++type_index) {
+        EventType& type = types_[type_index];
+        std::string what = task < 0 ? absl::StrCat(type.name, " on cpu ", cpu)
+                                    : absl::StrCat(type.name, " for pid ", task, " on cpu ", cpu);
+        auto ev = PerfEvent::Open(type.attr, task, cpu, -1, what);
+        if (!ev.ok() && type.attr.build_id && events_.empty() &&
+            absl::IsInvalidArgument(ev.status())) {
+          // An older kernel: build-ids come from the mapped files instead.
+          for (EventType& t : types_) t.attr.build_id = 0;
+          ev = PerfEvent::Open(type.attr, task, cpu, -1, what);
         }
-        return ev.status();
-      }
-      events_.push_back(std::move(*ev));
-      PerfEvent& opened = events_.back();
-      if (leader == nullptr) {
-        auto ring = MappedRing::Map(opened.fd(), options_.mmap_pages);
-        if (!ring.ok()) return Annotate(ring.status(), absl::StrCat("ring buffer of cpu ", cpu));
-        reader->ring.emplace(std::move(*ring));
-        reader->leader_fd = opened.fd();
-        leader = &opened;
-      } else {
-        WICK_RETURN_IF_ERROR(opened.SetOutput(*leader));
+        if (!ev.ok()) {
+          // A thread of a -p process that exited since the /proc scan is not an error.
+          if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
+              std::find(options_.pids.begin(), options_.pids.end(), task) == options_.pids.end()) {
+            break;
+          }
+          return ev.status();
+        }
+        if (type.tracepoint && !type.filter.empty()) {
+          WICK_RETURN_IF_ERROR(SetFilter(*ev, type.filter, type.trace.format.get(),
+                                         tracefs_ ? &*tracefs_ : nullptr, &*type.tracepoint));
+        }
+        WICK_ASSIGN_OR_RETURN(uint64_t id, ev->Id());
+        type_of_id_[id] = type_index;
+        events_.push_back(std::move(*ev));
+        if (!leader) {
+          auto ring = MappedRing::Map(events_.back().fd(), options_.mmap_pages);
+          if (!ring.ok()) return Annotate(ring.status(), absl::StrCat("ring buffer of cpu ", cpu));
+          reader->ring.emplace(std::move(*ring));
+          reader->leader_fd = events_.back().fd();
+          leader = events_.size() - 1;
+        } else {
+          WICK_RETURN_IF_ERROR(events_.back().SetOutput(events_[*leader]));
+        }
       }
     }
-    if (leader == nullptr) continue;
-    // events_ may reallocate: remember the fd, not the PerfEvent.
+    if (!leader) continue;
     WICK_RETURN_IF_ERROR(AddToEpoll(reader->leader_fd, kTagRing | readers_.size()));
     reader->in_epoll = true;
     readers_.push_back(std::move(reader));
@@ -348,9 +431,12 @@ void Session::DrainAll() {
 
 void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
   switch (rec.type) {
-    case PERF_RECORD_SAMPLE:
+    case PERF_RECORD_SAMPLE: {
+      auto it = type_of_id_.find(rec.sample.identifier);
+      if (it != type_of_id_.end()) ++types_[it->second].samples;
       r.builder->OnSample(rec);
       break;
+    }
     case PERF_RECORD_MMAP:
       processes_->OnMmap(rec.mmap.pid, rec.mmap.tid, rec.mmap.addr, rec.mmap.len, rec.mmap.pgoff,
                          rec.mmap.filename, ProcessTable::kProtUnknown, {});
@@ -428,7 +514,7 @@ std::vector<KernelSymbol> Session::KernelSymbolsForStacks() {
 
 absl::StatusOr<RecordSummary> Session::Run() {
   RecordSummary summary;
-  summary.event = event_.name;
+  summary.event = EventNames();
   const uint64_t start_ns = NowNs(CLOCK_MONOTONIC);
 
   if (launcher_) {
@@ -515,6 +601,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
   summary.duration_ns = duration_ns;
   summary.output_bytes = writer_->BytesWritten();
   summary.distinct_stacks = stacks_->size();
+  for (const EventType& t : types_) summary.samples_by_event.push_back({t.name, t.samples});
   rusage ru{};
   if (getrusage(RUSAGE_SELF, &ru) == 0) {
     summary.self_cpu_ns =

@@ -11,6 +11,7 @@ StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* sta
       stats_(stats),
       sample_type_(sample_type),
       max_stack_(max_stack),
+      swapper_comm_(processes->comms().Intern("swapper")),
       // Kernel and user contexts may each bring up to max_stack entries.
       pool_(size_t{max_stack} * 2 + 2) {}
 
@@ -21,7 +22,7 @@ void StackBuilder::OnSample(const ParsedRecord& rec) {
   const size_t capacity = pool_.size();
   size_t n = 0;
   const pid_t pid = pid_t(s.pid);
-  if (!processes_->KnowsProcess(pid)) stats_->Add(Stat::kSamplesUnknownPid);
+  if (pid != 0 && !processes_->KnowsProcess(pid)) stats_->Add(Stat::kSamplesUnknownPid);
   if (sample_type_ & PERF_SAMPLE_CALLCHAIN) {
     CallchainContext context = CallchainContext::kUnknown;
     bool first_in_context = true;
@@ -66,7 +67,7 @@ void StackBuilder::OnSample(const ParsedRecord& rec) {
       stats_->Add(Stat::kUserFrames);
     }
   }
-  const uint32_t comm = processes_->CommId(pid, pid_t(s.tid));
+  const uint32_t comm = pid == 0 ? swapper_comm_ : processes_->CommId(pid, pid_t(s.tid));
   if (!stacks_->Insert(comm, std::span<const Frame>(frames, n))) {
     stats_->Add(Stat::kStackMapFull);
   }

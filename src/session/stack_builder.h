@@ -36,6 +36,7 @@ class StackBuilder {
   Stats* stats_;
   uint64_t sample_type_;
   uint32_t max_stack_;
+  uint32_t swapper_comm_;  // pid 0, the idle tasks, which /proc does not list
   std::vector<Frame> pool_;
 };
 

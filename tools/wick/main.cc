@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
     if (i) command_line += ' ';
     command_line += argv[i];
   }
-  if (app.got_subcommand("record")) return wick::cli::RunRecord(record_flags, command_line);
+  if (app.got_subcommand("record")) {
+    wick::cli::OrderEventFlags(argc, argv, record_flags);
+    return wick::cli::RunRecord(record_flags, command_line);
+  }
   if (app.got_subcommand("report")) return wick::cli::RunReport(report_flags);
   if (app.got_subcommand("stat")) return wick::cli::RunStat(stat_flags);
   return 2;

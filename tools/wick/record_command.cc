@@ -63,6 +63,11 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
                "wick record: lost samples: %" PRIu64 " (%.2f%%), throttle events: %" PRIu64
                ", frames without build-id: %" PRIu64 "\n",
                lost, lost_pct, st.Get(Stat::kThrottle), st.Get(Stat::kFramesNoBuildId));
+  if (s.samples_by_event.size() > 1) {
+    for (const auto& [name, count] : s.samples_by_event) {
+      std::fprintf(stderr, "wick record:   %" PRIu64 " samples of %s\n", count, name.c_str());
+    }
+  }
   std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s (%.2f%% of one CPU)\n",
                s.self_cpu_ns / 1e9,
                s.duration_ns ? 100.0 * double(s.self_cpu_ns) / double(s.duration_ns) : 0.0);
@@ -86,9 +91,14 @@ void PrintError(const std::string& sub, const std::string& message) {
 
 void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   CLI::App* rec = app.add_subcommand("record", "Sample a process, a command or the whole system");
-  rec->add_option("-e,--event", f.event,
-                  "Event to sample: cpu-clock, task-clock, page-faults, context-switches, "
-                  "cpu-migrations, cycles, instructions, ... with optional :u / :k");
+  rec->add_option("-e,--event", f.events,
+                  "Event to sample (repeatable, or comma-separated): cpu-clock, task-clock, "
+                  "page-faults, context-switches, cpu-migrations, cycles, ... with optional "
+                  ":u / :k; tracepoints SYSTEM:EVENT (globs), uprobe:PATH:SYMBOL[+OFF], "
+                  "uretprobe:..., kprobe:FUNC[+OFF], kretprobe:FUNC")
+      ->take_all();
+  rec->add_option("--filter", f.filters,
+                  "Tracepoint filter (ftrace syntax) for the -e just before it");
   rec->add_option("-F,--freq", f.frequency, "Sampling frequency in Hz (default 999)");
   rec->add_option("-c,--count", f.period, "Sample every PERIOD events instead of -F");
   rec->add_flag("-g", f.g, "Record callchains (same as --call-graph fp)");
@@ -105,10 +115,51 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_option("command", f.command, "Command to launch and profile (after --)");
 }
 
+void OrderEventFlags(int argc, char** argv, RecordFlags& f) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    auto take = [&](char kind, const std::string& value) {
+      f.event_order.push_back(std::string(1, kind) + ":" + value);
+    };
+    if ((a == "-e" || a == "--event") && i + 1 < argc) {
+      take('e', argv[++i]);
+    } else if (a.rfind("--event=", 0) == 0) {
+      take('e', a.substr(8));
+    } else if (a.rfind("-e", 0) == 0 && a.size() > 2 && a[1] == 'e') {
+      take('e', a.substr(2));
+    } else if (a == "--filter" && i + 1 < argc) {
+      take('f', argv[++i]);
+    } else if (a.rfind("--filter=", 0) == 0) {
+      take('f', a.substr(9));
+    }
+  }
+}
+
 int RunRecord(const RecordFlags& f, const std::string& command_line) {
   RecordOptions opts;
-  opts.event = f.event;
   std::string error;
+  // Pair each --filter with the -e before it, in command-line order.
+  opts.events.clear();
+  for (const std::string& item : f.event_order) {
+    std::string value = item.substr(2);
+    if (item[0] == 'e') {
+      for (absl::string_view spec : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+        opts.events.push_back({std::string(spec), ""});
+      }
+    } else {
+      if (opts.events.empty()) {
+        PrintError("record", "--filter '" + value + "' must follow the -e it applies to");
+        return 2;
+      }
+      if (!opts.events.back().filter.empty()) {
+        PrintError("record", "two --filter options for -e " + opts.events.back().spec);
+        return 2;
+      }
+      opts.events.back().filter = value;
+    }
+  }
+  if (opts.events.empty()) opts.events.push_back({"cpu-clock", ""});
   if (f.frequency && f.period) {
     PrintError("record", "-F and -c are exclusive: sample by frequency or by period, not both");
     return 2;
