@@ -37,14 +37,17 @@ struct RecordOptions {
   std::vector<EventRequest> events = {{"cpu-clock", ""}};
   uint64_t frequency = 999;  // Hz; ignored when period != 0
   uint64_t period = 0;
-  bool callchain = false;            // -g / --call-graph fp
+  bool callchain = false;  // -g / --call-graph fp (or dwarf, see below)
+  // --call-graph dwarf[,SIZE]: bytes of user stack copied per sample (0: frame pointers).
+  uint32_t dwarf_stack_size = 0;
   uint32_t max_stack = 0;            // 0: the kernel's kernel.perf_event_max_stack
   std::vector<pid_t> pids;           // -p: every thread, and threads/children created later
   std::vector<pid_t> tids;           // -t: just these threads
   bool system_wide = false;          // -a
   std::vector<std::string> command;  // -- command args...
   double duration_s = 0;             // 0: until the target exits or a stop request
-  uint32_t mmap_pages = 128;         // data pages per CPU ring buffer (power of two)
+  // Data pages per CPU ring buffer (power of two); 0: 128, or 1024 for --call-graph dwarf.
+  uint32_t mmap_pages = 0;
   std::string output = "wick.data";
   std::string command_line;  // stored in the recording
   // Receives one-line notices (e.g. the cycles → cpu-clock fallback). May be empty.

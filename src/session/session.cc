@@ -37,6 +37,7 @@
 #include "wick/status.h"
 #include "wick/trace_event.h"
 #include "wick/tracefs.h"
+#include "wick/unwinder.h"
 
 namespace wick {
 namespace {
@@ -227,8 +228,17 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
   // identifier says which event a sample belongs to.
   uint64_t sample_type = 0;
   for (const EventType& t : types_) sample_type |= t.attr.sample_type;
+  if (options_.dwarf_stack_size) {
+    // The kernel copies the user registers and stack; it walks kernel frames only.
+    sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER | PERF_SAMPLE_CALLCHAIN;
+  }
   for (EventType& t : types_) {
     t.attr.sample_type = sample_type;
+    if (options_.dwarf_stack_size) {
+      t.attr.exclude_callchain_user = 1;
+      t.attr.sample_regs_user = UnwinderRegsMask();
+      t.attr.sample_stack_user = options_.dwarf_stack_size;
+    }
     // Ask the kernel to put each mapping's build-id in MMAP2 (Linux 5.12+), which saves
     // reading the file; OpenEvents drops the bit again on a kernel that refuses it.
     t.attr.build_id = 1;
@@ -240,6 +250,8 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
 absl::Status Session::Init() {
   WICK_ASSIGN_OR_RETURN(caps_, KernelCaps::Probe());
 
+  // DWARF samples carry a stack copy each: give them room (4 MiB per CPU by default).
+  if (options_.mmap_pages == 0) options_.mmap_pages = options_.dwarf_stack_size ? 1024 : 128;
   uint32_t pages = options_.mmap_pages;
   if (pages == 0 || (pages & (pages - 1)) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -341,8 +353,9 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
   for (int cpu : caps_.online_cpus) {
     auto reader = std::make_unique<CpuReader>();
     reader->cpu = cpu;
-    reader->builder = std::make_unique<StackBuilder>(processes_.get(), stacks_.get(), &stats_,
-                                                     format_.sample_type, max_stack_);
+    reader->builder = std::make_unique<StackBuilder>(
+        processes_.get(), stacks_.get(), &stats_, format_.sample_type, max_stack_,
+        options_.dwarf_stack_size ? format_.sample_regs_user : 0);
     std::optional<size_t> leader;  // index in events_ (which may reallocate)
     for (pid_t task : tasks) {
       for (uint32_t type_index = 0; type_index < types_.size(); ++type_index) {
@@ -448,6 +461,9 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
       break;
     case PERF_RECORD_COMM:
       processes_->OnComm(rec.comm.pid, rec.comm.tid, rec.comm.comm, rec.comm.exec);
+      if (rec.comm.exec) {
+        for (auto& reader : readers_) reader->builder->ForgetProcess(pid_t(rec.comm.pid));
+      }
       break;
     case PERF_RECORD_FORK:
       processes_->OnFork(rec.fork_exit.pid, rec.fork_exit.ppid, rec.fork_exit.tid,
@@ -455,6 +471,9 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
       break;
     case PERF_RECORD_EXIT:
       processes_->OnExit(rec.fork_exit.pid, rec.fork_exit.tid);
+      if (rec.fork_exit.pid == rec.fork_exit.tid) {
+        for (auto& reader : readers_) reader->builder->ForgetProcess(pid_t(rec.fork_exit.pid));
+      }
       break;
     case PERF_RECORD_LOST:
       stats_.Add(Stat::kLostRecords);

@@ -5,13 +5,15 @@
 namespace wick {
 
 StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats,
-                           uint64_t sample_type, uint32_t max_stack)
+                           uint64_t sample_type, uint32_t max_stack, uint64_t dwarf_regs_mask)
     : processes_(processes),
       stacks_(stacks),
       stats_(stats),
       sample_type_(sample_type),
       max_stack_(max_stack),
       swapper_comm_(processes->comms().Intern("swapper")),
+      dwarf_regs_mask_(dwarf_regs_mask),
+      unwinder_(dwarf_regs_mask ? std::make_unique<Unwinder>(processes, stats) : nullptr),
       // Kernel and user contexts may each bring up to max_stack entries.
       pool_(size_t{max_stack} * 2 + 2) {}
 
@@ -57,6 +59,20 @@ void StackBuilder::OnSample(const ParsedRecord& rec) {
     }
     if (in_context >= max_stack_) truncated = true;
     if (truncated) stats_->Add(Stat::kTruncatedCallchains);
+    // DWARF mode: the kernel gave kernel frames only; unwind the user stack copy and append
+    // its frames (leaf first), stitching one stack. Kernel threads have no user registers.
+    if (unwinder_ && s.regs_user_abi != PERF_SAMPLE_REGS_ABI_NONE && n < capacity) {
+      UserStack user{.pid = pid,
+                     .tid = pid_t(s.tid),
+                     .abi = s.regs_user_abi,
+                     .regs_mask = dwarf_regs_mask_,
+                     .regs = s.regs_user,
+                     .stack = s.stack_user,
+                     .dyn_size = s.stack_user_dyn_size};
+      UnwindResult result = unwinder_->Unwind(user, std::span<Frame>(frames + n, capacity - n));
+      stats_->Add(Stat::kUserFrames, result.frames);
+      n += result.frames;
+    }
   } else {
     const uint16_t mode = rec.misc & PERF_RECORD_MISC_CPUMODE_MASK;
     if (mode == PERF_RECORD_MISC_KERNEL) {

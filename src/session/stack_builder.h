@@ -10,6 +10,7 @@
 #define WICK_SRC_SESSION_STACK_BUILDER_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "wick/frame.h"
@@ -17,6 +18,7 @@
 #include "wick/record.h"
 #include "wick/stack_map.h"
 #include "wick/stats.h"
+#include "wick/unwinder.h"
 
 namespace wick {
 
@@ -24,8 +26,15 @@ class StackBuilder {
  public:
   // `max_stack`: the deepest chain the events were opened with (kernel.perf_event_max_stack
   // when not set), per context; a chain that reaches it is counted as truncated.
+  // With `dwarf_regs_mask` != 0 (--call-graph dwarf), user frames come from unwinding the
+  // sample's REGS_USER + STACK_USER copy; the callchain then holds kernel frames only.
   StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats, uint64_t sample_type,
-               uint32_t max_stack);
+               uint32_t max_stack, uint64_t dwarf_regs_mask = 0);
+
+  // The process exec'd or exited: cached unwind state of its address space is stale.
+  void ForgetProcess(pid_t pid) {
+    if (unwinder_) unwinder_->ForgetProcess(pid);
+  }
 
   // Adds one PERF_RECORD_SAMPLE to the stack map.
   void OnSample(const ParsedRecord& record);
@@ -37,6 +46,8 @@ class StackBuilder {
   uint64_t sample_type_;
   uint32_t max_stack_;
   uint32_t swapper_comm_;  // pid 0, the idle tasks, which /proc does not list
+  uint64_t dwarf_regs_mask_;
+  std::unique_ptr<Unwinder> unwinder_;  // --call-graph dwarf only
   std::vector<Frame> pool_;
 };
 

@@ -14,9 +14,15 @@
 #include "commands.h"
 #include "wick/session.h"
 #include "wick/stats.h"
+#include "wick/unwinder.h"
 
 namespace wick::cli {
 namespace {
+
+// Bytes of user stack copied per sample for --call-graph dwarf: see the README's table, from
+// tools/measure-dwarf-sizes: 32 KiB roots deep stacks that 8 KiB leaves unrooted, and wick never
+// stores the copy, so it costs only kernel copying and ring bandwidth.
+constexpr uint32_t kDefaultDwarfStackSize = 32768;
 
 // Set while Run() is in progress; the signal handler only writes to it.
 volatile sig_atomic_t g_stop_fd = -1;
@@ -68,6 +74,26 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
       std::fprintf(stderr, "wick record:   %" PRIu64 " samples of %s\n", count, name.c_str());
     }
   }
+  uint64_t unwinds = 0;
+  const Stat kUnwindStats[] = {Stat::kUnwindComplete,      Stat::kUnwindNoInfo,
+                               Stat::kUnwindStackTooSmall, Stat::kUnwindUnmapped,
+                               Stat::kUnwindJit,           Stat::kUnwindMaxDepth,
+                               Stat::kUnwindBadRegisters,  Stat::kUnwindError};
+  for (Stat u : kUnwindStats) unwinds += st.Get(u);
+  if (unwinds > 0) {
+    // The honest account of DWARF unwinding: how many stacks reached the root, and why the
+    // others stopped.
+    std::fprintf(stderr, "wick record: user stacks unwound (DWARF): %" PRIu64 "\n", unwinds);
+    const char* kLabels[] = {"reached the root",  "no unwind info", "stack copy too small",
+                             "unmapped address",  "JIT code",       "maximum depth",
+                             "no user registers", "unwinder error"};
+    for (size_t i = 0; i < std::size(kUnwindStats); ++i) {
+      uint64_t n = st.Get(kUnwindStats[i]);
+      if (n == 0 && i != 0) continue;
+      std::fprintf(stderr, "wick record:   %-22s %10" PRIu64 "  %5.1f%%\n", kLabels[i], n,
+                   100.0 * double(n) / double(unwinds));
+    }
+  }
   std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s (%.2f%% of one CPU)\n",
                s.self_cpu_ns / 1e9,
                s.duration_ns ? 100.0 * double(s.self_cpu_ns) / double(s.duration_ns) : 0.0);
@@ -102,7 +128,9 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_option("-F,--freq", f.frequency, "Sampling frequency in Hz (default 999)");
   rec->add_option("-c,--count", f.period, "Sample every PERIOD events instead of -F");
   rec->add_flag("-g", f.g, "Record callchains (same as --call-graph fp)");
-  rec->add_option("--call-graph", f.call_graph, "Callchain mode: fp");
+  rec->add_option("--call-graph", f.call_graph,
+                  "Callchain mode: fp (frame pointers, from the kernel) or dwarf[,SIZE] (unwind a "
+                  "SIZE-byte user stack copy while recording; default 32768)");
   rec->add_option("--max-stack", f.max_stack,
                   "Deepest callchain to record (at most kernel.perf_event_max_stack)");
   rec->add_option("-p,--pid", f.pids, "Profile these processes (comma-separated pids)");
@@ -171,21 +199,32 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     if (mode == "fp") {
       opts.callchain = true;
     } else if (mode == "dwarf") {
-      PrintError("record",
-                 "--call-graph dwarf is not supported by this version of wick yet; "
-                 "use --call-graph fp (binaries built with -fno-omit-frame-pointer)");
-      return 2;
+      opts.callchain = true;
+      opts.dwarf_stack_size = kDefaultDwarfStackSize;
+      size_t comma = f.call_graph.find(',');
+      if (comma != std::string::npos) {
+        std::string size_text = f.call_graph.substr(comma + 1);
+        uint32_t size = 0;
+        if (!absl::SimpleAtoi(size_text, &size) || size == 0 || size % 8 != 0 ||
+            size > kMaxStackUserSize) {
+          PrintError("record", "--call-graph dwarf," + size_text +
+                                   ": the stack copy size must be a multiple of 8 from 8 to " +
+                                   std::to_string(kMaxStackUserSize) + " bytes");
+          return 2;
+        }
+        opts.dwarf_stack_size = size;
+      }
     } else if (mode == "lbr") {
       PrintError("record",
                  "--call-graph lbr needs Intel's last-branch-record PMU, and this "
                  "machine has no hardware PMU; use --call-graph fp");
       return 2;
     } else {
-      PrintError("record", "--call-graph '" + f.call_graph + "': unknown mode (use fp)");
+      PrintError("record", "--call-graph '" + f.call_graph + "': unknown mode (use fp or dwarf)");
       return 2;
     }
   }
-  if (f.g) opts.callchain = true;
+  if (f.g && opts.dwarf_stack_size == 0) opts.callchain = true;
   opts.max_stack = f.max_stack;
   if (f.max_stack && !opts.callchain) opts.callchain = true;
   if (!f.pids.empty() && !ParseIdList(f.pids, "-p", &opts.pids, &error)) {
