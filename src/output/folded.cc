@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "frame_expand.h"
+#include "wick/jit_map.h"
 #include "wick/kernel_symbols.h"
 #include "wick/status.h"
 
@@ -46,6 +47,10 @@ std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame)
       return k != nullptr ? k->name : std::string(kUnknown);
     }
     case FrameKind::kUserRaw:
+      // JIT code named by the process's /tmp/perf-PID.map (raw frames carry their pid).
+      if (const JitSymbol* jit = LookupJitSymbol(rec, frame.binary, frame.value)) {
+        return jit->name;
+      }
       break;
   }
   return std::string(kUnknown);

@@ -538,7 +538,12 @@ absl::StatusOr<RecordSummary> Session::Run() {
 
   if (launcher_) {
     // enable_on_exec turns the events on when the command execs.
-    WICK_RETURN_IF_ERROR(launcher_->Release());
+    absl::Status released = launcher_->Release();
+    if (!released.ok()) {
+      // Leave a valid (empty) recording rather than a file that reads as cut short.
+      (void)writer_->Finish({}, stats_, 0);
+      return released;
+    }
   } else {
     for (PerfEvent& ev : events_) WICK_RETURN_IF_ERROR(ev.Enable());
   }

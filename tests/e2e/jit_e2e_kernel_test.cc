@@ -62,6 +62,11 @@ TEST(JitE2eTest, RawFramesAreNamedFromThePerfMap) {
   // The workload spends nearly all its time in the loop.
   EXPECT_GT(in_jit, total * 8 / 10) << in_jit << " of " << total << " samples in jitted_loop";
   EXPECT_GT(in_jit_with_caller, in_jit * 8 / 10);
+
+  // And users see the name: the folded output names the JIT function under main.
+  RunResult folded = RunProgram({kWick, "report", "-i", file, "--folded"});
+  ASSERT_EQ(folded.exit_code, 0) << folded.err;
+  EXPECT_NE(folded.out.find(";main;jitted_loop "), std::string::npos) << folded.out;
 }
 
 }  // namespace
