@@ -75,19 +75,41 @@ struct JitSymbol {
   std::string name;
 };
 
+// One kind of event of the run ("cpu-clock", "sched:sched_switch", "uprobe:/bin/x:f").
+struct RecordedEventType {
+  uint32_t id = 0;
+  std::string name;
+  std::string format;  // tracefs events/SYSTEM/EVENT/format text (tracepoints), else empty
+};
+
+inline constexpr uint32_t kNoStack = 0xffffffffu;
+
+// One sample of a trace event (tracepoint, uprobe, kprobe): what `wick script` prints.
+struct RecordedTraceSample {
+  uint64_t time = 0;  // CLOCK_MONOTONIC ns (perf_event_attr.clockid)
+  uint32_t cpu = 0, pid = 0, tid = 0;
+  uint32_t comm = 0;          // RecordedComm id of the sampled thread
+  uint32_t event_type = 0;    // RecordedEventType id
+  uint32_t stack = kNoStack;  // RecordedStack id when recorded with -g
+  std::string raw;            // PERF_SAMPLE_RAW payload (tracepoints), else empty
+};
+
 struct Recording {
   uint32_t version = 0;
   RecordingMeta meta;
-  std::vector<RecordedBinary> binaries;      // indexed by id
-  std::vector<RecordedComm> comms;           // indexed by id
-  std::vector<RecordedStack> stacks;         // indexed by id
-  std::vector<KernelSymbol> kernel_symbols;  // sorted by address
-  std::vector<JitSymbol> jit_symbols;        // sorted by (pid, start); empty when none
+  std::vector<RecordedBinary> binaries;            // indexed by id
+  std::vector<RecordedComm> comms;                 // indexed by id
+  std::vector<RecordedStack> stacks;               // indexed by id
+  std::vector<KernelSymbol> kernel_symbols;        // sorted by address
+  std::vector<JitSymbol> jit_symbols;              // sorted by (pid, start); empty when none
+  std::vector<RecordedEventType> event_types;      // indexed by id
+  std::vector<RecordedTraceSample> trace_samples;  // sorted by (time, cpu) after reading
   Stats stats;
   bool complete = false;        // the end chunk was read
   std::string truncation_note;  // when !complete: what was recovered and where it stopped
   // Items the reader repaired or dropped because they named an undefined id or redefined
-  // one (a damaged file). After reading, every stack's comm indexes comms and every
+  // one (a damaged file); a trace sample naming an unknown event type, comm or stack is
+  // dropped. After reading, every stack's comm indexes comms and every
   // kUserFile frame's binary indexes binaries: a bad comm becomes an added "[unknown]" comm,
   // a bad frame becomes a kUserRaw frame.
   uint64_t invalid_items = 0;
@@ -106,6 +128,14 @@ class RecordingWriter {
   virtual void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) = 0;
   // Adds `delta` samples to stack `id` (deltas accumulate across flushes).
   virtual void AddCount(uint32_t id, uint64_t delta) = 0;
+  // Defines event type `id` (dense from 0) before the first trace sample naming it.
+  virtual void AddEventType(uint32_t id, std::string_view name, std::string_view format) = 0;
+  // Appends one trace sample to the pending chunk (no allocation once the buffer has grown:
+  // it is reused across flushes). `comm` and `stack` (or kNoStack) must be defined in this
+  // flush or an earlier one.
+  virtual void AddTraceSample(uint64_t time, uint32_t cpu, uint32_t pid, uint32_t tid,
+                              uint32_t comm, uint32_t event_type, uint32_t stack,
+                              std::span<const std::byte> raw) = 0;
   // JIT symbols (jit_map.h) written by Finish() as one JIT_SYMBOLS chunk; may be called
   // several times before Finish(), the symbols accumulate.
   virtual void AddJitSymbols(std::span<const JitSymbol> symbols) = 0;

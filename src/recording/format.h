@@ -47,6 +47,19 @@
 //  pid that kUserRaw frames carry in their binary field:
 //    u32 n, n x { u32 pid | u64 start | u64 size | str name }
 //
+//  EVENT_TYPES (type 7), written by a Flush() after its DATA chunk when event types were
+//  added (optional; readers that predate it skip it). Ids are dense from 0 over the file:
+//    u32 n, n x { u32 id | str name | str format }   (format: the tracefs format text of a
+//                                                      tracepoint, empty otherwise)
+//
+//  TRACE_SAMPLES (type 8), written by a Flush() after its DATA and EVENT_TYPES chunks, so
+//  every comm, stack and event type a sample names is defined in that flush or earlier:
+//    u32 n, n x { u64 time | u32 cpu | u32 pid | u32 tid | u32 comm | u32 event_type |
+//                 u32 stack | str raw }
+//    (time: CLOCK_MONOTONIC ns; stack: a stack id, or 0xffffffff when recorded without -g;
+//     raw: the PERF_SAMPLE_RAW payload of a tracepoint, empty for uprobes and kprobes.
+//     Samples are in the order they were read per flush, not sorted by time.)
+//
 //  STATS (type 4), written by Finish(); counters by their stable name (stats.h), so
 //  counters can be added without a version change; unknown names are ignored:
 //    u32 n, n x { str name | u64 value }
@@ -86,6 +99,8 @@ enum ChunkType : uint32_t {
   kChunkStats = 4,
   kChunkEnd = 5,
   kChunkJitSymbols = 6,
+  kChunkEventTypes = 7,
+  kChunkTraceSamples = 8,
 };
 
 // Smallest encoded size of one entry of each list, used to bound counts read from a file
@@ -98,6 +113,8 @@ inline constexpr size_t kCountSize = 4 + 8;
 inline constexpr size_t kMinKernelSymbolSize = 8 + 8 + 4 + 4;
 inline constexpr size_t kMinStatSize = 4 + 8;
 inline constexpr size_t kMinJitSymbolSize = 4 + 8 + 8 + 4;
+inline constexpr size_t kMinEventTypeSize = 4 + 4 + 4;
+inline constexpr size_t kMinTraceSampleSize = 8 + 6 * 4 + 4;
 
 // The chunk checksum: zlib crc32 over type, payload_size and payload, as stored.
 inline uint32_t ChunkCrc(uint32_t type, uint64_t size, std::span<const std::byte> payload) {

@@ -120,6 +120,9 @@ class Parser {
     std::string note =
         absl::StrCat("cut short after ", good_end, " of ", data_.size(), " bytes: recovered ",
                      rec_.stacks.size(), " stacks, ", samples, " samples; ");
+    if (!rec_.trace_samples.empty()) {
+      note.insert(note.size() - 2, absl::StrCat(", ", rec_.trace_samples.size(), " trace events"));
+    }
     if (!why.empty()) {
       absl::StrAppend(&note, Sv(why), "; the last ", bad, " bytes were not used");
     } else if (bad > 0) {
@@ -145,6 +148,10 @@ class Parser {
         return ParseStats(r);
       case fmt::kChunkJitSymbols:
         return ParseJitSymbols(r);
+      case fmt::kChunkEventTypes:
+        return ParseEventTypes(r);
+      case fmt::kChunkTraceSamples:
+        return ParseTraceSamples(r);
       case fmt::kChunkEnd:
         return r.Read(&rec_.meta.duration_ns);
       default:
@@ -259,6 +266,43 @@ class Parser {
     return true;
   }
 
+  bool ParseEventTypes(ByteReader& r) {
+    uint32_t n = 0;
+    if (!ReadCount(r, fmt::kMinEventTypeSize, &n)) return false;
+    for (uint32_t i = 0; i < n; ++i) {
+      RecordedEventType t;
+      if (!r.Read(&t.id) || !ReadStr(r, &t.name) || !ReadStr(r, &t.format)) return false;
+      if (t.id != rec_.event_types.size()) {
+        ++rec_.invalid_items;
+        continue;
+      }
+      rec_.event_types.push_back(std::move(t));
+    }
+    return true;
+  }
+
+  // Every id a sample names must be defined already (the writer puts DATA and EVENT_TYPES
+  // before TRACE_SAMPLES in each flush); a sample naming anything else is dropped.
+  bool ParseTraceSamples(ByteReader& r) {
+    uint32_t n = 0;
+    if (!ReadCount(r, fmt::kMinTraceSampleSize, &n)) return false;
+    rec_.trace_samples.reserve(rec_.trace_samples.size() + n);
+    for (uint32_t i = 0; i < n; ++i) {
+      RecordedTraceSample t;
+      if (!r.Read(&t.time) || !r.Read(&t.cpu) || !r.Read(&t.pid) || !r.Read(&t.tid) ||
+          !r.Read(&t.comm) || !r.Read(&t.event_type) || !r.Read(&t.stack) || !ReadStr(r, &t.raw)) {
+        return false;
+      }
+      if (t.event_type >= rec_.event_types.size() || t.comm >= rec_.comms.size() ||
+          (t.stack != kNoStack && t.stack >= rec_.stacks.size())) {
+        ++rec_.invalid_items;
+        continue;
+      }
+      rec_.trace_samples.push_back(std::move(t));
+    }
+    return true;
+  }
+
   bool ParseStats(ByteReader& r) {
     uint32_t n = 0;
     if (!ReadCount(r, fmt::kMinStatSize, &n)) return false;
@@ -298,6 +342,11 @@ class Parser {
         }
       }
     }
+    // Each flush holds what the per-CPU rings gave in turn; readers want one timeline.
+    std::stable_sort(rec_.trace_samples.begin(), rec_.trace_samples.end(),
+                     [](const RecordedTraceSample& a, const RecordedTraceSample& b) {
+                       return std::tie(a.time, a.cpu) < std::tie(b.time, b.cpu);
+                     });
     // Full-key order, so equal addresses (aliases) come out the same on every run.
     std::sort(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
               [](const KernelSymbol& a, const KernelSymbol& b) {

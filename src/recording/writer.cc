@@ -51,6 +51,11 @@ struct PendingComm {
   uint32_t id;
   std::string name;
 };
+struct PendingEventType {
+  uint32_t id;
+  std::string name;
+  std::string format;
+};
 struct PendingStack {
   uint32_t id;
   uint32_t comm;
@@ -59,7 +64,9 @@ struct PendingStack {
 
 class FileRecordingWriter final : public RecordingWriter {
  public:
-  FileRecordingWriter(std::string path, ScopedFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  FileRecordingWriter(std::string path, ScopedFd fd) : path_(std::move(path)), fd_(std::move(fd)) {
+    ResetTraceSamples();
+  }
 
   absl::Status WriteMeta(const RecordingMeta& meta) {
     std::string header;
@@ -99,6 +106,30 @@ class FileRecordingWriter final : public RecordingWriter {
     counts_[id] += delta;
   }
 
+  void AddEventType(uint32_t id, std::string_view name, std::string_view format) override {
+    if (finished_) return;
+    event_types_.push_back({id, std::string(name), std::string(format)});
+  }
+
+  void AddTraceSample(uint64_t time, uint32_t cpu, uint32_t pid, uint32_t tid, uint32_t comm,
+                      uint32_t event_type, uint32_t stack,
+                      std::span<const std::byte> raw) override {
+    if (finished_) return;
+    // Encoded straight into the chunk payload: the string keeps its capacity across
+    // flushes, so a steady stream of samples stops allocating after the first second.
+    Encoder p(&trace_payload_);
+    p.Put<uint64_t>(time);
+    p.Put<uint32_t>(cpu);
+    p.Put<uint32_t>(pid);
+    p.Put<uint32_t>(tid);
+    p.Put<uint32_t>(comm);
+    p.Put<uint32_t>(event_type);
+    p.Put<uint32_t>(stack);
+    p.Put<uint32_t>(static_cast<uint32_t>(raw.size()));
+    trace_payload_.append(reinterpret_cast<const char*>(raw.data()), raw.size());
+    ++trace_count_;
+  }
+
   void AddJitSymbols(std::span<const JitSymbol> symbols) override {
     if (finished_) return;
     jit_symbols_.insert(jit_symbols_.end(), symbols.begin(), symbols.end());
@@ -107,6 +138,32 @@ class FileRecordingWriter final : public RecordingWriter {
   absl::Status Flush() override {
     if (finished_) return absl::FailedPreconditionError(absl::StrCat(path_, ": already finished"));
     WICK_RETURN_IF_ERROR(error_);
+    // DATA first: trace samples name comms and stacks defined in it.
+    WICK_RETURN_IF_ERROR(FlushData());
+    if (!event_types_.empty()) {
+      std::sort(event_types_.begin(), event_types_.end(),
+                [](const auto& a, const auto& b) { return a.id < b.id; });
+      std::string payload;
+      Encoder p(&payload);
+      p.Put<uint32_t>(static_cast<uint32_t>(event_types_.size()));
+      for (const PendingEventType& t : event_types_) {
+        p.Put<uint32_t>(t.id);
+        p.PutStr(t.name);
+        p.PutStr(t.format);
+      }
+      event_types_.clear();
+      WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkEventTypes, payload));
+    }
+    if (trace_count_ > 0) {
+      std::memcpy(trace_payload_.data(), &trace_count_, sizeof(trace_count_));
+      absl::Status status = WriteChunk(fmt::kChunkTraceSamples, trace_payload_);
+      ResetTraceSamples();
+      WICK_RETURN_IF_ERROR(status);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status FlushData() {
     if (binaries_.empty() && comms_.empty() && stacks_.empty() && counts_.empty()) {
       return absl::OkStatus();
     }
@@ -208,17 +265,22 @@ class FileRecordingWriter final : public RecordingWriter {
   uint64_t BytesWritten() const override { return bytes_written_; }
 
  private:
+  void ResetTraceSamples() {
+    trace_payload_.assign(sizeof(uint32_t), '\0');  // the count, patched at Flush()
+    trace_count_ = 0;
+  }
+
   absl::Status WriteChunk(uint32_t type, const std::string& payload) {
-    std::string chunk;
-    chunk.reserve(fmt::kChunkHeaderSize + payload.size());
+    // Header and payload in two writes: no copy of a possibly large payload.
+    std::string header;
     const uint64_t size = payload.size();
     const uint32_t crc = fmt::ChunkCrc(type, size, std::as_bytes(std::span(payload)));
-    Encoder e(&chunk);
+    Encoder e(&header);
     e.Put<uint32_t>(type);
     e.Put<uint32_t>(crc);
     e.Put<uint64_t>(size);
-    chunk += payload;
-    return WriteAll(chunk);
+    WICK_RETURN_IF_ERROR(WriteAll(header));
+    return WriteAll(payload);
   }
 
   // One write error ends the recording: later calls return the same error.
@@ -248,6 +310,9 @@ class FileRecordingWriter final : public RecordingWriter {
   std::vector<PendingComm> comms_;
   std::vector<PendingStack> stacks_;
   absl::flat_hash_map<uint32_t, uint64_t> counts_;
+  std::vector<PendingEventType> event_types_;
+  std::string trace_payload_;  // u32 count placeholder + encoded samples, reused
+  uint32_t trace_count_ = 0;
   std::vector<JitSymbol> jit_symbols_;
 };
 
