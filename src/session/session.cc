@@ -154,6 +154,7 @@ class Session : public RecordSession {
   absl::flat_hash_map<uint64_t, uint32_t> type_of_id_;  // PERF_SAMPLE_IDENTIFIER → types_
   SampleFormat format_;
   uint32_t max_stack_ = 0;
+  uint32_t swapper_comm_ = 0;  // pid 0 (the idle tasks), which /proc does not list
 
   std::optional<Launcher> launcher_;
   std::vector<PerfEvent> events_;
@@ -274,6 +275,7 @@ absl::Status Session::Init() {
   max_stack_ = options_.max_stack ? options_.max_stack : caps_.perf_event_max_stack;
 
   processes_ = std::make_unique<ProcessTable>(&stats_);
+  swapper_comm_ = processes_->comms().Intern("swapper");
   // Which tasks to open events on; -1 means every task (system-wide).
   std::vector<pid_t> tasks;
   std::vector<std::pair<pid_t, unsigned>> watch;  // pidfds: (pid, flags)
@@ -335,6 +337,15 @@ absl::Status Session::Init() {
   }
   meta.start_time_ns = NowNs(CLOCK_REALTIME);
   WICK_ASSIGN_OR_RETURN(writer_, RecordingWriter::Open(options_.output, meta));
+  for (uint32_t i = 0; i < types_.size(); ++i) {
+    // Tracepoints carry their format file, so `wick script` decodes them anywhere later.
+    std::string format;
+    if (types_[i].tracepoint && tracefs_) {
+      auto text = tracefs_->ReadFormat(*types_[i].tracepoint);
+      if (text.ok()) format = std::move(*text);
+    }
+    writer_->AddEventType(i, types_[i].name, format);
+  }
   return absl::OkStatus();
 }
 
@@ -446,8 +457,17 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
   switch (rec.type) {
     case PERF_RECORD_SAMPLE: {
       auto it = type_of_id_.find(rec.sample.identifier);
-      if (it != type_of_id_.end()) ++types_[it->second].samples;
-      r.builder->OnSample(rec);
+      uint32_t stack = r.builder->OnSample(rec);
+      if (it == type_of_id_.end()) break;
+      EventType& type = types_[it->second];
+      ++type.samples;
+      if (type.is_trace) {
+        // What `wick script` prints: every hit of a trace event, with its payload.
+        const SampleRecord& s = rec.sample;
+        uint32_t comm = s.pid == 0 ? swapper_comm_ : processes_->CommId(pid_t(s.pid), pid_t(s.tid));
+        writer_->AddTraceSample(s.time, s.cpu, s.pid, s.tid, comm, it->second,
+                                options_.callchain ? stack : kNoStack, s.raw);
+      }
       break;
     }
     case PERF_RECORD_MMAP:

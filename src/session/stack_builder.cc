@@ -2,6 +2,8 @@
 
 #include <linux/perf_event.h>
 
+#include <optional>
+
 namespace wick {
 
 StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats,
@@ -17,7 +19,7 @@ StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* sta
       // Kernel and user contexts may each bring up to max_stack entries.
       pool_(size_t{max_stack} * 2 + 2) {}
 
-void StackBuilder::OnSample(const ParsedRecord& rec) {
+uint32_t StackBuilder::OnSample(const ParsedRecord& rec) {
   const SampleRecord& s = rec.sample;
   stats_->Add(Stat::kSamples);
   Frame* frames = pool_.data();
@@ -84,9 +86,12 @@ void StackBuilder::OnSample(const ParsedRecord& rec) {
     }
   }
   const uint32_t comm = pid == 0 ? swapper_comm_ : processes_->CommId(pid, pid_t(s.tid));
-  if (!stacks_->Insert(comm, std::span<const Frame>(frames, n))) {
+  std::optional<uint32_t> id = stacks_->Insert(comm, std::span<const Frame>(frames, n));
+  if (!id) {
     stats_->Add(Stat::kStackMapFull);
+    return 0xffffffffu;
   }
+  return *id;
 }
 
 }  // namespace wick

@@ -36,8 +36,9 @@ class StackBuilder {
     if (unwinder_) unwinder_->ForgetProcess(pid);
   }
 
-  // Adds one PERF_RECORD_SAMPLE to the stack map.
-  void OnSample(const ParsedRecord& record);
+  // Adds one PERF_RECORD_SAMPLE to the stack map; returns its stack id, or kNoStack (from
+  // recording.h's convention, 0xffffffff) when the map is full.
+  uint32_t OnSample(const ParsedRecord& record);
 
  private:
   ProcessTable* processes_;

@@ -20,6 +20,8 @@
 #include "wick/kernel_caps.h"
 #include "wick/perf_event.h"
 #include "wick/status.h"
+#include "wick/trace_event.h"
+#include "wick/tracefs.h"
 
 namespace wick {
 namespace {
@@ -66,8 +68,12 @@ class StatSessionImpl : public StatSession {
  private:
   struct Counter {
     ResolvedEvent event;
+    ResolvedTraceEvent trace;  // keeps a probe's config1 string alive
     std::vector<PerfEvent> fds;
   };
+  absl::Status OpenCounter(Counter counter, perf_event_attr attr,
+                           const std::vector<std::pair<pid_t, int>>& targets);
+  std::optional<Tracefs> tracefs_;
 
   StatOptions options_;
   std::vector<Counter> counters_;
@@ -106,30 +112,29 @@ absl::Status StatSessionImpl::Init() {
 
   for (const std::string& text : options_.events) {
     WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(text));
-    WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps));
-    if (!event.notice.empty() && options_.notice) options_.notice(event.notice);
-    perf_event_attr attr = MakeCountingAttr(event, spec);
-    attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
-    attr.disabled = 1;
-    attr.inherit = options_.system_wide ? 0 : 1;
-    attr.enable_on_exec = launcher_ ? 1 : 0;
-    Counter counter;
-    counter.event = event;
-    for (auto [pid, cpu] : targets) {
-      std::string what = pid < 0 ? absl::StrCat(event.name, " on cpu ", cpu)
-                                 : absl::StrCat(event.name, " for pid ", pid);
-      auto ev = PerfEvent::Open(attr, pid, cpu, -1, what);
-      if (!ev.ok()) {
-        // A thread that exited since the /proc scan is not an error.
-        if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
-            std::find(options_.pids.begin(), options_.pids.end(), pid) == options_.pids.end()) {
-          continue;
-        }
-        return ev.status();
-      }
-      counter.fds.push_back(std::move(*ev));
+    if (spec.kind == EventKind::kBuiltin) {
+      WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps));
+      if (!event.notice.empty() && options_.notice) options_.notice(event.notice);
+      Counter counter;
+      counter.event = event;
+      WICK_RETURN_IF_ERROR(OpenCounter(std::move(counter), MakeCountingAttr(event, spec), targets));
+      continue;
     }
-    counters_.push_back(std::move(counter));
+    // Tracepoints (globs expand to one counter each), uprobes, kprobes.
+    if (spec.kind == EventKind::kTracepoint && !tracefs_) {
+      WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
+      tracefs_.emplace(std::move(tracefs));
+    }
+    WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
+                          ResolveTraceEvents(spec, caps, tracefs_ ? &*tracefs_ : nullptr));
+    for (ResolvedTraceEvent& r : resolved) {
+      Counter counter;
+      counter.event = r.event;
+      perf_event_attr attr = MakeCountingAttr(r.event, spec);
+      ApplyTraceEvent(r, &attr);
+      counter.trace = std::move(r);
+      WICK_RETURN_IF_ERROR(OpenCounter(std::move(counter), attr, targets));
+    }
   }
 
   stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -141,6 +146,30 @@ absl::Status StatSessionImpl::Init() {
       ++alive_;
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status StatSessionImpl::OpenCounter(Counter counter, perf_event_attr attr,
+                                          const std::vector<std::pair<pid_t, int>>& targets) {
+  attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+  attr.disabled = 1;
+  attr.inherit = options_.system_wide ? 0 : 1;
+  attr.enable_on_exec = launcher_ ? 1 : 0;
+  for (auto [pid, cpu] : targets) {
+    std::string what = pid < 0 ? absl::StrCat(counter.event.name, " on cpu ", cpu)
+                               : absl::StrCat(counter.event.name, " for pid ", pid);
+    auto ev = PerfEvent::Open(attr, pid, cpu, -1, what);
+    if (!ev.ok()) {
+      // A thread that exited since the /proc scan is not an error.
+      if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
+          std::find(options_.pids.begin(), options_.pids.end(), pid) == options_.pids.end()) {
+        continue;
+      }
+      return ev.status();
+    }
+    counter.fds.push_back(std::move(*ev));
+  }
+  counters_.push_back(std::move(counter));
   return absl::OkStatus();
 }
 
