@@ -58,6 +58,16 @@ void Check(std::string_view bytes) {
   for (size_t i = 1; i < rec->kernel_symbols.size(); ++i) {
     if (rec->kernel_symbols[i - 1].address > rec->kernel_symbols[i].address) std::abort();
   }
+  for (size_t i = 0; i < rec->event_types.size(); ++i) {
+    if (rec->event_types[i].id != i) std::abort();
+  }
+  for (size_t i = 0; i < rec->trace_samples.size(); ++i) {
+    const wick::RecordedTraceSample& t = rec->trace_samples[i];
+    if (t.event_type >= rec->event_types.size() || t.comm >= rec->comms.size()) std::abort();
+    if (t.stack != wick::kNoStack && t.stack >= rec->stacks.size()) std::abort();
+    if (i > 0 && rec->trace_samples[i - 1].time > t.time) std::abort();
+    samples += t.raw.size();
+  }
   if (rec->complete == !rec->truncation_note.empty()) std::abort();
   g_sink = samples;
 }

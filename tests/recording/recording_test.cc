@@ -689,6 +689,226 @@ TEST(RecordingTest, HandMadeJitChunkMatchesTheDocumentedLayout) {
   EXPECT_NE(cut.truncation_note.find("malformed"), std::string::npos) << cut.truncation_note;
 }
 
+// --- Trace events (EVENT_TYPES and TRACE_SAMPLES chunks) ---
+
+std::span<const std::byte> Bytes(std::string_view s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+const char kSwitchFormat[] = "name: sched_switch\nID: 316\nformat:\n...";
+
+// Two flushes of trace samples, the second with times earlier than some of the first
+// (rings are drained CPU by CPU), a stack and a comm defined in the flush that uses them.
+struct TraceRecording {
+  std::string bytes;
+  std::vector<uint64_t> flush_ends;
+  std::vector<size_t> flushed_samples;
+};
+
+void WriteTrace(const std::string& path, TraceRecording* out) {
+  auto writer_or = RecordingWriter::Open(path, TestMeta());
+  ASSERT_TRUE(writer_or.ok()) << writer_or.status();
+  RecordingWriter& w = **writer_or;
+  out->flush_ends.push_back(w.BytesWritten());
+  out->flushed_samples.push_back(0);
+  w.AddEventType(0, "sched:sched_switch", kSwitchFormat);
+  w.AddEventType(1, "uprobe:/bin/x:f", "");
+  w.AddComm(0, "app");
+  w.AddTraceSample(300, 1, 10, 11, 0, 0, kNoStack, Bytes(std::string_view("\x01\x00\x02", 3)));
+  w.AddTraceSample(100, 0, 10, 10, 0, 1, kNoStack, {});
+  ASSERT_TRUE(w.Flush().ok());
+  out->flush_ends.push_back(w.BytesWritten());
+  out->flushed_samples.push_back(2);
+
+  w.AddComm(1, "worker");
+  const Frame frames[] = {{0xffffffff81000010ull, 0, FrameKind::kKernel}};
+  w.AddStack(0, 1, frames);
+  w.AddCount(0, 1);
+  w.AddTraceSample(200, 1, 10, 12, 1, 1, 0, {});
+  w.AddTraceSample(200, 0, 10, 10, 0, 0, kNoStack, Bytes("raw"));
+  ASSERT_TRUE(w.Flush().ok());
+  out->flush_ends.push_back(w.BytesWritten());
+  out->flushed_samples.push_back(4);
+  ASSERT_TRUE(w.Finish({}, Stats(), 1).ok());
+  out->bytes = ReadFile(path);
+}
+
+TEST(RecordingTest, TraceSamplesRoundTripSortedByTimeThenCpu) {
+  TempDir dir;
+  TraceRecording trace;
+  ASSERT_NO_FATAL_FAILURE(WriteTrace(dir.File("trace.wick"), &trace));
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, Parse(trace.bytes));
+  EXPECT_TRUE(rec.complete);
+  EXPECT_EQ(rec.invalid_items, 0u);
+  ASSERT_EQ(rec.event_types.size(), 2u);
+  EXPECT_EQ(rec.event_types[0].id, 0u);
+  EXPECT_EQ(rec.event_types[0].name, "sched:sched_switch");
+  EXPECT_EQ(rec.event_types[0].format, kSwitchFormat);
+  EXPECT_EQ(rec.event_types[1].name, "uprobe:/bin/x:f");
+  EXPECT_EQ(rec.event_types[1].format, "");
+  ASSERT_EQ(rec.trace_samples.size(), 4u);
+  const auto& t = rec.trace_samples;
+  EXPECT_EQ(t[0].time, 100u);
+  EXPECT_EQ(t[0].event_type, 1u);
+  EXPECT_EQ(t[0].raw, "");
+  EXPECT_EQ(t[1].time, 200u);
+  EXPECT_EQ(t[1].cpu, 0u);
+  EXPECT_EQ(t[1].raw, "raw");
+  EXPECT_EQ(t[1].stack, kNoStack);
+  EXPECT_EQ(t[2].time, 200u);
+  EXPECT_EQ(t[2].cpu, 1u);
+  EXPECT_EQ(t[2].tid, 12u);
+  EXPECT_EQ(t[2].comm, 1u);
+  EXPECT_EQ(t[2].stack, 0u);
+  EXPECT_EQ(t[3].time, 300u);
+  EXPECT_EQ(t[3].pid, 10u);
+  EXPECT_EQ(t[3].tid, 11u);
+  EXPECT_EQ(t[3].raw, std::string("\x01\x00\x02", 3));
+  EXPECT_EQ(rec.stacks.size(), 1u);
+}
+
+TEST(RecordingTest, TraceTruncationAtEveryByteRecoversEveryFlushedSample) {
+  TempDir dir;
+  TraceRecording trace;
+  ASSERT_NO_FATAL_FAILURE(WriteTrace(dir.File("trace.wick"), &trace));
+  size_t last = 0;
+  for (size_t cut = 1; cut <= trace.bytes.size(); ++cut) {
+    SCOPED_TRACE("cut at " + std::to_string(cut));
+    auto rec = Parse(std::string_view(trace.bytes).substr(0, cut));
+    ASSERT_TRUE(rec.ok()) << rec.status();
+    EXPECT_EQ(rec->complete, cut == trace.bytes.size());
+    EXPECT_EQ(rec->invalid_items, 0u) << "a cut never produces dangling ids";
+    EXPECT_GE(rec->trace_samples.size(), last);
+    for (size_t i = 0; i < trace.flush_ends.size(); ++i) {
+      if (trace.flush_ends[i] <= cut) {
+        EXPECT_GE(rec->trace_samples.size(), trace.flushed_samples[i]);
+      }
+    }
+    for (const RecordedTraceSample& s : rec->trace_samples) {
+      ASSERT_LT(s.event_type, rec->event_types.size());
+      ASSERT_LT(s.comm, rec->comms.size());
+      ASSERT_TRUE(s.stack == kNoStack || s.stack < rec->stacks.size());
+    }
+    if (!rec->complete && !rec->trace_samples.empty()) {
+      EXPECT_NE(rec->truncation_note.find(" samples, " + std::to_string(rec->trace_samples.size()) +
+                                          " trace events; "),
+                std::string::npos)
+          << rec->truncation_note;
+    }
+    last = rec->trace_samples.size();
+  }
+  EXPECT_EQ(last, 4u);
+}
+
+TEST(RecordingTest, AddTraceSampleDoesNotAllocateOnceTheBufferHasGrown) {
+  TempDir dir;
+  auto writer_or = RecordingWriter::Open(dir.File("alloc.wick"), TestMeta());
+  WICK_ASSERT_OK(writer_or.status());
+  RecordingWriter& w = **writer_or;
+  w.AddEventType(0, "sched:sched_switch", kSwitchFormat);
+  w.AddComm(0, "app");
+  const std::string raw(64, 'r');
+  for (int i = 0; i < 1000; ++i) w.AddTraceSample(i, 0, 1, 1, 0, 0, kNoStack, Bytes(raw));
+  WICK_ASSERT_OK(w.Flush());
+  {
+    testing::AllocationCounter allocs;
+    for (int i = 0; i < 1000; ++i) w.AddTraceSample(i, 0, 1, 1, 0, 0, kNoStack, Bytes(raw));
+    EXPECT_EQ(allocs.Count(), 0u);
+  }
+  WICK_ASSERT_OK(w.Finish({}, Stats(), 0));
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, ReadRecording(dir.File("alloc.wick")));
+  EXPECT_EQ(rec.trace_samples.size(), 2000u);
+  EXPECT_EQ(rec.trace_samples.back().raw, raw);
+}
+
+std::string EventTypesPayload(const std::vector<std::pair<uint32_t, std::string>>& types) {
+  std::string p;
+  Builder::Put<uint32_t>(&p, static_cast<uint32_t>(types.size()));
+  for (const auto& [id, name] : types) {
+    Builder::Put<uint32_t>(&p, id);
+    Builder::PutStr(&p, name);
+    Builder::PutStr(&p, "fmt of " + name);
+  }
+  return p;
+}
+
+struct HandSample {
+  uint64_t time;
+  uint32_t comm, event_type, stack;
+  std::string raw;
+};
+
+std::string TraceSamplesPayload(const std::vector<HandSample>& samples) {
+  std::string p;
+  Builder::Put<uint32_t>(&p, static_cast<uint32_t>(samples.size()));
+  for (const HandSample& s : samples) {
+    Builder::Put<uint64_t>(&p, s.time);
+    Builder::Put<uint32_t>(&p, 3);  // cpu
+    Builder::Put<uint32_t>(&p, 4);  // pid
+    Builder::Put<uint32_t>(&p, 5);  // tid
+    Builder::Put<uint32_t>(&p, s.comm);
+    Builder::Put<uint32_t>(&p, s.event_type);
+    Builder::Put<uint32_t>(&p, s.stack);
+    Builder::PutStr(&p, s.raw);
+  }
+  return p;
+}
+
+TEST(RecordingTest, HandMadeTraceChunksMatchTheDocumentedLayout) {
+  Builder b;
+  b.Chunk(2, DataPayload({{0, "x"}}, {{0, 0}}, {}, {}));
+  b.Chunk(7, EventTypesPayload({{0, "a:b"}, {0, "again"}, {2, "gap"}, {1, "c:d"}}));
+  // Dropped: unknown event type 2, unknown comm 1, unknown stack 1.
+  b.Chunk(8, TraceSamplesPayload({{50, 0, 1, 0xffffffffu, ""},
+                                  {40, 0, 0, 0, "payload"},
+                                  {30, 0, 2, 0xffffffffu, ""},
+                                  {30, 1, 0, 0xffffffffu, ""},
+                                  {30, 0, 0, 1, ""}}));
+  b.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, Parse(b.bytes()));
+  EXPECT_TRUE(rec.complete);
+  EXPECT_EQ(rec.invalid_items, 2u + 3u);
+  ASSERT_EQ(rec.event_types.size(), 2u);
+  EXPECT_EQ(rec.event_types[0].name, "a:b");
+  EXPECT_EQ(rec.event_types[0].format, "fmt of a:b");
+  EXPECT_EQ(rec.event_types[1].name, "c:d");
+  ASSERT_EQ(rec.trace_samples.size(), 2u);
+  EXPECT_EQ(rec.trace_samples[0].time, 40u);
+  EXPECT_EQ(rec.trace_samples[0].cpu, 3u);
+  EXPECT_EQ(rec.trace_samples[0].pid, 4u);
+  EXPECT_EQ(rec.trace_samples[0].tid, 5u);
+  EXPECT_EQ(rec.trace_samples[0].stack, 0u);
+  EXPECT_EQ(rec.trace_samples[0].raw, "payload");
+  EXPECT_EQ(rec.trace_samples[1].time, 50u);
+  EXPECT_EQ(rec.trace_samples[1].event_type, 1u);
+
+  // Samples before their definitions are dropped too (definitions come first).
+  Builder early;
+  early.Chunk(8, TraceSamplesPayload({{1, 0, 0, 0xffffffffu, ""}}));
+  early.Chunk(2, DataPayload({{0, "x"}}, {}, {}, {}));
+  early.Chunk(7, EventTypesPayload({{0, "a:b"}}));
+  early.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording e, Parse(early.bytes()));
+  EXPECT_TRUE(e.trace_samples.empty());
+  EXPECT_EQ(e.invalid_items, 1u);
+
+  // Counts the payload cannot hold stop the read there without allocating for them.
+  for (uint32_t type : {7u, 8u}) {
+    Builder lying;
+    lying.Chunk(2, DataPayload({{0, "x"}}, {}, {}, {}));
+    std::string bad;
+    Builder::Put<uint32_t>(&bad, 0x10000000u);
+    bad.append(64, '\0');
+    lying.Chunk(type, bad);
+    lying.End();
+    testing::AllocationCounter allocs;
+    WICK_ASSERT_OK_AND_ASSIGN(Recording cut, Parse(lying.bytes()));
+    EXPECT_FALSE(cut.complete);
+    EXPECT_NE(cut.truncation_note.find("malformed"), std::string::npos) << cut.truncation_note;
+    EXPECT_LT(allocs.Count(), 100u);
+  }
+}
+
 // With WICK_WRITE_CORPUS=dir, writes the fuzzer's seed corpus (tests/recording/corpus; no
 // .wick suffix, which .gitignore hides).
 TEST(RecordingTest, WriteCorpus) {
@@ -705,6 +925,16 @@ TEST(RecordingTest, WriteCorpus) {
                          {{0, 1}, {9, 1}}));
   b.End();
   WriteFile(std::string(out) + "/invalid_ids", b.bytes());
+  TraceRecording trace;
+  ASSERT_NO_FATAL_FAILURE(WriteTrace(std::string(out) + "/trace_complete", &trace));
+  WriteFile(std::string(out) + "/trace_cut_in_samples",
+            trace.bytes.substr(0, trace.flush_ends[2] - 5));
+  Builder t;
+  t.Chunk(2, DataPayload({{0, "x"}}, {{0, 0}}, {}, {}));
+  t.Chunk(7, EventTypesPayload({{0, "a:b"}, {2, "gap"}}));
+  t.Chunk(8, TraceSamplesPayload({{5, 0, 0, 0, "p"}, {4, 0, 2, 7, ""}}));
+  t.End();
+  WriteFile(std::string(out) + "/trace_invalid_ids", t.bytes());
 }
 
 }  // namespace
