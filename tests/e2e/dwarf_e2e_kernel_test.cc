@@ -1,0 +1,158 @@
+// wick record --call-graph dwarf on binaries without frame pointers: complete stacks through
+// Debian's libc, a library dlopen'ed mid-recording, threads, and an honest stop when a stack
+// is deeper than the copy.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "run.h"
+#include "testing/testing.h"
+#include "workloads.h"
+
+namespace wick::testing {
+namespace {
+
+const std::string kWick = WICK_BINARY;
+
+struct Lines {
+  uint64_t total = 0;
+  // Samples whose folded line contains every one of `parts` (as whole frames, in order).
+  uint64_t With(const std::vector<std::string>& parts) const {
+    uint64_t n = 0;
+    for (const auto& [frames, count] : stacks) {
+      size_t at = 0;
+      bool all = true;
+      for (const std::string& p : parts) {
+        auto it = std::find(frames.begin() + at, frames.end(), p);
+        if (it == frames.end()) {
+          all = false;
+          break;
+        }
+        at = it - frames.begin() + 1;
+      }
+      if (all) n += count;
+    }
+    return n;
+  }
+  std::vector<std::pair<std::vector<std::string>, uint64_t>> stacks;
+};
+
+Lines Folded(const std::string& file) {
+  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  Lines lines;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    size_t space = line.rfind(' ');
+    uint64_t count = 0;
+    if (space == absl::string_view::npos || !absl::SimpleAtoi(line.substr(space + 1), &count)) {
+      continue;
+    }
+    std::vector<std::string> frames = absl::StrSplit(line.substr(0, space), ';');
+    lines.total += count;
+    lines.stacks.push_back({std::move(frames), count});
+  }
+  return lines;
+}
+
+class DwarfE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "-o",
+                              TempPath("probe-dwarf.wick"), "--", "/bin/true"});
+    if (r.exit_code != 0) WICK_SKIP_OR_FAIL("wick record cannot open perf events: " + r.err);
+  }
+};
+
+TEST_F(DwarfE2eTest, KnownTreeWithoutFramePointersIsComplete) {
+  std::string file = TempPath("o2.wick");
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--",
+                            workloads::KnownTreeO2NoFpPath(), "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "reached the root")) << r.err;
+  Lines l = Folded(file);
+  ASSERT_GT(l.total, 1500u);
+  EXPECT_GE(double(l.With({"main"})), 0.99 * double(l.total))
+      << l.With({"main"}) << " of " << l.total << " reach main";
+  uint64_t a = l.With({"main", "work", "a"}), b = l.With({"main", "work", "b"}),
+           c = l.With({"main", "work", "c"});
+  uint64_t sum = a + b + c;
+  ASSERT_GT(sum, 1000u);
+  EXPECT_NEAR(100.0 * a / sum, 60.0, 3.0);
+  EXPECT_NEAR(100.0 * b / sum, 30.0, 3.0);
+  EXPECT_NEAR(100.0 * c / sum, 10.0, 3.0);
+}
+
+TEST_F(DwarfE2eTest, StacksCrossLibcWithoutFramePointers) {
+  std::string file = TempPath("qsort.wick");
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--",
+                            workloads::UnwindTargetPath(), "qsort", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Lines l = Folded(file);
+  // The comparator is called by libc's qsort (msort), which has no frame pointers; the
+  // stack still reaches main through it.
+  uint64_t through = l.With({"main", "sort_loop", "compare_ints"});
+  EXPECT_GE(double(through), 0.9 * double(l.total)) << through << " of " << l.total;
+  EXPECT_GT(l.With({"main", "sort_loop", "qsort", "compare_ints"}) +
+                l.With({"main", "sort_loop", "qsort_r", "compare_ints"}) +
+                l.With({"main", "sort_loop", "__qsort_r", "compare_ints"}),
+            0u);
+}
+
+TEST_F(DwarfE2eTest, LibraryDlopenedMidRecording) {
+  std::string file = TempPath("dlopen.wick");
+  RunResult r =
+      RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--",
+                  workloads::UnwindTargetPath(), "dlopen", "3", workloads::UnwindPluginPath()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Lines l = Folded(file);
+  uint64_t plugin = l.With({"main", "call_plugin", "plugin_work"});
+  // Two thirds of the time run in the plugin, loaded after recording began.
+  EXPECT_GT(double(plugin), 0.5 * double(l.total)) << plugin << " of " << l.total;
+}
+
+TEST_F(DwarfE2eTest, SeveralThreads) {
+  std::string file = TempPath("dwarf-threads.wick");
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--",
+                            workloads::KnownTreeO2NoFpPath(), "2", "threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Lines l = Folded(file);
+  uint64_t w0 = 0, w1 = 0;
+  for (const auto& [frames, count] : l.stacks) {
+    if (frames[0] == "tree-worker-0") w0 += count;
+    if (frames[0] == "tree-worker-1") w1 += count;
+  }
+  EXPECT_GT(w0, l.total / 4);
+  EXPECT_GT(w1, l.total / 4);
+  EXPECT_GE(double(l.With({"work"})), 0.99 * double(l.total));
+}
+
+TEST_F(DwarfE2eTest, DeeperThanTheCopyStopsCleanlyAndIsCounted) {
+  std::string file = TempPath("deep.wick");
+  // ~1000 frames of ~100 bytes: far more than an 8 KiB copy.
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf,8192", "-o", file, "--",
+                            workloads::UnwindTargetPath(), "deep", "1.5", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "stack copy too small")) << r.err;
+  Lines l = Folded(file);
+  EXPECT_GT(l.total, 500u);
+  EXPECT_GT(l.With({"recurse", "recurse", "spin_leaf"}), l.total / 2);
+}
+
+TEST_F(DwarfE2eTest, BadSizesAndLbrAreRefused) {
+  for (const char* bad : {"dwarf,100", "dwarf,65536", "dwarf,0", "dwarf,abc"}) {
+    RunResult r = RunProgram(
+        {kWick, "record", "--call-graph", bad, "-o", TempPath("bad.wick"), "--", "/bin/true"});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_TRUE(absl::StrContains(r.err, "multiple of 8")) << r.err;
+  }
+  RunResult r = RunProgram(
+      {kWick, "record", "--call-graph", "lbr", "-o", TempPath("lbr.wick"), "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "no hardware PMU")) << r.err;
+}
+
+}  // namespace
+}  // namespace wick::testing
