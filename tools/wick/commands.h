@@ -51,6 +51,13 @@ struct StatFlags {
   std::vector<std::string> command;
 };
 
+struct ScriptFlags {
+  std::string input = "wick.data";
+  bool json = false;
+  std::vector<std::string> events;  // --event globs
+  bool no_callchain = false;
+};
+
 void AddRecordCommand(CLI::App& app, RecordFlags& flags);
 void AddStatCommand(CLI::App& app, StatFlags& flags);
 int RunStat(const StatFlags& flags);
@@ -60,6 +67,8 @@ int RunRecord(const RecordFlags& flags, const std::string& command_line);
 // Fills flags.event_order from argv (CLI11 does not keep -e / --filter interleaving).
 void OrderEventFlags(int argc, char** argv, RecordFlags& flags);
 int RunReport(const ReportFlags& flags);
+void AddScriptCommand(CLI::App& app, ScriptFlags& flags);
+int RunScript(const ScriptFlags& flags);
 
 // "wick <sub>: <message>" on stderr.
 void PrintError(const std::string& sub, const std::string& message);

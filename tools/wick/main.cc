@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   wick::cli::AddReportCommand(app, report_flags);
   wick::cli::StatFlags stat_flags;
   wick::cli::AddStatCommand(app, stat_flags);
+  wick::cli::ScriptFlags script_flags;
+  wick::cli::AddScriptCommand(app, script_flags);
 
   try {
     app.parse(argc, argv);
@@ -34,5 +36,6 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("report")) return wick::cli::RunReport(report_flags);
   if (app.got_subcommand("stat")) return wick::cli::RunStat(stat_flags);
+  if (app.got_subcommand("script")) return wick::cli::RunScript(script_flags);
   return 2;
 }
