@@ -1,0 +1,366 @@
+// wick record -e <trace event> + wick script on the real kernel: exact counts of tracepoint
+// and uprobe events from known-answer programs (tests/trace/), the same counts through wick
+// stat, sched_switch fields decoded identically to perf's decoding of the same switches, and
+// one-line errors for files wick script cannot use.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "run.h"
+#include "testing/testing.h"
+
+namespace wick::testing {
+namespace {
+
+const std::string kWick = WICK_BINARY;
+const std::string kOpenatN = WICK_OPENAT_N;
+const std::string kUprobeTarget = WICK_UPROBE_TARGET;
+const std::string kPerf = "/usr/bin/perf";  // Debian's perf, the reference decoder
+
+// The value of "key" in one JSON object line: a number as its digits, a string unquoted
+// (escapes left as they are). "" when absent. Good for wick script's flat fields.
+std::string JsonField(absl::string_view line, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  size_t at = line.find(needle);
+  if (at == absl::string_view::npos) return "";
+  absl::string_view rest = line.substr(at + needle.size());
+  if (absl::StartsWith(rest, "\"")) {
+    size_t end = 1;
+    while (end < rest.size() && rest[end] != '"') end += rest[end] == '\\' ? 2 : 1;
+    return std::string(rest.substr(1, end - 1));
+  }
+  size_t end = rest.find_first_of(",}");
+  return std::string(rest.substr(0, end));
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
+
+int CountLines(const std::string& text) { return static_cast<int>(Lines(text).size()); }
+
+// wick script --json output, events of `comm` only, counted by event name; every such event
+// must come from one process (returned in *pid).
+std::map<std::string, int> CountByEvent(const std::string& json, const std::string& comm,
+                                        std::set<std::string>* pids) {
+  std::map<std::string, int> counts;
+  for (const std::string& line : Lines(json)) {
+    if (JsonField(line, "comm") != comm) continue;
+    ++counts[JsonField(line, "event")];
+    pids->insert(JsonField(line, "pid"));
+  }
+  return counts;
+}
+
+// wick stat --json: the value of `event`, -1 when absent.
+double StatValue(const std::string& out, const std::string& event) {
+  double v = -1;
+  for (const std::string& line : Lines(out)) {
+    if (JsonField(line, "event") != event) continue;
+    EXPECT_TRUE(absl::SimpleAtod(JsonField(line, "value"), &v)) << line;
+  }
+  return v;
+}
+
+class ScriptE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WICK_REQUIRE(::geteuid() == 0, "tracepoints and uprobes need root (tracefs, uprobe PMU)");
+    RunResult r = RunProgram({kWick, "record", "-e", "syscalls:sys_enter_openat", "-o",
+                              TempPath("probe.wick"), "--", "/bin/true"});
+    if (r.exit_code != 0) WICK_SKIP_OR_FAIL("wick record cannot open tracepoints here: " + r.err);
+  }
+};
+
+TEST_F(ScriptE2eTest, OpenatTracepointExactCountAndDecodedMode) {
+  const std::string out = TempPath("openat.wick");
+  RunResult r = RunProgram(
+      {kWick, "record", "-e", "syscalls:sys_enter_openat", "-o", out, "--", kOpenatN, "7", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunProgram({kWick, "script", "-i", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> pids;
+  std::map<std::string, int> counts = CountByEvent(r.out, "openat_n", &pids);
+  EXPECT_EQ(counts["syscalls:sys_enter_openat"], 10) << r.out;
+  EXPECT_EQ(pids.size(), 1u) << r.out;
+  std::map<std::string, int> modes;
+  for (const std::string& line : Lines(r.out)) {
+    if (JsonField(line, "comm") == "openat_n") ++modes[JsonField(line, "mode")];
+    EXPECT_FALSE(JsonField(line, "time_ns").empty()) << line;
+  }
+  EXPECT_EQ(modes["0"], 7) << r.out;
+  EXPECT_EQ(modes["420"], 3) << r.out;  // 0644
+
+  // The text form has the same events, one line each, with the decoded fields.
+  r = RunProgram({kWick, "script", "-i", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int text_lines = 0;
+  for (const std::string& line : Lines(r.out)) {
+    if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "openat_n ")) {
+      EXPECT_TRUE(absl::StrContains(line, "syscalls:sys_enter_openat: ")) << line;
+      EXPECT_TRUE(absl::StrContains(line, " mode=")) << line;
+      ++text_lines;
+    }
+  }
+  EXPECT_EQ(text_lines, 10) << r.out;
+
+  // --event selects.
+  r = RunProgram({kWick, "script", "-i", out, "--event", "sched:*"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(absl::StrContains(r.err, "no event matches")) << r.err;
+}
+
+TEST_F(ScriptE2eTest, UprobeAndUretprobeExactCounts) {
+  const std::string out = TempPath("uprobe.wick");
+  const std::string entry = "uprobe:" + kUprobeTarget + ":wick_uprobe_target";
+  const std::string ret = "uretprobe:" + kUprobeTarget + ":wick_uprobe_target";
+  RunResult r =
+      RunProgram({kWick, "record", "-e", entry, "-e", ret, "-o", out, "--", kUprobeTarget, "13"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunProgram({kWick, "script", "-i", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> pids;
+  std::map<std::string, int> counts = CountByEvent(r.out, "uprobe_target", &pids);
+  EXPECT_EQ(counts[entry], 13) << r.out;
+  EXPECT_EQ(counts[ret], 13) << r.out;
+  EXPECT_EQ(counts.size(), 2u) << r.out;
+  EXPECT_EQ(pids.size(), 1u);
+  // Probes carry no payload: no fields.
+  for (const std::string& line : Lines(r.out)) {
+    EXPECT_TRUE(absl::StrContains(line, "\"fields\":{}")) << line;
+  }
+  // Entry and return alternate in time order.
+  std::vector<std::string> order;
+  for (const std::string& line : Lines(r.out)) order.push_back(JsonField(line, "event"));
+  for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], i % 2 ? ret : entry) << i;
+}
+
+// The same known-answer counts through wick stat (counting mode, no recording).
+TEST_F(ScriptE2eTest, StatCountsTheSameEvents) {
+  RunResult r = RunProgram(
+      {kWick, "stat", "-e", "syscalls:sys_enter_openat", "--json", "--", kOpenatN, "7", "3"});
+  if (r.exit_code != 0 &&
+      (absl::StrContains(r.err, "tracepoint") || absl::StrContains(r.err, "not supported") ||
+       absl::StrContains(r.err, "unknown event"))) {
+    GTEST_SKIP() << "wick stat: trace events pending: " << r.err;
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(StatValue(r.out, "syscalls:sys_enter_openat"), 10) << r.out;
+
+  const std::string entry = "uprobe:" + kUprobeTarget + ":wick_uprobe_target";
+  const std::string ret = "uretprobe:" + kUprobeTarget + ":wick_uprobe_target";
+  r = RunProgram({kWick, "stat", "-e", entry + "," + ret, "--json", "--", kUprobeTarget, "13"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(StatValue(r.out, entry), 13) << r.out;
+  EXPECT_EQ(StatValue(r.out, ret), 13) << r.out;
+}
+
+// perf's rendering of prev_state ("S", "D", "R+", "I", ...) from the raw value, after the
+// sched_switch print fmt of this kernel (tests/trace/testdata/sched_switch.format).
+std::string PrevStateLetters(int64_t state) {
+  static const std::pair<int64_t, const char*> kFlags[] = {{0x01, "S"}, {0x02, "D"}, {0x04, "T"},
+                                                           {0x08, "t"}, {0x10, "X"}, {0x20, "Z"},
+                                                           {0x40, "P"}, {0x80, "I"}};
+  std::string s;
+  const int64_t masked = state & 0xff;
+  for (const auto& [bit, name] : kFlags) {
+    if (masked & bit) s += s.empty() ? name : std::string("|") + name;
+  }
+  if (s.empty()) s = "R";
+  if (state & 0x100) s += "+";
+  return s;
+}
+
+struct Switch {
+  std::string prev_comm, prev_pid, prev_prio, prev_state, next_comm, next_pid, next_prio;
+  bool operator==(const Switch&) const = default;
+};
+
+std::string Describe(const Switch& s) {
+  return s.prev_comm + "/" + s.prev_pid + "/" + s.prev_prio + "/" + s.prev_state + " ==> " +
+         s.next_comm + "/" + s.next_pid + "/" + s.next_prio;
+}
+
+// "[001]  3912.949081889: sched:sched_switch: prev_comm=perf prev_pid=9032 prev_prio=120
+// prev_state=S ==> next_comm=x next_pid=9021 next_prio=120" -> ((cpu, ns), fields).
+bool ParsePerfLine(const std::string& line, std::pair<uint32_t, uint64_t>* key, Switch* s) {
+  if (line.size() < 5 || line[0] != '[') return false;
+  size_t close = line.find(']');
+  uint32_t cpu = 0;
+  if (close == std::string::npos || !absl::SimpleAtoi(line.substr(1, close - 1), &cpu)) {
+    return false;
+  }
+  size_t colon = line.find(": sched:sched_switch: ", close);
+  if (colon == std::string::npos) return false;
+  std::string time(absl::StripAsciiWhitespace(line.substr(close + 1, colon - close - 1)));
+  size_t dot = time.find('.');
+  uint64_t sec = 0, nsec = 0;
+  if (dot == std::string::npos || time.size() - dot - 1 != 9 ||
+      !absl::SimpleAtoi(time.substr(0, dot), &sec) ||
+      !absl::SimpleAtoi(time.substr(dot + 1), &nsec)) {
+    return false;
+  }
+  *key = {cpu, sec * 1000000000 + nsec};
+  auto between = [&](const std::string& from, const std::string& to) {
+    size_t a = line.find(from);
+    if (a == std::string::npos) return std::string();
+    a += from.size();
+    size_t b = to.empty() ? line.size() : line.find(to, a);
+    return b == std::string::npos ? std::string() : line.substr(a, b - a);
+  };
+  s->prev_comm = between(" prev_comm=", " prev_pid=");
+  s->prev_pid = between(" prev_pid=", " prev_prio=");
+  s->prev_prio = between(" prev_prio=", " prev_state=");
+  s->prev_state = between(" prev_state=", " ==> ");
+  s->next_comm = between(" next_comm=", " next_pid=");
+  s->next_pid = between(" next_pid=", " next_prio=");
+  s->next_prio = between(" next_prio=", "");
+  return true;
+}
+
+TEST_F(ScriptE2eTest, SchedSwitchFieldsMatchPerf) {
+  RunResult probe = RunProgram({kPerf, "--version"});
+  if (probe.exit_code != 0)
+    WICK_SKIP_OR_FAIL("perf (the reference) is not installed: " + probe.err);
+  const std::string wick_out = TempPath("switch.wick");
+  const std::string perf_out = TempPath("switch.perf");
+  const std::string sh = "/bin/sh";
+  // wick records system-wide for 3 s; perf records the same CPUs while a workload that
+  // sleeps 1 ms at a time switches a few hundred times, so both see the same switches.
+  Background wick(
+      {kWick, "record", "-e", "sched:sched_switch", "-a", "-o", wick_out, "--duration", "3"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  RunResult perf = RunProgram({kPerf, "record", "-q", "-k", "CLOCK_MONOTONIC", "-e",
+                               "sched:sched_switch", "-a", "-o", perf_out, "--", sh, "-c",
+                               "i=0; while [ $i -lt 200 ]; do sleep 0.001; i=$((i+1)); done"});
+  ASSERT_EQ(perf.exit_code, 0) << perf.err;
+  ASSERT_EQ(wick.Wait(), 0);
+  RunResult ps =
+      RunProgram({kPerf, "script", "-i", perf_out, "--ns", "-F", "cpu,time,event,trace"});
+  ASSERT_EQ(ps.exit_code, 0) << ps.err;
+  std::map<std::pair<uint32_t, uint64_t>, Switch> by_perf;
+  for (const std::string& line : Lines(ps.out)) {
+    std::pair<uint32_t, uint64_t> key;
+    Switch s;
+    if (ParsePerfLine(line, &key, &s)) by_perf[key] = s;
+  }
+  ASSERT_GE(by_perf.size(), 200u) << ps.out.substr(0, 2000);
+
+  RunResult ws = RunProgram({kWick, "script", "-i", wick_out, "--json"});
+  ASSERT_EQ(ws.exit_code, 0) << ws.err;
+  // wick's switches per CPU, by time.
+  std::map<uint32_t, std::map<uint64_t, Switch>> by_wick;
+  uint64_t wick_events = 0;
+  for (const std::string& line : Lines(ws.out)) {
+    ++wick_events;
+    uint32_t cpu = 0;
+    uint64_t ns = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(JsonField(line, "cpu"), &cpu)) << line;
+    ASSERT_TRUE(absl::SimpleAtoi(JsonField(line, "time_ns"), &ns)) << line;
+    Switch w;
+    w.prev_comm = JsonField(line, "prev_comm");
+    w.prev_pid = JsonField(line, "prev_pid");
+    w.prev_prio = JsonField(line, "prev_prio");
+    int64_t state = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(JsonField(line, "prev_state"), &state)) << line;
+    w.prev_state = PrevStateLetters(state);
+    w.next_comm = JsonField(line, "next_comm");
+    w.next_pid = JsonField(line, "next_pid");
+    w.next_prio = JsonField(line, "next_prio");
+    by_wick[cpu][ns] = w;
+  }
+  // Each perf event stamps its own sample time, so the same switch differs by a few hundred
+  // ns between wick's event and perf's. Match a perf switch to the wick switch on the same
+  // CPU nearest in time, within 5 us, and only when no other wick switch on that CPU is within
+  // 20 us (unambiguous); switches on one CPU are normally tens of us apart.
+  constexpr uint64_t kNear = 5'000, kAlone = 20'000;
+  int matched = 0, mismatched = 0, ambiguous = 0;
+  for (const auto& [key, p] : by_perf) {
+    const auto& [cpu, ns] = key;
+    const auto& events = by_wick[cpu];
+    std::vector<std::pair<uint64_t, const Switch*>> near;  // (distance, switch)
+    for (auto it = events.lower_bound(ns > kAlone ? ns - kAlone : 0);
+         it != events.end() && it->first <= ns + kAlone; ++it) {
+      near.push_back({it->first > ns ? it->first - ns : ns - it->first, &it->second});
+    }
+    if (near.empty()) continue;
+    if (near.size() > 1) {
+      ++ambiguous;
+      continue;
+    }
+    if (near[0].first > kNear) continue;
+    ++matched;
+    if (!(*near[0].second == p)) {
+      ++mismatched;
+      ADD_FAILURE() << "cpu " << cpu << " perf time " << ns << ": wick "
+                    << Describe(*near[0].second) << ", perf " << Describe(p);
+    }
+  }
+  std::cout << "sched_switch: perf " << by_perf.size() << ", wick " << wick_events << ", matched "
+            << matched << ", mismatched " << mismatched << ", ambiguous " << ambiguous << "\n";
+  // Every switch perf saw happened while wick was recording too; allow for lost events.
+  EXPECT_GE(matched, 100) << "wick " << wick_events << " events, perf " << by_perf.size();
+  EXPECT_GE((matched + ambiguous) * 10, static_cast<int>(by_perf.size()) * 9)
+      << "wick " << wick_events << " events, perf " << by_perf.size();
+  EXPECT_EQ(mismatched, 0);
+}
+
+TEST_F(ScriptE2eTest, UnusableFilesAreOneLineErrors) {
+  const std::string foreign = TempPath("foreign.wick");
+  std::ofstream(foreign) << "hello, not a recording\n";
+  RunResult r = RunProgram({kWick, "script", "-i", foreign});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, foreign)) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "not a wick recording")) << r.err;
+
+  r = RunProgram({kWick, "script", "-i", TempPath("does-not-exist.wick")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
+
+  // A recording cut short: what it holds is printed after a one-line warning.
+  const std::string full = TempPath("full.wick");
+  r = RunProgram(
+      {kWick, "record", "-e", "syscalls:sys_enter_openat", "-o", full, "--", kOpenatN, "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string bytes;
+  {
+    std::ifstream in(full, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string cut = TempPath("cut.wick");
+  std::ofstream(cut, std::ios::binary).write(bytes.data(), bytes.size() - 10);
+  r = RunProgram({kWick, "script", "-i", cut});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "incomplete")) << r.err;
+
+  // A recording of a sampling event: a one-line pointer to wick report.
+  const std::string cpu = TempPath("cpu.wick");
+  r = RunProgram({kWick, "record", "-e", "cpu-clock", "-o", cpu, "--", "/bin/true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunProgram({kWick, "script", "-i", cpu});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err,
+                                "has no trace events (recorded with -e cpu-clock); use "
+                                "wick report"))
+      << r.err;
+}
+
+}  // namespace
+}  // namespace wick::testing
