@@ -1,0 +1,24 @@
+#!/bin/sh
+# Runs inside the qemu guest (Debian's kernel has kprobes; the host's has none): wick records
+# a kprobe and a kretprobe on do_sys_openat2 around a static program making exactly N
+# openat(2) calls, and `wick script` must show exactly N of each, all from that program's
+# one process.
+#   wick_kprobe_script.sh WICK OPENAT_N N
+set -e
+wick="$1"
+openat_n="$2"
+n="$3"
+"$wick" record -e kprobe:do_sys_openat2 -e kretprobe:do_sys_openat2 -o /tmp/k.wick -- \
+  "$openat_n" "$n"
+"$wick" script -i /tmp/k.wick | head -n 4
+"$wick" script -i /tmp/k.wick --json >/tmp/k.json
+grep '"comm":"openat_n"' /tmp/k.json >/tmp/mine.json || true
+entries=$(grep -c '"event":"kprobe:do_sys_openat2"' /tmp/mine.json || true)
+returns=$(grep -c '"event":"kretprobe:do_sys_openat2"' /tmp/mine.json || true)
+pids=$(sed 's/.*"pid":\([0-9]*\),.*/\1/' /tmp/mine.json | sort -u | wc -l)
+echo "wick script: kprobe=$entries kretprobe=$returns pids=$pids (want $n, $n, 1)"
+if [ "$entries" -ne "$n" ] || [ "$returns" -ne "$n" ] || [ "$pids" -ne 1 ]; then
+  echo "guest_wick_kprobe: FAIL"
+  exit 1
+fi
+echo "guest_wick_kprobe: PASS"
