@@ -6,6 +6,10 @@
 
 namespace wick {
 
+// Deepest user stack a DWARF unwind may produce: a 64 KiB copy holds at most 4096 frames of
+// 16 bytes (return address + saved frame), so this never cuts a stack the copy holds.
+constexpr size_t kMaxDwarfFrames = 4096;
+
 StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats,
                            uint64_t sample_type, uint32_t max_stack, uint64_t dwarf_regs_mask)
     : processes_(processes),
@@ -16,8 +20,9 @@ StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* sta
       swapper_comm_(processes->comms().Intern("swapper")),
       dwarf_regs_mask_(dwarf_regs_mask),
       unwinder_(dwarf_regs_mask ? std::make_unique<Unwinder>(processes, stats) : nullptr),
-      // Kernel and user contexts may each bring up to max_stack entries.
-      pool_(size_t{max_stack} * 2 + 2) {}
+      // Kernel and user contexts may each bring up to max_stack entries; DWARF unwinding is
+      // not bound by kernel.perf_event_max_stack, only by the stack copy (64 KiB at most).
+      pool_(size_t{max_stack} + 2 + (dwarf_regs_mask ? kMaxDwarfFrames : size_t{max_stack})) {}
 
 uint32_t StackBuilder::OnSample(const ParsedRecord& rec) {
   const SampleRecord& s = rec.sample;
