@@ -148,6 +148,29 @@ TEST_F(ScriptE2eTest, UprobeAndUretprobeExactCounts) {
   for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], i % 2 ? ret : entry) << i;
 }
 
+TEST_F(ScriptE2eTest, CallchainsOfUprobeHitsStartInTheProbedFunction) {
+  const std::string out = TempPath("uprobe_g.wick");
+  const std::string entry = "uprobe:" + kUprobeTarget + ":wick_uprobe_target";
+  RunResult r =
+      RunProgram({kWick, "record", "-e", entry, "-g", "-o", out, "--", kUprobeTarget, "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunProgram({kWick, "script", "-i", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 5u) << r.out;
+  for (const std::string& line : lines) {
+    // The leaf frame is the probed function itself, named from the binary's symbols.
+    EXPECT_TRUE(absl::StrContains(line, "\"callchain\":[{\"addr\":")) << line;
+    size_t at = line.find("\"callchain\":[");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_EQ(JsonField(line.substr(at), "name"), "wick_uprobe_target") << line;
+  }
+  r = RunProgram({kWick, "script", "-i", out, "--no-callchain"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(CountLines(r.out), 5) << r.out;
+  EXPECT_FALSE(absl::StrContains(r.out, "\t")) << r.out;
+}
+
 // The same known-answer counts through wick stat (counting mode, no recording).
 TEST_F(ScriptE2eTest, StatCountsTheSameEvents) {
   RunResult r = RunProgram(
