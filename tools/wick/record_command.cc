@@ -94,9 +94,13 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
                    100.0 * double(n) / double(unwinds));
     }
   }
-  std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s (%.2f%% of one CPU)\n",
-               s.self_cpu_ns / 1e9,
-               s.duration_ns ? 100.0 * double(s.self_cpu_ns) / double(s.duration_ns) : 0.0);
+  // A share of the run only means something over a run long enough to amortize start-up.
+  if (s.duration_ns >= 500'000'000) {
+    std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s (%.2f%% of one CPU)\n",
+                 s.self_cpu_ns / 1e9, 100.0 * double(s.self_cpu_ns) / double(s.duration_ns));
+  } else {
+    std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s\n", s.self_cpu_ns / 1e9);
+  }
   // Every other non-zero counter that means something was lost or went wrong.
   for (size_t i = 0; i < kNumStats; ++i) {
     Stat stat = static_cast<Stat>(i);
