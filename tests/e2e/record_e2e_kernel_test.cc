@@ -162,9 +162,8 @@ TEST_F(RecordE2eTest, SystemWideSeesTheWorkload) {
   RunResult r = RunProgram({kWick, "record", "-a", "-g", "--duration", "2", "-o", file});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   FoldedProfile p = Report(file);
-  // Every online CPU is sampled: about 999 Hz × 2 s × CPUs, busy or idle.
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  EXPECT_GT(double(p.total), 0.6 * 999 * 2 * cpus);
+  // At least the busy CPU's 999 Hz × 2 s (an idle CPU in NOHZ sleep may not tick).
+  EXPECT_GT(double(p.total), 0.6 * 999 * 2);
   ASSERT_EQ(p.comms.count("known_tree_fp"), 1u);
   // The workload owns one CPU: roughly half the samples on two CPUs.
   EXPECT_GT(double(p.comms.at("known_tree_fp")), 0.6 * 999 * 2);
