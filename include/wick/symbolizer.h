@@ -45,6 +45,11 @@ struct SymbolizedAddress {
   // Functions inlined at this address, leaf (innermost) first, not including `function`;
   // empty when none or when there is no debug info.
   std::vector<SymbolFrame> inlined;
+  // Source position in `function` itself: the address's line-table row when nothing is
+  // inlined there, else the call site of the outermost inlined frame. Empty/0 without
+  // DWARF line info.
+  std::string file;
+  uint32_t line = 0;
   SymbolizeReason reason = SymbolizeReason::kOk;
 
   bool known() const { return !function.empty(); }

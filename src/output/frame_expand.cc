@@ -6,22 +6,6 @@
 #include "wick/status.h"
 
 namespace wick::output_internal {
-namespace {
-
-// The symbol function's own position. SymbolizedAddress has no file/line for it today (the
-// symbolizer keeps positions for inlined frames only); pick them up once it has.
-template <typename T>
-void OuterPosition(const T& s, std::string* file, uint32_t* line) {
-  if constexpr (requires {
-                  s.file;
-                  s.line;
-                }) {
-    *file = s.file;
-    *line = s.line;
-  }
-}
-
-}  // namespace
 
 std::string_view Basename(std::string_view path) {
   const size_t slash = path.rfind('/');
@@ -69,9 +53,10 @@ void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool
     return;
   }
   d.kind = FlameKind::kUser;
-  // The symbol's function sits where the outermost inlined call is (that call's site is
-  // recorded only inside the symbolizer) or, without inlining, at the address itself.
-  OuterPosition(s, &d.file, &d.line);
+  // The symbol's function sits where the outermost inlined call is or, without inlining, at
+  // the address itself (the symbolizer computes both).
+  d.file = s.file;
+  d.line = s.line;
   const std::string module = d.module;
   out->push_back(std::move(d));
   if (!inlined) return;

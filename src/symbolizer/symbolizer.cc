@@ -88,18 +88,9 @@ std::string InlinedName(Dwarf_Die* die) {
   return {};
 }
 
-// Fills `out->inlined` (leaf first) from the DWARF scopes at `addr`, if there is DWARF.
+// Fills `out->inlined` (leaf first) from the DWARF scopes at `addr`, and `out->file`/`line`
+// with the outermost function's own position, if there is DWARF.
 void AddInlinedFrames(Dwfl_Module* module, Dwarf_Addr addr, SymbolizedAddress* out) {
-  Dwarf_Addr dwarf_bias = 0;
-  Dwarf_Die* cudie = dwfl_module_addrdie(module, addr, &dwarf_bias);
-  if (cudie == nullptr) return;
-  Dwarf_Die* scopes = nullptr;
-  const int n = dwarf_getscopes(cudie, addr - dwarf_bias, &scopes);
-  if (n <= 0) return;
-  Dwarf_Files* files = nullptr;
-  size_t nfiles = 0;
-  if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0) files = nullptr;
-
   // The leaf's position is the line table's; each outer frame's is its callee's call site.
   std::string file;
   int line = 0;
@@ -107,6 +98,21 @@ void AddInlinedFrames(Dwfl_Module* module, Dwarf_Addr addr, SymbolizedAddress* o
     const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
     if (f != nullptr) file = f;
   }
+  // Whatever is left after walking the inlined scopes (outward) is the symbol function's.
+  auto finish = [&] {
+    out->file = std::move(file);
+    out->line = line > 0 ? static_cast<uint32_t>(line) : 0;
+  };
+  Dwarf_Addr dwarf_bias = 0;
+  Dwarf_Die* cudie = dwfl_module_addrdie(module, addr, &dwarf_bias);
+  if (cudie == nullptr) return finish();
+  Dwarf_Die* scopes = nullptr;
+  const int n = dwarf_getscopes(cudie, addr - dwarf_bias, &scopes);
+  if (n <= 0) return finish();
+  Dwarf_Files* files = nullptr;
+  size_t nfiles = 0;
+  if (dwarf_getsrcfiles(cudie, &files, &nfiles) != 0) files = nullptr;
+
   for (int i = 0; i < n; ++i) {
     Dwarf_Die* die = &scopes[i];
     const int tag = dwarf_tag(die);
@@ -132,6 +138,7 @@ void AddInlinedFrames(Dwfl_Module* module, Dwarf_Addr addr, SymbolizedAddress* o
     }
   }
   std::free(scopes);
+  finish();
 }
 
 }  // namespace

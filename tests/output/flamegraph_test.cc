@@ -212,9 +212,12 @@ TEST_F(FlameGraphTest, InlinedFramesAreTheirOwnKind) {
   Load(opts);
   const uint32_t line =
       sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), outer).inlined[0].line;
-  EXPECT_EQ(
-      paths_[absl::StrCat("all;known_tree_fp;main;outer;burn (known_tree_inline.c:", line, ")")],
-      9u);
+  const uint32_t main_line =
+      sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), main_offset).line;
+  EXPECT_EQ(paths_[absl::StrCat("all;known_tree_fp;main (known_tree_inline.c:", main_line,
+                                ");outer (known_tree_inline.c:18);burn (known_tree_inline.c:", line,
+                                ")")],
+            9u);
 
   opts.lines = false;
   opts.expand_inlined = false;

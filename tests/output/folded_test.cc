@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/testing.h"
 #include "workloads.h"
@@ -155,14 +156,18 @@ TEST_F(FoldedTest, ExpandsInlinedFunctions) {
   EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn_[i] 9\n");
   expand.inline_suffix = false;
   EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn 9\n");
-  // With lines: the inlined function's line; the symbol's own function has none (the
-  // symbolizer reports positions for inlined frames only).
+  // With lines: the inlined function's line, the call site of burn() in outer (line 18 of
+  // known_tree_inline.c) and main's own line.
   expand.inline_suffix = true;
   expand.lines = true;
   const uint32_t line = sym_.SymbolizeFile("", path, offset).inlined[0].line;
   ASSERT_NE(line, 0u);
-  EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn (known_tree_inline.c:" +
-                                std::to_string(line) + ")_[i] 9\n");
+  const uint32_t main_line = sym_.SymbolizeFile("", path, main_sym->file_offset + 1).line;
+  ASSERT_NE(main_line, 0u);
+  EXPECT_EQ(Folded(expand),
+            absl::StrCat("known_tree_fp;main (known_tree_inline.c:", main_line,
+                         ");outer (known_tree_inline.c:18);burn (known_tree_inline.c:", line,
+                         ")_[i] 9\n"));
 }
 
 TEST_F(FoldedTest, EmptyRecordingWritesNothing) { EXPECT_EQ(Folded(), ""); }

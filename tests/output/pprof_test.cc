@@ -167,6 +167,14 @@ class PprofTest : public OutputTest {
     for (const Msg* m : v.msg.Subs("mapping")) v.mappings[m->Num("id")] = m;
     return v;
   }
+
+  // "name:line" of a known_tree_fp function at its test offset, as the symbolizer sees it.
+  std::string Ln(const std::string& name) {
+    const SymbolizedAddress& s =
+        sym_.SymbolizeFile(build_id_, workloads::KnownTreePath(), offsets_[name]);
+    EXPECT_NE(s.line, 0u) << name;
+    return absl::StrCat(name, ":", s.line);
+  }
 };
 
 TEST_F(PprofTest, KnownTreeSamplesNamesAndMappings) {
@@ -193,14 +201,24 @@ TEST_F(PprofTest, KnownTreeSamplesNamesAndMappings) {
   ASSERT_EQ(v.msg.All("comment").size(), 2u);
   EXPECT_EQ(v.Str(v.msg.All("comment")[0]), "wick record -F 1000 -g -- known_tree_fp 1");
 
-  EXPECT_EQ(v.Samples(), (std::vector<std::string>{
-                             "thread=known_tree_fp|a;work;main=6,6000000",
-                             "thread=known_tree_fp|b;work;main=3,3000000",
-                             "thread=known_tree_fp|c;work;main=1,1000000",
-                             "thread=known_tree_fp|ext4_sync_fs;do_syscall_64;entry_SYSCALL_64;c;"
-                             "work;main=2,2000000",
-                             "thread=known_tree_fp|libfoo.so+0x1a2b;[unknown];main=4,4000000",
-                         }));
+  // Each user function's Line carries the address's own source line (a few bytes into a
+  // function: its opening line, known_tree.c 33 for a()).
+  EXPECT_EQ(Ln("a"), "a:33");
+  const std::string tail = absl::StrCat(Ln("work"), ";", Ln("main"));
+  EXPECT_EQ(v.Samples(),
+            (std::vector<std::string>{
+                absl::StrCat("thread=known_tree_fp|", Ln("a"), ";", tail, "=6,6000000"),
+                absl::StrCat("thread=known_tree_fp|", Ln("b"), ";", tail, "=3,3000000"),
+                absl::StrCat("thread=known_tree_fp|", Ln("c"), ";", tail, "=1,1000000"),
+                absl::StrCat("thread=known_tree_fp|ext4_sync_fs;do_syscall_64;"
+                             "entry_SYSCALL_64;",
+                             Ln("c"), ";", tail, "=2,2000000"),
+                absl::StrCat("thread=known_tree_fp|libfoo.so+0x1a2b;[unknown];", Ln("main"),
+                             "=4,4000000"),
+            }));
+  PprofOptions no_lines;
+  no_lines.lines = false;
+  EXPECT_EQ(Profile(no_lines).Samples()[0], "thread=known_tree_fp|a;work;main=6,6000000");
 
   // Mappings: known_tree_fp (id 1, build-id in hex), libfoo.so (id 2, no build-id), kernel.
   ASSERT_EQ(v.mappings.size(), 3u);
@@ -245,7 +263,7 @@ TEST_F(PprofTest, NonClockEventsHaveOnlySampleCounts) {
   AddStack(0, {F("main")}, 5);
   const View v = Profile();
   ASSERT_EQ(v.msg.Subs("sample_type").size(), 1u);
-  EXPECT_EQ(v.Samples(), std::vector<std::string>{"thread=known_tree_fp|main=5"});
+  EXPECT_EQ(v.Samples(), std::vector<std::string>{"thread=known_tree_fp|" + Ln("main") + "=5"});
   const std::vector<const Msg*> period_type = v.msg.Subs("period_type");
   ASSERT_EQ(period_type.size(), 1u);
   EXPECT_EQ(v.Str(period_type[0]->Get("type")), "page-faults");
@@ -261,8 +279,14 @@ TEST_F(PprofTest, InlinedFunctionsAreLinesOfOneLocationInnermostFirst) {
   EXPECT_NE(burn_line, 0u);
 
   View v = Profile();
-  EXPECT_EQ(v.Samples(), std::vector<std::string>{absl::StrCat(
-                             "thread=known_tree_fp|burn:", burn_line, "+outer;main=9")});
+  // outer's Line is the call site of burn (known_tree_inline.c:18); main's its own row.
+  EXPECT_EQ(s.line, 18u);
+  const uint32_t main_line =
+      sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), main_offset).line;
+  EXPECT_NE(main_line, 0u);
+  EXPECT_EQ(v.Samples(),
+            std::vector<std::string>{absl::StrCat("thread=known_tree_fp|burn:", burn_line,
+                                                  "+outer:18;main:", main_line, "=9")});
   EXPECT_EQ(v.mappings.at(3)->Get("has_inline_frames"), "true");
   EXPECT_EQ(v.mappings.at(3)->Get("has_line_numbers"), "true");
   for (const auto& [id, fn] : v.functions) {

@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/testing.h"
 #include "wick/kernel_symbols.h"
@@ -21,6 +24,11 @@ namespace wick {
 namespace {
 
 namespace fs = std::filesystem;
+
+std::string_view Basename(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
 using workloads::ElfSymbol;
 using workloads::FindElfSymbol;
 using workloads::FindElfSymbolContaining;
@@ -120,11 +128,52 @@ TEST(SymbolizerTest, InlinedFramesFromDwarf) {
     EXPECT_EQ(r.inlined[0].function, "burn");
     EXPECT_NE(r.inlined[0].file.find("known_tree_inline.c"), std::string::npos);
     EXPECT_EQ(r.inlined[0].line, 11u);  // the loop line inside burn()
+    // outer's own position is the call site of burn(), not the address's line-table row.
+    EXPECT_NE(r.file.find("known_tree_inline.c"), std::string::npos) << r.file;
+    EXPECT_EQ(r.line, 18u);
   }
   EXPECT_GT(inlined, 0);
   // The frame-pointer workload was built with -fno-inline: no inlined frames there.
   WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol a, FindElfSymbol(KnownTreePath(), "a"));
   EXPECT_TRUE(sym.SymbolizeFile("", KnownTreePath(), a.file_offset + 6).inlined.empty());
+}
+
+// The outermost function's own file:line (no inlining here) is the line table's row for the
+// address: the same answer binutils' addr2line, an independent DWARF reader, gives.
+TEST(SymbolizerTest, OuterFunctionLineMatchesAddr2line) {
+  const std::string path = KnownTreePath();
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol a, FindElfSymbol(path, "a"));
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  std::string cmd = "addr2line -e " + path;
+  for (uint64_t i = 0; i < a.size; ++i) cmd += " 0x" + absl::StrCat(absl::Hex(a.value + i));
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr) << cmd;
+  std::set<uint32_t> lines;
+  char buf[4096];
+  for (uint64_t i = 0; i < a.size; ++i) {
+    ASSERT_NE(fgets(buf, sizeof(buf), pipe), nullptr) << cmd;
+    std::string want(buf);
+    if (!want.empty() && want.back() == '\n') want.pop_back();
+    want = want.substr(0, want.find(' '));  // drop " (discriminator N)"
+    const SymbolizedAddress& r = sym.SymbolizeFile("", path, a.file_offset + i);
+    EXPECT_EQ(r.function, "a");
+    EXPECT_TRUE(r.inlined.empty());
+    EXPECT_NE(r.file.find("known_tree.c"), std::string::npos) << r.file;
+    // known_tree.c: a() spans lines 33-36; its loop is line 34, the checkpoint() call 35.
+    EXPECT_GE(r.line, 33u);
+    EXPECT_LE(r.line, 36u);
+    const std::string got = std::string(Basename(r.file)) + ":" + std::to_string(r.line);
+    EXPECT_EQ(std::string(Basename(want)), got) << "a+" << i;
+    lines.insert(r.line);
+  }
+  pclose(pipe);
+  EXPECT_TRUE(lines.count(34)) << "no address on a()'s loop line";
+  EXPECT_TRUE(lines.count(35)) << "no address on a()'s checkpoint() call";
+  // An address nobody can name has no position either.
+  const SymbolizedAddress& bad = sym.SymbolizeFile("", path, 1ull << 40);
+  EXPECT_TRUE(bad.file.empty());
+  EXPECT_EQ(bad.line, 0u);
 }
 
 TEST(SymbolizerTest, RefusesBuildIdMismatch) {
