@@ -53,6 +53,20 @@ std::string OpenErrorHint(int err, const perf_event_attr& attr, std::string_view
   switch (err) {
     case EACCES:
     case EPERM:
+      if (pid == -1 && !caps.PerfmonCapable()) {
+        // System-wide events are refused above paranoid 0 whatever the event.
+        return absl::StrCat(
+            "system-wide profiling (-a) needs root or CAP_PERFMON, or "
+            "sysctl kernel.perf_event_paranoid=0 (it is ",
+            caps.perf_event_paranoid, ")");
+      }
+      if (attr.type == PERF_TYPE_TRACEPOINT && !caps.PerfmonCapable() &&
+          caps.perf_event_paranoid > -1) {
+        return absl::StrCat(
+            "tracepoints with raw data need root or CAP_PERFMON, or sysctl "
+            "kernel.perf_event_paranoid=-1 (it is ",
+            caps.perf_event_paranoid, ")");
+      }
       return PermissionHint(caps);
     case ESRCH:
       return absl::StrCat("no process with pid ", pid, " (did it exit?)");

@@ -150,8 +150,14 @@ absl::StatusOr<std::vector<TracepointName>> Tracefs::ListTracepoints() const {
   std::error_code ec;
   fs::directory_iterator systems(events, ec);
   if (ec) {
+    const bool denied = ec.value() == EACCES || ec.value() == EPERM;
     return ErrnoError(ec.value(), absl::StrCat("cannot list tracepoints in ", events),
-                      "is tracefs mounted there?");
+                      denied ? "tracefs is readable by root only: run as root, or remount it "
+                               "readable (mount -o remount,mode=755 " +
+                                   root_ +
+                                   ") and lower kernel.perf_event_paranoid to -1 for raw "
+                                   "tracepoint data (or grant CAP_PERFMON)"
+                             : std::string("is tracefs mounted there?"));
   }
   std::vector<TracepointName> out;
   for (const fs::directory_entry& system : systems) {

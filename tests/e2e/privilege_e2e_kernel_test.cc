@@ -1,0 +1,95 @@
+// When the kernel refuses, wick says why and what to do: run from root, these tests drop to
+// the unprivileged user `nobody` (setpriv) and check each refusal's one-line message, and that
+// what an unprivileged user may do (its own processes, user space) still works.
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "run.h"
+#include "testing/testing.h"
+#include "workloads.h"
+
+namespace wick::testing {
+namespace {
+
+const std::string kWick = WICK_BINARY;
+
+class PrivilegeE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root, to drop to nobody";
+    if (access("/usr/bin/setpriv", X_OK) != 0) WICK_SKIP_OR_FAIL("setpriv (util-linux) missing");
+    if (getpwnam("nobody") == nullptr) WICK_SKIP_OR_FAIL("no user 'nobody'");
+    std::ifstream("/proc/sys/kernel/perf_event_paranoid") >> paranoid_;
+    // A directory nobody can write to (TempPath's parent is private to root).
+    char templ[] = "/tmp/wick-nobody-XXXXXX";
+    ASSERT_NE(mkdtemp(templ), nullptr);
+    dir_ = templ;
+    chmod(dir_.c_str(), 0777);
+  }
+
+  RunResult AsNobody(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup",
+                                     "--clear-groups", kWick};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProgram(argv);
+  }
+
+  static int Lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+
+  int paranoid_ = 2;
+  std::string dir_;
+};
+
+TEST_F(PrivilegeE2eTest, SystemWideNamesParanoidAndCapPerfmon) {
+  if (paranoid_ <= 0) GTEST_SKIP() << "perf_event_paranoid allows system-wide profiling";
+  RunResult r = AsNobody({"record", "-a", "--duration", "0.2", "-o", dir_ + "/a.wick"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "kernel.perf_event_paranoid")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "CAP_PERFMON")) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+}
+
+TEST_F(PrivilegeE2eTest, KernelCallchainsSuggestUserSpaceOnly) {
+  if (paranoid_ < 2) GTEST_SKIP() << "perf_event_paranoid allows kernel profiling";
+  RunResult r = AsNobody({"record", "-g", "-o", dir_ + "/k.wick", "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "kernel.perf_event_paranoid is")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "':u'")) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+}
+
+TEST_F(PrivilegeE2eTest, TracepointsNameTracefsAndTheFix) {
+  // As root first, so tracefs is mounted and the refusal is about permissions, not absence.
+  RunResult root = RunProgram({kWick, "record", "-e", "sched:sched_process_exec", "-o",
+                               dir_ + "/root.wick", "--", "/bin/true"});
+  ASSERT_EQ(root.exit_code, 0) << root.err;
+  RunResult r =
+      AsNobody({"record", "-e", "sched:sched_switch", "-o", dir_ + "/t.wick", "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "tracefs") || absl::StrContains(r.err, "tracepoint"))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "root")) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+}
+
+TEST_F(PrivilegeE2eTest, UserSpaceOfOwnProcessWorksUnprivileged) {
+  if (paranoid_ > 2) GTEST_SKIP() << "perf_event_paranoid > 2 refuses everything unprivileged";
+  std::string file = dir_ + "/u.wick";
+  RunResult r = AsNobody(
+      {"record", "-e", "cpu-clock:u", "-g", "-o", file, "--", workloads::KnownTreePath(), "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  RunResult rep = AsNobody({"report", "-i", file, "--folded"});
+  ASSERT_EQ(rep.exit_code, 0) << rep.err;
+  EXPECT_TRUE(absl::StrContains(rep.out, ";main;work;a ")) << rep.out;
+  EXPECT_FALSE(absl::StrContains(rep.out, "_[k]")) << rep.out;
+}
+
+}  // namespace
+}  // namespace wick::testing
