@@ -214,9 +214,11 @@ TEST_F(FlameGraphTest, InlinedFramesAreTheirOwnKind) {
       sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), outer).inlined[0].line;
   const uint32_t main_line =
       sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), main_offset).line;
+  const uint32_t call_line = sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), outer).line;
+  EXPECT_NE(call_line, 0u);
   EXPECT_EQ(paths_[absl::StrCat("all;known_tree_fp;main (known_tree_inline.c:", main_line,
-                                ");outer (known_tree_inline.c:18);burn (known_tree_inline.c:", line,
-                                ")")],
+                                ");outer (known_tree_inline.c:", call_line,
+                                ");burn (known_tree_inline.c:", line, ")")],
             9u);
 
   opts.lines = false;
