@@ -7,8 +7,14 @@
 //
 // Embedded data: <script id="wick-data" type="application/json">{"names":[...],"kinds":[...],
 // "tree":NODE}</script> where NODE = [name index, total samples, [NODE...]] (children sorted
-// by name) and kinds[i] is the FlameKind of names[i]. Stateless apart from the Symbolizer's
-// caches; errors only for a failed stream write.
+// by name) and kinds[i] is the FlameKind of names[i].
+//
+// Differential flame graph (`wick diff`): frames sized by the new profile, NODE =
+// [name index, new samples, [NODE...], base samples] and the document has "diff":
+// {"base_total":N}; a frame is red where its share of all samples grew from base to new, blue
+// where it shrank (deeper for larger changes), and the tooltip gives both shares and the
+// delta. Frames only the base profile has have no width. Stateless apart from the
+// Symbolizer's caches; errors only for a failed stream write.
 #ifndef WICK_FLAMEGRAPH_H_
 #define WICK_FLAMEGRAPH_H_
 
@@ -36,6 +42,8 @@ struct FlameGraphOptions {
   std::string title = "wick flame graph";
   bool expand_inlined = true;  // inlined functions as their own frames
   bool lines = false;          // append " (file:line)" where debug info has it
+  bool include_comm = true;    // thread names (comms) as the roots' children; false: frames
+                               // of every thread merged right under "all"
 };
 
 // The embedded JSON document alone (what the page parses), for tests and other viewers.
@@ -45,6 +53,14 @@ std::string FlameGraphJson(const Recording& rec, Symbolizer& sym,
 // Writes the whole HTML page to `out`.
 absl::Status WriteFlameGraph(const Recording& rec, Symbolizer& sym, std::ostream& out,
                              const FlameGraphOptions& opts = {});
+
+// The differential document: `now` sizes the frames, `base` gives each frame's old count.
+std::string DiffFlameGraphJson(const Recording& base, const Recording& now, Symbolizer& sym,
+                               const FlameGraphOptions& opts = {});
+
+// Writes the differential HTML page to `out`.
+absl::Status WriteDiffFlameGraph(const Recording& base, const Recording& now, Symbolizer& sym,
+                                 std::ostream& out, const FlameGraphOptions& opts = {});
 
 }  // namespace wick
 

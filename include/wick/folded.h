@@ -34,6 +34,11 @@ std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame)
 absl::Status WriteFolded(const Recording& rec, Symbolizer& sym, std::ostream& out,
                          const FoldedOptions& opts = {});
 
+// Differential folded stacks, the input of flamegraph.pl's difffolded mode: one line
+// "frames base_count new_count" per stack either recording has (0 where one lacks it), sorted.
+absl::Status WriteDiffFolded(const Recording& base, const Recording& now, Symbolizer& sym,
+                             std::ostream& out, const FoldedOptions& opts = {});
+
 }  // namespace wick
 
 #endif  // WICK_FOLDED_H_

@@ -2,8 +2,9 @@
 // github.com/google/pprof), read by `go tool pprof`, Pyroscope, Parca and speedscope.
 //
 // One Sample per recorded stack with values [samples/count] and, for clock events with a known
-// period or frequency, [cpu/nanoseconds]; a "thread" label carries the comm. One Location per
-// distinct frame (leaf first in Sample.location_id) with one Line per function at that address:
+// period or frequency, [cpu/nanoseconds]; a "thread" label carries the comm, numeric "pid" and
+// "tid" labels the process and thread (not for version-1 recordings, which lack them). One Location
+// per distinct frame (leaf first in Sample.location_id) with one Line per function at that address:
 // inlined functions innermost first, then the symbol's function, as pprof expects. One Mapping
 // per recorded binary with its build-id in hex, plus one for the kernel. Function names come
 // from the shared frame naming of folded.h. Stateless apart from the Symbolizer's caches;

@@ -28,7 +28,8 @@
 
 namespace wick {
 
-inline constexpr uint32_t kRecordingVersion = 1;
+// Version 2 added pid and tid to each stack; version-1 files are still read (pid = tid = 0).
+inline constexpr uint32_t kRecordingVersion = 2;
 
 struct RecordingMeta {
   std::string command_line;    // how wick record was invoked
@@ -55,6 +56,7 @@ struct RecordedComm {
 struct RecordedStack {
   uint32_t id = 0;
   uint32_t comm = 0;          // RecordedComm id of the sampled thread
+  uint32_t pid = 0, tid = 0;  // of the sampled thread (0 in version-1 files and for idle)
   std::vector<Frame> frames;  // leaf first
   uint64_t count = 0;         // samples (sum of all count deltas in the file)
 };
@@ -125,7 +127,12 @@ class RecordingWriter {
   // Definitions are written once, before the first use in a stack. Ids are dense, from 0.
   virtual void AddBinary(uint32_t id, std::string_view build_id, std::string_view path) = 0;
   virtual void AddComm(uint32_t id, std::string_view name) = 0;
-  virtual void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) = 0;
+  virtual void AddStack(uint32_t id, uint32_t comm, uint32_t pid, uint32_t tid,
+                        std::span<const Frame> frames) = 0;
+  // A stack whose thread is not known (pid = tid = 0).
+  void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) {
+    AddStack(id, comm, 0, 0, frames);
+  }
   // Adds `delta` samples to stack `id` (deltas accumulate across flushes).
   virtual void AddCount(uint32_t id, uint64_t delta) = 0;
   // Defines event type `id` (dense from 0) before the first trace sample naming it.

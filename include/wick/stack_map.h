@@ -1,4 +1,5 @@
-// Deduplicating stack map: every distinct (comm, frames) stack is stored once with a count,
+// Deduplicating stack map: every distinct (comm, pid, tid, frames) stack is stored once with a
+// count (so reports can filter and split by process and thread),
 // like the kernel's BPF stack map in build-id mode, but it never evicts and never
 // overwrites on a hash collision: when full, Insert fails and the caller counts
 // Stat::kStackMapFull.
@@ -24,7 +25,8 @@ namespace wick {
 
 class StackMap {
  public:
-  using HashFn = uint64_t (*)(uint32_t comm, std::span<const Frame> frames);
+  using HashFn = uint64_t (*)(uint32_t comm, uint32_t pid, uint32_t tid,
+                              std::span<const Frame> frames);
 
   // Room for `max_stacks` stacks holding `max_frames_total` frames altogether. `hash` replaces
   // the default hash (tests inject a constant one to force collisions).
@@ -32,10 +34,11 @@ class StackMap {
   StackMap(StackMap&&) = default;
   StackMap& operator=(StackMap&&) = default;
 
-  // Adds `weight` to the count of stack (comm, frames) and returns its id; a new stack is
-  // copied into the arena. nullopt when the stack is new and the map is full (nothing is
-  // changed then).
-  std::optional<uint32_t> Insert(uint32_t comm, std::span<const Frame> frames, uint64_t weight = 1);
+  // Adds `weight` to the count of stack (comm, pid, tid, frames) and returns its id; a new
+  // stack is copied into the arena. nullopt when the stack is new and the map is full (nothing
+  // is changed then).
+  std::optional<uint32_t> Insert(uint32_t comm, uint32_t pid, uint32_t tid,
+                                 std::span<const Frame> frames, uint64_t weight = 1);
 
   size_t size() const { return stacks_.size(); }
   size_t max_stacks() const { return max_stacks_; }
@@ -46,13 +49,16 @@ class StackMap {
     return std::span<const Frame>(arena_.data() + stacks_[id].offset, stacks_[id].length);
   }
   uint32_t Comm(uint32_t id) const { return stacks_[id].comm; }
+  uint32_t Pid(uint32_t id) const { return stacks_[id].pid; }
+  uint32_t Tid(uint32_t id) const { return stacks_[id].tid; }
   uint64_t Count(uint32_t id) const { return stacks_[id].count; }
 
   // Calls callback(id, delta) for every stack whose count grew since the previous call
   // (delta = growth), in order of first growth, and resets the deltas. No allocation.
   void TakeCountDeltas(absl::FunctionRef<void(uint32_t id, uint64_t delta)> callback);
 
-  static uint64_t DefaultHash(uint32_t comm, std::span<const Frame> frames);
+  static uint64_t DefaultHash(uint32_t comm, uint32_t pid, uint32_t tid,
+                              std::span<const Frame> frames);
 
  private:
   static constexpr uint32_t kEmptySlot = 0xffffffffu;
@@ -63,6 +69,8 @@ class StackMap {
     uint32_t offset;  // into arena_
     uint32_t length;
     uint32_t comm;
+    uint32_t pid;
+    uint32_t tid;
     bool dirty;
   };
   struct Slot {

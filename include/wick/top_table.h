@@ -6,6 +6,10 @@
 // expand_inlined, the innermost inlined function owns the self samples), kernel functions by
 // kallsyms name with module "[kernel]" or the kernel module's name. Stateless apart from the
 // Symbolizer's caches; errors only for a failed stream write.
+//
+// Also here, built on the same function keys: the callers or callees of one function
+// (`--callers/--callees FUNC`) and the differential table of `wick diff` (shares of two
+// profiles, each normalized by its own total).
 #ifndef WICK_TOP_TABLE_H_
 #define WICK_TOP_TABLE_H_
 
@@ -13,6 +17,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -51,6 +56,60 @@ TopTable ComputeTopTable(const Recording& rec, Symbolizer& sym, const TopOptions
 // "Self%  Self  Total%  Total  Function [Module]" rows (at most opts.top), kernel functions
 // marked "[k]", then one line naming the unsymbolized addresses per binary, if any.
 absl::Status WriteTopTable(const TopTable& table, std::ostream& out, const TopOptions& opts = {});
+
+enum class CallDirection : uint8_t { kCallers, kCallees };
+
+// The functions directly calling (or called by) one function, over every stack it is on.
+struct CallTable {
+  std::string function;         // the function asked for (display name)
+  uint64_t total_samples = 0;   // all samples of the recording
+  uint64_t function_total = 0;  // samples with the function anywhere on the stack
+  uint64_t function_self = 0;   // samples with the function as the leaf
+  // One entry per neighbour: `total` = samples of stacks in which it calls (or is called by)
+  // the function, counted once per stack; `self` unused. Sorted by total, then name. Callers
+  // include "[root]" for stacks where the function is the outermost frame; callees do not
+  // list the function's self samples (see function_self).
+  std::vector<TopEntry> entries;
+};
+
+// `function` is matched against the display names (without module) of every frame, as the
+// top table shows them (opts.expand_inlined and opts.lines apply). function_total == 0 when
+// no frame matched.
+CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_view function,
+                           CallDirection direction, const TopOptions& opts = {});
+
+// "Samples  %All  %Func  Function [Module]" rows (at most opts.top), headed by a line naming
+// the function and its self and total samples.
+absl::Status WriteCallTable(const CallTable& table, CallDirection direction, std::ostream& out,
+                            const TopOptions& opts = {});
+
+// One function of `wick diff`: its share of each profile's samples (0..1).
+struct DiffEntry {
+  std::string function;
+  std::string module;
+  bool kernel = false;
+  uint64_t base_self = 0, base_total = 0;  // samples in the base profile
+  uint64_t new_self = 0, new_total = 0;    // samples in the new profile
+  double base_self_share = 0, base_total_share = 0;
+  double new_self_share = 0, new_total_share = 0;
+  double self_delta() const { return new_self_share - base_self_share; }
+  double total_delta() const { return new_total_share - base_total_share; }
+};
+
+struct DiffTable {
+  uint64_t base_samples = 0, new_samples = 0;
+  // Every function of either profile, sorted by |self_delta| (largest change first), then
+  // |total_delta|, then name.
+  std::vector<DiffEntry> entries;
+};
+
+// From the full tables (opts.top is ignored: ComputeTopTable returns every function).
+DiffTable ComputeDiffTable(const TopTable& base, const TopTable& now);
+
+// "BaseSelf% NewSelf% Delta BaseTotal% NewTotal% Delta Function [Module]" with deltas in
+// percentage points, at most `limit` rows (0 = all), functions unchanged in both columns
+// (to 0.005 points) left out.
+absl::Status WriteDiffTable(const DiffTable& table, std::ostream& out, size_t limit = 30);
 
 }  // namespace wick
 

@@ -76,7 +76,7 @@ std::string HtmlEscape(std::string_view s) {
 
 class Tree {
  public:
-  Tree() { nodes_.push_back({Intern("all", FlameKind::kRoot), 0, {}}); }
+  Tree() { nodes_.push_back({Intern("all", FlameKind::kRoot), 0, 0, {}}); }
 
   uint32_t Intern(const std::string& name, FlameKind kind) {
     auto [it, inserted] =
@@ -90,15 +90,18 @@ class Tree {
     auto [it, inserted] = child_index_.try_emplace((uint64_t{parent} << 32) | name,
                                                    static_cast<uint32_t>(nodes_.size()));
     if (inserted) {
-      nodes_.push_back({name, 0, {}});
+      nodes_.push_back({name, 0, 0, {}});
       nodes_[parent].children.push_back(it->second);
     }
     return it->second;
   }
 
   void Add(uint32_t node, uint64_t count) { nodes_[node].total += count; }
+  void AddBase(uint32_t node, uint64_t count) { nodes_[node].base += count; }
 
-  std::string Json() {
+  // With `diff`, every node carries its base count and the document the base total.
+  std::string Json(bool diff = false) {
+    diff_ = diff;
     std::string out = "{\"names\":[";
     for (size_t i = 0; i < names_.size(); ++i) {
       if (i != 0) out.push_back(',');
@@ -111,6 +114,7 @@ class Tree {
     }
     out += "],\"tree\":";
     AppendNode(0, &out);
+    if (diff) absl::StrAppend(&out, ",\"diff\":{\"base_total\":", nodes_[0].base, "}");
     out += "}";
     return out;
   }
@@ -119,6 +123,7 @@ class Tree {
   struct Node {
     uint32_t name;
     uint64_t total;
+    uint64_t base;  // differential graphs: the base profile's count
     std::vector<uint32_t> children;
   };
 
@@ -133,14 +138,50 @@ class Tree {
       if (i != 0) out->push_back(',');
       AppendNode(node.children[i], out);
     }
-    out->append("]]");
+    out->append("]");
+    if (diff_) absl::StrAppend(out, ",", node.base);
+    out->append("]");
   }
 
   std::vector<std::pair<std::string, FlameKind>> names_;
   absl::flat_hash_map<std::pair<std::string, FlameKind>, uint32_t> name_index_;
   std::vector<Node> nodes_;
   absl::flat_hash_map<uint64_t, uint32_t> child_index_;
+  bool diff_ = false;
 };
+
+// Adds every stack of `rec` to `tree`, as the new counts or (`base`) as the base counts.
+void AddRecording(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts, bool base,
+                  Tree* tree) {
+  std::vector<DisplayFrame> frames;
+  auto add = [&](uint32_t node, uint64_t count) {
+    if (base) {
+      tree->AddBase(node, count);
+    } else {
+      tree->Add(node, count);
+    }
+  };
+  for (const RecordedStack& stack : rec.stacks) {
+    if (stack.count == 0) continue;
+    add(0, stack.count);
+    uint32_t node = 0;
+    if (opts.include_comm) {
+      node = tree->Child(
+          0, tree->Intern(stack.comm < rec.comms.size() ? rec.comms[stack.comm].name : "[unknown]",
+                          FlameKind::kComm));
+      add(node, stack.count);
+    }
+    for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {
+      frames.clear();
+      output_internal::ExpandFrame(rec, sym, *it, opts.expand_inlined, &frames);
+      for (const DisplayFrame& f : frames) {
+        node = tree->Child(
+            node, tree->Intern(opts.lines ? output_internal::NameWithLine(f) : f.name, f.kind));
+        add(node, stack.count);
+      }
+    }
+  }
+}
 
 constexpr std::string_view kPageHead = R"HTML(<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -179,7 +220,8 @@ const D=JSON.parse(document.getElementById("wick-data").textContent);
 const names=D.names,kinds=D.kinds;
 // Flatten the tree in preorder: the subtree of i is [i,end[i]); x0 is the sample offset
 // from the left edge, so zooming is a rescale, not a relayout.
-const nm=[],tot=[],dep=[],x0=[],par=[],end=[];
+const nm=[],tot=[],dep=[],x0=[],par=[],end=[],bas=[];
+const diff=D.diff?true:false,baseTotal=diff?(D.diff.base_total||1):1;
 let maxDepth=0;
 (function(){
   const stack=[[D.tree,0,0,-1]];
@@ -188,7 +230,7 @@ let maxDepth=0;
     const [node,d,x,p]=stack.pop();
     while(open.length&&dep[open[open.length-1]]>=d){end[open.pop()]=nm.length;}
     const i=nm.length;
-    nm.push(node[0]);tot.push(node[1]);dep.push(d);x0.push(x);par.push(p);end.push(0);
+    nm.push(node[0]);tot.push(node[1]);dep.push(d);x0.push(x);par.push(p);end.push(0);bas.push(node[3]||0);
     open.push(i);
     if(d>maxDepth)maxDepth=d;
     const ch=node[2];
@@ -202,13 +244,27 @@ const N=nm.length,total=tot[0]||1;
 const ROW=17;
 const canvas=document.getElementById("fg"),ctx=canvas.getContext("2d");
 const tip=document.getElementById("tip"),details=document.getElementById("details");
-document.getElementById("info").textContent=tot[0]+" samples, "+N+" frames";
+document.getElementById("info").textContent=tot[0]+" samples, "+N+" frames"+(diff?" (base: "+bas[0]+" samples)":"");
+// Differential: change of share (new minus base), colors scaled by the largest change.
+function delta(i){return tot[i]/total-bas[i]/baseTotal;}
+let maxDelta=0;
+if(diff){
+  for(let i=1;i<N;i++)maxDelta=Math.max(maxDelta,Math.abs(delta(i)));
+  document.querySelector(".legend").innerHTML='<span style="background:rgb(255,90,90)">grew</span><span style="background:rgb(90,90,255)">shrank</span><span style="background:#ddd">unchanged</span>';
+}
+function diffColor(i){
+  const d=delta(i);
+  if(maxDelta===0||Math.abs(d)<1e-9)return "rgb(221,221,221)";
+  const t=Math.round(200*(1-(0.15+0.85*Math.abs(d)/maxDelta)));
+  return d>0?"rgb(255,"+t+","+t+")":"rgb("+t+","+t+",255)";
+}
 let zoom=0,matched=null,drawn=[];
 function hash(s){let h=2166136261;for(let k=0;k<s.length;k++){h^=s.charCodeAt(k);h=Math.imul(h,16777619);}return (h>>>0)/4294967296;}
 const colorCache=new Map();
 function color(i){
   const n=nm[i];
   if(matched&&matched[n])return "rgb(230,0,230)";
+  if(diff)return diffColor(i);
   let c=colorCache.get(n);if(c)return c;
   const h=hash(names[n]);
   switch(kinds[n]){
@@ -261,6 +317,11 @@ function describe(i){
   if(zoom!==0)s+=", "+fmt(tot[i]/(tot[zoom]||1))+" of zoom";
   let self=tot[i];for(let c=i+1;c<end[i];c=end[c])self-=tot[c];
   if(self>0)s+="\nself: "+self+" samples";
+  if(diff){
+    const d=delta(i);
+    s+="\nbase: "+bas[i]+" samples, "+fmt(bas[i]/baseTotal)+" -> new "+fmt(tot[i]/total)+
+       " ("+(d>=0?"+":"")+(100*d).toFixed(2)+" points)";
+  }
   return s;
 }
 canvas.addEventListener("mousemove",ev=>{
@@ -310,35 +371,35 @@ void ReplaceAll(std::string* s, std::string_view from, std::string_view to) {
 
 std::string FlameGraphJson(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts) {
   Tree tree;
-  std::vector<DisplayFrame> frames;
-  for (const RecordedStack& stack : rec.stacks) {
-    if (stack.count == 0) continue;
-    tree.Add(0, stack.count);
-    uint32_t node = tree.Child(
-        0, tree.Intern(stack.comm < rec.comms.size() ? rec.comms[stack.comm].name : "[unknown]",
-                       FlameKind::kComm));
-    tree.Add(node, stack.count);
-    for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {
-      frames.clear();
-      output_internal::ExpandFrame(rec, sym, *it, opts.expand_inlined, &frames);
-      for (const DisplayFrame& f : frames) {
-        node = tree.Child(
-            node, tree.Intern(opts.lines ? output_internal::NameWithLine(f) : f.name, f.kind));
-        tree.Add(node, stack.count);
-      }
-    }
-  }
+  AddRecording(rec, sym, opts, /*base=*/false, &tree);
   return tree.Json();
+}
+
+std::string DiffFlameGraphJson(const Recording& base, const Recording& now, Symbolizer& sym,
+                               const FlameGraphOptions& opts) {
+  Tree tree;
+  AddRecording(now, sym, opts, /*base=*/false, &tree);
+  AddRecording(base, sym, opts, /*base=*/true, &tree);
+  return tree.Json(/*diff=*/true);
+}
+
+static absl::Status WritePage(std::string_view title, const std::string& json, std::ostream& out) {
+  std::string head(kPageHead);
+  ReplaceAll(&head, "@TITLE@", HtmlEscape(title));
+  out << head << json << kPageTail;
+  out.flush();
+  if (!out) return absl::DataLossError("writing the flame graph failed (stream error)");
+  return absl::OkStatus();
 }
 
 absl::Status WriteFlameGraph(const Recording& rec, Symbolizer& sym, std::ostream& out,
                              const FlameGraphOptions& opts) {
-  std::string head(kPageHead);
-  ReplaceAll(&head, "@TITLE@", HtmlEscape(opts.title));
-  out << head << FlameGraphJson(rec, sym, opts) << kPageTail;
-  out.flush();
-  if (!out) return absl::DataLossError("writing the flame graph failed (stream error)");
-  return absl::OkStatus();
+  return WritePage(opts.title, FlameGraphJson(rec, sym, opts), out);
+}
+
+absl::Status WriteDiffFlameGraph(const Recording& base, const Recording& now, Symbolizer& sym,
+                                 std::ostream& out, const FlameGraphOptions& opts) {
+  return WritePage(opts.title, DiffFlameGraphJson(base, now, sym, opts), out);
 }
 
 }  // namespace wick

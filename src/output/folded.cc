@@ -56,8 +56,11 @@ std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame)
   return std::string(kUnknown);
 }
 
-absl::Status WriteFolded(const Recording& rec, Symbolizer& sym, std::ostream& out,
-                         const FoldedOptions& opts) {
+namespace {
+
+// Folded line (without count) -> samples, identical lines merged.
+absl::flat_hash_map<std::string, uint64_t> FoldedLines(const Recording& rec, Symbolizer& sym,
+                                                       const FoldedOptions& opts) {
   absl::flat_hash_map<std::string, uint64_t> lines;
   std::string line;
   std::vector<output_internal::DisplayFrame> frames;
@@ -85,12 +88,41 @@ absl::Status WriteFolded(const Recording& rec, Symbolizer& sym, std::ostream& ou
     if (line.empty()) continue;
     lines[line] += stack.count;
   }
+  return lines;
+}
 
+}  // namespace
+
+absl::Status WriteFolded(const Recording& rec, Symbolizer& sym, std::ostream& out,
+                         const FoldedOptions& opts) {
+  const absl::flat_hash_map<std::string, uint64_t> lines = FoldedLines(rec, sym, opts);
   std::vector<std::pair<std::string_view, uint64_t>> sorted;
   sorted.reserve(lines.size());
   for (const auto& [text, count] : lines) sorted.emplace_back(text, count);
   std::sort(sorted.begin(), sorted.end());
   for (const auto& [text, count] : sorted) out << text << ' ' << count << '\n';
+  out.flush();
+  if (!out) return absl::DataLossError("writing folded stacks failed (stream error)");
+  return absl::OkStatus();
+}
+
+absl::Status WriteDiffFolded(const Recording& base, const Recording& now, Symbolizer& sym,
+                             std::ostream& out, const FoldedOptions& opts) {
+  const absl::flat_hash_map<std::string, uint64_t> old_lines = FoldedLines(base, sym, opts);
+  const absl::flat_hash_map<std::string, uint64_t> new_lines = FoldedLines(now, sym, opts);
+  std::vector<std::pair<std::string_view, std::pair<uint64_t, uint64_t>>> sorted;
+  sorted.reserve(old_lines.size() + new_lines.size());
+  for (const auto& [text, count] : old_lines) {
+    auto it = new_lines.find(text);
+    sorted.push_back({text, {count, it == new_lines.end() ? 0 : it->second}});
+  }
+  for (const auto& [text, count] : new_lines) {
+    if (!old_lines.contains(text)) sorted.push_back({text, {0, count}});
+  }
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& [text, counts] : sorted) {
+    out << text << ' ' << counts.first << ' ' << counts.second << '\n';
+  }
   out.flush();
   if (!out) return absl::DataLossError("writing folded stacks failed (stream error)");
   return absl::OkStatus();

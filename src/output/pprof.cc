@@ -73,7 +73,7 @@ namespace sample {
 constexpr uint32_t kLocationId = 1, kValue = 2, kLabel = 3;
 }
 namespace label {
-constexpr uint32_t kKey = 1, kStr = 2;
+constexpr uint32_t kKey = 1, kStr = 2, kNum = 3;
 }
 namespace mapping {
 constexpr uint32_t kId = 1, kMemoryStart = 2, kMemoryLimit = 3, kFileOffset = 4, kFilename = 5,
@@ -201,6 +201,10 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
   };
 
   const int64_t thread_key = strings.Intern("thread");
+  // Version-1 recordings have no pid/tid per stack (all 0): no labels rather than wrong ones.
+  const bool thread_ids = rec.version != 1;
+  const int64_t pid_key = thread_ids ? strings.Intern("pid") : 0;
+  const int64_t tid_key = thread_ids ? strings.Intern("tid") : 0;
   std::vector<uint64_t> ids;
   for (const RecordedStack& stack : rec.stacks) {
     if (stack.count == 0) continue;
@@ -217,6 +221,14 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
                                           ? std::string_view(rec.comms[stack.comm].name)
                                           : std::string_view("[unknown]")));
     s.Bytes(sample::kLabel, l.str());
+    if (thread_ids) {
+      for (const auto& [key, value] : {std::pair{pid_key, stack.pid}, {tid_key, stack.tid}}) {
+        PbWriter n;
+        n.Int(label::kKey, key);
+        n.Int(label::kNum, int64_t{value});
+        s.Bytes(sample::kLabel, n.str());
+      }
+    }
     out.Bytes(profile::kSample, s.str());
   }
 

@@ -1,5 +1,6 @@
-// Byte layout of a wick recording (version 1). Private to src/recording/; people writing
-// other readers should read man/wick-data.5, which says the same in prose.
+// Byte layout of a wick recording (version 2; version 1 differs only in the stack entry). Private
+// to src/recording/; people writing other readers should read man/wick-data.5, which says the same
+// in prose.
 //
 // Every integer is little-endian and fixed-width; nothing is aligned. A "str" is a u32 byte
 // length followed by that many bytes (no terminating NUL; build-ids are raw bytes).
@@ -33,8 +34,10 @@
 //  ids are dense from 0 over the whole file, each id defined once.
 //    u32 n_binaries, n x { u32 id | str build_id | str path }
 //    u32 n_comms,    n x { u32 id | str name }
-//    u32 n_stacks,   n x { u32 id | u32 comm | u32 n_frames |
+//    u32 n_stacks,   n x { u32 id | u32 comm | u32 pid | u32 tid | u32 n_frames |
 //                          n_frames x { u64 value | u32 binary | u32 kind } }   (leaf first)
+//                   (pid/tid: the sampled thread, 0 for idle; version 1 has no pid and tid
+//                    fields: { u32 id | u32 comm | u32 n_frames | frames }, read as 0)
 //                   (kind 0 user file: binary = binary id; 1 kernel: binary 0; 2 raw user
 //                    address: binary = pid, 0 when unknown)
 //    u32 n_counts,   n x { u32 stack_id | u64 delta }      (deltas add up across chunks)
@@ -107,7 +110,8 @@ enum ChunkType : uint32_t {
 // by the bytes that remain before reserving memory for them.
 inline constexpr size_t kMinBinarySize = 4 + 4 + 4;
 inline constexpr size_t kMinCommSize = 4 + 4;
-inline constexpr size_t kMinStackSize = 4 + 4 + 4;
+inline constexpr size_t kMinStackSize = 4 + 4 + 4 + 4 + 4;
+inline constexpr size_t kMinStackSizeV1 = 4 + 4 + 4;
 inline constexpr size_t kFrameSize = 8 + 4 + 4;
 inline constexpr size_t kCountSize = 4 + 8;
 inline constexpr size_t kMinKernelSymbolSize = 8 + 8 + 4 + 4;

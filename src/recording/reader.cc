@@ -195,11 +195,15 @@ class Parser {
       }
       rec_.comms.push_back(std::move(c));
     }
-    if (!ReadCount(r, fmt::kMinStackSize, &n)) return false;
+    // Version 1 stacks have no pid and tid (they stay 0).
+    const bool has_thread = rec_.version >= 2;
+    if (!ReadCount(r, has_thread ? fmt::kMinStackSize : fmt::kMinStackSizeV1, &n)) return false;
     for (uint32_t i = 0; i < n; ++i) {
       RecordedStack s;
       uint32_t n_frames = 0;
-      if (!r.Read(&s.id) || !r.Read(&s.comm) || !ReadCount(r, fmt::kFrameSize, &n_frames)) {
+      if (!r.Read(&s.id) || !r.Read(&s.comm) ||
+          (has_thread && (!r.Read(&s.pid) || !r.Read(&s.tid))) ||
+          !ReadCount(r, fmt::kFrameSize, &n_frames)) {
         return false;
       }
       s.frames.resize(n_frames);

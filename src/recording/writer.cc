@@ -59,6 +59,8 @@ struct PendingEventType {
 struct PendingStack {
   uint32_t id;
   uint32_t comm;
+  uint32_t pid;
+  uint32_t tid;
   std::vector<Frame> frames;
 };
 
@@ -97,9 +99,11 @@ class FileRecordingWriter final : public RecordingWriter {
     if (finished_) return;
     comms_.push_back({id, std::string(name)});
   }
-  void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) override {
+  using RecordingWriter::AddStack;
+  void AddStack(uint32_t id, uint32_t comm, uint32_t pid, uint32_t tid,
+                std::span<const Frame> frames) override {
     if (finished_) return;
-    stacks_.push_back({id, comm, std::vector<Frame>(frames.begin(), frames.end())});
+    stacks_.push_back({id, comm, pid, tid, std::vector<Frame>(frames.begin(), frames.end())});
   }
   void AddCount(uint32_t id, uint64_t delta) override {
     if (finished_ || delta == 0) return;
@@ -194,6 +198,8 @@ class FileRecordingWriter final : public RecordingWriter {
     for (const PendingStack& s : stacks_) {
       p.Put<uint32_t>(s.id);
       p.Put<uint32_t>(s.comm);
+      p.Put<uint32_t>(s.pid);
+      p.Put<uint32_t>(s.tid);
       p.Put<uint32_t>(static_cast<uint32_t>(s.frames.size()));
       for (const Frame& f : s.frames) {
         p.Put<uint64_t>(f.value);

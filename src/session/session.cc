@@ -527,7 +527,8 @@ absl::Status Session::FlushToFile() {
   }
   for (; stacks_written_ < stacks_->size(); ++stacks_written_) {
     uint32_t id = uint32_t(stacks_written_);
-    writer_->AddStack(id, stacks_->Comm(id), stacks_->Frames(id));
+    writer_->AddStack(id, stacks_->Comm(id), stacks_->Pid(id), stacks_->Tid(id),
+                      stacks_->Frames(id));
   }
   stacks_->TakeCountDeltas([&](uint32_t id, uint64_t delta) { writer_->AddCount(id, delta); });
   return writer_->Flush();

@@ -91,7 +91,8 @@ uint32_t StackBuilder::OnSample(const ParsedRecord& rec) {
     }
   }
   const uint32_t comm = pid == 0 ? swapper_comm_ : processes_->CommId(pid, pid_t(s.tid));
-  std::optional<uint32_t> id = stacks_->Insert(comm, std::span<const Frame>(frames, n));
+  std::optional<uint32_t> id =
+      stacks_->Insert(comm, s.pid, s.tid, std::span<const Frame>(frames, n));
   if (!id) {
     stats_->Add(Stat::kStackMapFull);
     return 0xffffffffu;

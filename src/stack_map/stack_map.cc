@@ -25,10 +25,12 @@ inline uint64_t Mum(uint64_t a, uint64_t b) {
 
 }  // namespace
 
-uint64_t StackMap::DefaultHash(uint32_t comm, std::span<const Frame> frames) {
+uint64_t StackMap::DefaultHash(uint32_t comm, uint32_t pid, uint32_t tid,
+                               std::span<const Frame> frames) {
   // One multiply per frame keeps hashing a 20-frame stack at a few nanoseconds; the final
   // Mix() spreads the result over the low bits that pick the slot.
   uint64_t h = (uint64_t{comm} << 32) ^ frames.size() ^ 0x9e3779b97f4a7c15ULL;
+  h = Mum(h ^ ((uint64_t{pid} << 32) | tid), 0xe7037ed1a0b428dbULL);
   for (const Frame& f : frames) {
     const uint64_t tag = (uint64_t{f.binary} << 2) | static_cast<uint32_t>(f.kind);
     h = Mum(h ^ f.value, 0xa0761d6478bd642fULL ^ tag);
@@ -48,9 +50,9 @@ StackMap::StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash)
   slots_.assign(std::bit_ceil(std::max<size_t>(2 * max_stacks_, 2)), Slot{0, kEmptySlot});
 }
 
-std::optional<uint32_t> StackMap::Insert(uint32_t comm, std::span<const Frame> frames,
-                                         uint64_t weight) {
-  const uint64_t hash = hash_(comm, frames);
+std::optional<uint32_t> StackMap::Insert(uint32_t comm, uint32_t pid, uint32_t tid,
+                                         std::span<const Frame> frames, uint64_t weight) {
+  const uint64_t hash = hash_(comm, pid, tid, frames);
   const size_t mask = slots_.size() - 1;
   size_t i = static_cast<size_t>(hash) & mask;
   for (;; i = (i + 1) & mask) {
@@ -59,7 +61,7 @@ std::optional<uint32_t> StackMap::Insert(uint32_t comm, std::span<const Frame> f
     if (slot.hash != hash) continue;
     Stack& s = stacks_[slot.id];
     // Equal hashes are only a hint: a different stack with the same hash gets its own slot.
-    if (s.comm != comm || s.length != frames.size() ||
+    if (s.comm != comm || s.pid != pid || s.tid != tid || s.length != frames.size() ||
         !std::equal(frames.begin(), frames.end(), arena_.begin() + s.offset)) {
       continue;
     }
@@ -77,6 +79,8 @@ std::optional<uint32_t> StackMap::Insert(uint32_t comm, std::span<const Frame> f
                           .offset = static_cast<uint32_t>(arena_.size()),
                           .length = static_cast<uint32_t>(frames.size()),
                           .comm = comm,
+                          .pid = pid,
+                          .tid = tid,
                           .dirty = false});
   arena_.insert(arena_.end(), frames.begin(), frames.end());
   slots_[i] = Slot{hash, id};

@@ -199,7 +199,7 @@ TEST(JitMapTest, CaptureForStacksUsesThePidsOfRawFrames) {
   StackMap stacks(1024, 64);
   const Frame s0[] = {{0x7f0000001010, 30, FrameKind::kUserRaw},
                       {0x400, 31, FrameKind::kUserFile}};  // binary 31 is a binary id, not a pid
-  stacks.Insert(0, s0);
+  stacks.Insert(0, 0, 0, s0);
   JitCaptureOptions options;
   options.tmp_dir = tmp.File("");
   Stats stats;

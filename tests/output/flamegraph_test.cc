@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -260,6 +261,59 @@ TEST_F(FlameGraphTest, ManyDistinctStacks) {
 TEST_F(FlameGraphTest, EmptyRecordingIsAnEmptyTree) {
   Load();
   EXPECT_EQ(paths_, (std::map<std::string, uint64_t>{{"all", 0}}));
+}
+
+// wick diff: frames sized by the new profile, each node carrying its base count; paths only
+// the base has are there with no width, so their loss still shows in the tooltip data.
+TEST_F(FlameGraphTest, DifferentialTreeCarriesBaseCounts) {
+  AddKnownTree();  // base: a 6, b 3, c 1 + 2 (kernel) = 12
+  const Recording base = rec_;
+  rec_.stacks[0].count = 4;   // a
+  rec_.stacks[1].count = 16;  // b
+  rec_.stacks[2].count = 0;   // c (leaf) gone
+  rec_.stacks[3].count = 4;   // c -> kernel
+  FlameGraphOptions opts;
+  opts.include_comm = false;
+  opts.title = "wick diff: base -> new";
+  std::ostringstream page;
+  WICK_ASSERT_OK(WriteDiffFlameGraph(base, rec_, sym_, page, opts));
+  const std::string data = DiffFlameGraphJson(base, rec_, sym_, opts);
+  EXPECT_NE(page.str().find(data), std::string::npos);
+  EXPECT_NE(page.str().find("<title>wick diff: base -&gt; new</title>"), std::string::npos);
+  EXPECT_NE(page.str().find("function diffColor"), std::string::npos);
+
+  Json doc;
+  ASSERT_TRUE(JsonParser(data).Parse(&doc)) << data;
+  EXPECT_EQ(doc.members["diff"].members["base_total"].number, 12u);
+  std::vector<std::string> names;
+  for (const Json& n : doc.members["names"].items) names.push_back(n.string);
+  // path -> (new, base)
+  std::map<std::string, std::pair<uint64_t, uint64_t>> counts;
+  std::function<void(const Json&, const std::string&)> walk = [&](const Json& node,
+                                                                  const std::string& prefix) {
+    ASSERT_EQ(node.items.size(), 4u);
+    const std::string path = prefix + (prefix.empty() ? "" : ";") + names[node.items[0].number];
+    counts[path] = {node.items[1].number, node.items[3].number};
+    for (const Json& child : node.items[2].items) walk(child, path);
+  };
+  walk(doc.members["tree"], "");
+  EXPECT_EQ(counts["all"], std::make_pair(uint64_t{24}, uint64_t{12}));
+  EXPECT_EQ(counts["all;main;work"], std::make_pair(uint64_t{24}, uint64_t{12}));
+  EXPECT_EQ(counts["all;main;work;a"], std::make_pair(uint64_t{4}, uint64_t{6}));
+  EXPECT_EQ(counts["all;main;work;b"], std::make_pair(uint64_t{16}, uint64_t{3}));
+  EXPECT_EQ(counts["all;main;work;c"], std::make_pair(uint64_t{4}, uint64_t{3}));
+  EXPECT_EQ(counts["all;main;work;c;entry_SYSCALL_64"], std::make_pair(uint64_t{4}, uint64_t{2}));
+  EXPECT_EQ(counts.size(), 9u);  // all, main, work, a, b, c and three kernel frames below c
+  EXPECT_EQ(counts.count("all;known_tree_fp"), 0u) << "no comm roots";
+
+  // Base-only paths: new count 0.
+  AddStack(0, {F("a", 1), F("main")}, 0);
+  Recording base2 = base;
+  base2.stacks.push_back(rec_.stacks.back());
+  base2.stacks.back().count = 5;
+  EXPECT_NE(DiffFlameGraphJson(base2, rec_, sym_, opts).find(",[],5]"), std::string::npos);
+  // A plain graph has no base counts.
+  EXPECT_EQ(FlameGraphJson(rec_, sym_, opts).find("\"diff\""), std::string::npos);
 }
 
 }  // namespace

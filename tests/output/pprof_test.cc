@@ -144,7 +144,9 @@ class PprofTest : public OutputTest {
           const std::string key = Str(l->Get("key"));
           if (key == "pid") pid = l->Get("num");
           if (key == "tid") tid = l->Get("num");
-          if (key == "pid" || key == "tid") EXPECT_TRUE(l->All("str").empty());
+          if (key == "pid" || key == "tid") {
+            EXPECT_TRUE(l->All("str").empty());
+          }
         }
         out.push_back(absl::StrCat("pid=", pid, " tid=", tid));
       }
@@ -284,11 +286,11 @@ TEST_F(PprofTest, SamplesHavePidAndTidLabels) {
   rec_.stacks.back().tid = 4000;
   AddStack(0, {F("b"), F("main")}, 1);  // idle-like: pid 0, tid 0
   const View v = Profile();
-  EXPECT_EQ(v.Ids(), (std::vector<std::string>{"pid=4000 tid=4001", "pid=4000 tid=4000",
-                                               "pid=0 tid=0"}));
+  EXPECT_EQ(v.Ids(),
+            (std::vector<std::string>{"pid=4000 tid=4001", "pid=4000 tid=4000", "pid=0 tid=0"}));
   rec_.version = 1;
-  EXPECT_EQ(Profile().Ids(), (std::vector<std::string>{"pid=- tid=-", "pid=- tid=-",
-                                                       "pid=- tid=-"}));
+  EXPECT_EQ(Profile().Ids(),
+            (std::vector<std::string>{"pid=- tid=-", "pid=- tid=-", "pid=- tid=-"}));
 }
 
 TEST_F(PprofTest, NonClockEventsHaveOnlySampleCounts) {

@@ -112,7 +112,7 @@ void WriteSmall(const std::string& path, SmallRecording* out) {
   const Frame s1[] = {{0xffffffff81000010ull, 0, FrameKind::kKernel},
                       {0x7f0000001000ull, 0, FrameKind::kUserRaw},
                       {0x99, 0, FrameKind::kUserFile}};
-  w.AddStack(1, 1, s1);
+  w.AddStack(1, 1, 4242, 4243, s1);
   w.AddCount(1, 2);
   w.AddCount(0, 3);
   samples += 5;
@@ -153,7 +153,7 @@ TEST(RecordingTest, RoundTripsEverything) {
                           {0x1234, 1, FrameKind::kUserFile},
                           {0x7ffd00001000ull, 0, FrameKind::kUserRaw},
                           {UINT64_MAX, 0, FrameKind::kUserFile}};
-  w.AddStack(0, 1, frames);
+  w.AddStack(0, 1, 4242, 0xfffffff0u, frames);
   w.AddCount(0, UINT64_MAX / 2);
   const KernelSymbol syms[] = {{0xffffffff81000000ull, 0x40, "do_syscall_64", ""},
                                {0xffffffff81000040ull, 0, "entry_SYSCALL_64", ""},
@@ -192,6 +192,8 @@ TEST(RecordingTest, RoundTripsEverything) {
   ASSERT_EQ(rec.stacks.size(), 1u);
   EXPECT_EQ(rec.stacks[0].id, 0u);
   EXPECT_EQ(rec.stacks[0].comm, 1u);
+  EXPECT_EQ(rec.stacks[0].pid, 4242u);
+  EXPECT_EQ(rec.stacks[0].tid, 0xfffffff0u);
   EXPECT_EQ(rec.stacks[0].count, UINT64_MAX / 2);
   EXPECT_EQ(rec.stacks[0].frames, std::vector<Frame>(std::begin(frames), std::end(frames)));
   ASSERT_EQ(rec.kernel_symbols.size(), 3u);
@@ -417,9 +419,9 @@ TEST(RecordingTest, BitFlipsAreDetectedAndNeverCrash) {
 
 class Builder {
  public:
-  Builder() {
+  explicit Builder(uint32_t version = 1) {
     bytes_.append("WICKREC\0", 8);
-    Put<uint32_t>(&bytes_, 1);
+    Put<uint32_t>(&bytes_, version);
     Put<uint32_t>(&bytes_, 24);
     Put<uint64_t>(&bytes_, 0);
   }
@@ -907,6 +909,59 @@ TEST(RecordingTest, HandMadeTraceChunksMatchTheDocumentedLayout) {
     EXPECT_NE(cut.truncation_note.find("malformed"), std::string::npos) << cut.truncation_note;
     EXPECT_LT(allocs.Count(), 100u);
   }
+}
+
+// Version 1 files (stacks without pid and tid) still read, with pid = tid = 0; the same
+// stack in the version 2 layout carries them.
+TEST(RecordingTest, ReadsVersion1StacksAndVersion2Threads) {
+  const std::vector<Frame> frames = {{0x10, 0, FrameKind::kUserFile},
+                                     {0xffffffff81000000ull, 0, FrameKind::kKernel}};
+  Builder v1(1);
+  v1.Chunk(2, DataPayload({{0, "old"}}, {{0, 0}, {1, 0}}, frames, {{0, 3}, {1, 4}}));
+  v1.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording old, Parse(v1.bytes()));
+  EXPECT_TRUE(old.complete);
+  EXPECT_EQ(old.version, 1u);
+  EXPECT_EQ(old.invalid_items, 0u);
+  ASSERT_EQ(old.stacks.size(), 2u);
+  for (const RecordedStack& st : old.stacks) {
+    EXPECT_EQ(st.pid, 0u);
+    EXPECT_EQ(st.tid, 0u);
+    EXPECT_EQ(st.frames, frames);
+  }
+  EXPECT_EQ(old.stacks[1].count, 4u);
+
+  std::string p;
+  Builder::Put<uint32_t>(&p, 0);  // no binaries
+  Builder::Put<uint32_t>(&p, 1);
+  Builder::Put<uint32_t>(&p, 0);
+  Builder::PutStr(&p, "new");
+  Builder::Put<uint32_t>(&p, 1);  // one stack: id, comm, pid, tid, frames
+  for (uint32_t v : {0u, 0u, 77u, 78u, 1u}) Builder::Put<uint32_t>(&p, v);
+  Builder::Put<uint64_t>(&p, 0xffffffff81000000ull);
+  Builder::Put<uint32_t>(&p, 0);
+  Builder::Put<uint32_t>(&p, 1);
+  Builder::Put<uint32_t>(&p, 1);  // one count
+  Builder::Put<uint32_t>(&p, 0);
+  Builder::Put<uint64_t>(&p, 9);
+  Builder v2(2);
+  v2.Chunk(2, p);
+  v2.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording cur, Parse(v2.bytes()));
+  EXPECT_TRUE(cur.complete) << cur.truncation_note;
+  EXPECT_EQ(cur.version, 2u);
+  ASSERT_EQ(cur.stacks.size(), 1u);
+  EXPECT_EQ(cur.stacks[0].pid, 77u);
+  EXPECT_EQ(cur.stacks[0].tid, 78u);
+  EXPECT_EQ(cur.stacks[0].count, 9u);
+  EXPECT_EQ(cur.stacks[0].frames,
+            (std::vector<Frame>{{0xffffffff81000000ull, 0, FrameKind::kKernel}}));
+  // The version 1 reading of those bytes would differ: the layouts are not interchangeable.
+  Builder v2_as_v1(1);
+  v2_as_v1.Chunk(2, p);
+  v2_as_v1.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording misread, Parse(v2_as_v1.bytes()));
+  EXPECT_FALSE(misread.complete);
 }
 
 // With WICK_WRITE_CORPUS=dir, writes the fuzzer's seed corpus (tests/recording/corpus; no

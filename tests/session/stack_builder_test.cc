@@ -23,14 +23,15 @@ constexpr uint64_t kSampleType =
 
 // Appends one SAMPLE record (ip, pid/tid, time, callchain) in the kernel's layout.
 void AppendSample(std::vector<uint64_t>* out, uint64_t ip, uint32_t pid,
-                  const std::vector<uint64_t>& chain) {
+                  const std::vector<uint64_t>& chain, uint32_t tid = 0) {
+  if (tid == 0) tid = pid;
   size_t words = 1 + 1 + 1 + 1 + 1 + chain.size();
   perf_event_header h{PERF_RECORD_SAMPLE, PERF_RECORD_MISC_USER, uint16_t(words * 8)};
   uint64_t hw;
   std::memcpy(&hw, &h, 8);
   out->push_back(hw);
   out->push_back(ip);
-  out->push_back(uint64_t(pid) | (uint64_t(pid) << 32));
+  out->push_back(uint64_t(pid) | (uint64_t(tid) << 32));
   out->push_back(12345);
   out->push_back(chain.size());
   out->insert(out->end(), chain.begin(), chain.end());
@@ -107,6 +108,38 @@ TEST(StackBuilderTest, SteadyStateReadParseBuildInsertDoesNotAllocate) {
   EXPECT_EQ(stacks.Frames(0)[2].kind, FrameKind::kUserFile);
   EXPECT_EQ(stacks.Frames(0)[0].kind, FrameKind::kKernel);
   std::free(mem);
+}
+
+// The same callchain sampled in two threads of this process is two stacks, each carrying its
+// pid and tid (reports filter and split by them).
+TEST(StackBuilderTest, StacksAreKeyedByThread) {
+  Stats stats;
+  ProcessTable processes(&stats);
+  WICK_ASSERT_OK(processes.ScanProcess(getpid()));
+  StackMap stacks(1 << 12, 1 << 8);
+  StackBuilder builder(&processes, &stacks, &stats, kSampleType, 127);
+  const uint64_t user_ip = reinterpret_cast<uint64_t>(&SampledFunction);
+  const std::vector<uint64_t> chain = {PERF_CONTEXT_USER, user_ip, user_ip + 8};
+  const uint32_t pid = uint32_t(getpid());
+  SampleFormat format{kSampleType, 0, false, 0};
+  ParsedRecord parsed;
+  for (uint32_t tid : {pid, pid + 1, pid, pid + 1, pid + 1}) {
+    std::vector<uint64_t> words;
+    AppendSample(&words, user_ip, pid, chain, tid);
+    std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(words.data()),
+                                     words.size() * 8);
+    WICK_ASSERT_OK(ParseRecord(bytes, format, &parsed));
+    builder.OnSample(parsed);
+  }
+  ASSERT_EQ(stacks.size(), 2u);
+  EXPECT_EQ(stacks.Pid(0), pid);
+  EXPECT_EQ(stacks.Tid(0), pid);
+  EXPECT_EQ(stacks.Count(0), 2u);
+  EXPECT_EQ(stacks.Pid(1), pid);
+  EXPECT_EQ(stacks.Tid(1), pid + 1);
+  EXPECT_EQ(stacks.Count(1), 3u);
+  EXPECT_EQ(std::vector<Frame>(stacks.Frames(0).begin(), stacks.Frames(0).end()),
+            std::vector<Frame>(stacks.Frames(1).begin(), stacks.Frames(1).end()));
 }
 
 }  // namespace

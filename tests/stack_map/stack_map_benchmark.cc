@@ -31,7 +31,7 @@ void BM_InsertNewStacks(benchmark::State& state) {
     StackMap map(n * kDepth, n);
     state.ResumeTiming();
     for (size_t s = 0; s < n; ++s) {
-      benchmark::DoNotOptimize(map.Insert(1, std::span(frames).subspan(s * kDepth, kDepth)));
+      benchmark::DoNotOptimize(map.Insert(1, 0, 0, std::span(frames).subspan(s * kDepth, kDepth)));
     }
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
@@ -42,10 +42,10 @@ void BM_InsertRepeatedStacks(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
   std::vector<Frame> frames = MakeStacks(n);
   StackMap map(n * kDepth, n);
-  for (size_t s = 0; s < n; ++s) map.Insert(1, std::span(frames).subspan(s * kDepth, kDepth));
+  for (size_t s = 0; s < n; ++s) map.Insert(1, 0, 0, std::span(frames).subspan(s * kDepth, kDepth));
   size_t s = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(map.Insert(1, std::span(frames).subspan(s * kDepth, kDepth)));
+    benchmark::DoNotOptimize(map.Insert(1, 0, 0, std::span(frames).subspan(s * kDepth, kDepth)));
     if (++s == n) s = 0;
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));

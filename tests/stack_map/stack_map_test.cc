@@ -32,10 +32,10 @@ std::vector<std::pair<uint32_t, uint64_t>> TakeDeltas(StackMap& map) {
 TEST(StackMapTest, DeduplicatesAndCounts) {
   StackMap map(1000, 100);
   auto a = MakeStack(1, 5), b = MakeStack(2, 5);
-  EXPECT_EQ(map.Insert(7, a), 0u);
-  EXPECT_EQ(map.Insert(7, b), 1u);
-  EXPECT_EQ(map.Insert(7, a), 0u);
-  EXPECT_EQ(map.Insert(7, a, 10), 0u);
+  EXPECT_EQ(map.Insert(7, 0, 0, a), 0u);
+  EXPECT_EQ(map.Insert(7, 0, 0, b), 1u);
+  EXPECT_EQ(map.Insert(7, 0, 0, a), 0u);
+  EXPECT_EQ(map.Insert(7, 0, 0, a, 10), 0u);
   ASSERT_EQ(map.size(), 2u);
   EXPECT_EQ(map.Count(0), 12u);
   EXPECT_EQ(map.Count(1), 1u);
@@ -48,11 +48,34 @@ TEST(StackMapTest, DeduplicatesAndCounts) {
 TEST(StackMapTest, CommSeparatesStacks) {
   StackMap map(1000, 100);
   auto a = MakeStack(1, 3);
-  EXPECT_EQ(map.Insert(1, a), 0u);
-  EXPECT_EQ(map.Insert(2, a), 1u);
-  EXPECT_EQ(map.Insert(1, a), 0u);
+  EXPECT_EQ(map.Insert(1, 0, 0, a), 0u);
+  EXPECT_EQ(map.Insert(2, 0, 0, a), 1u);
+  EXPECT_EQ(map.Insert(1, 0, 0, a), 0u);
   EXPECT_EQ(map.Comm(0), 1u);
   EXPECT_EQ(map.Comm(1), 2u);
+}
+
+TEST(StackMapTest, SameFramesInAnotherProcessOrThreadAreAnotherStack) {
+  StackMap map(1000, 100);
+  const std::vector<Frame> a = MakeStack(1, 3);
+  EXPECT_EQ(map.Insert(1, 100, 100, a), 0u);
+  EXPECT_EQ(map.Insert(1, 100, 101, a), 1u);  // another thread of the process
+  EXPECT_EQ(map.Insert(1, 200, 100, a), 2u);  // another process (pid reused as a tid)
+  EXPECT_EQ(map.Insert(1, 100, 101, a, 4), 1u);
+  EXPECT_EQ(map.Insert(1, 100, 100, a), 0u);
+  EXPECT_EQ(map.size(), 3u);
+  EXPECT_EQ(map.Pid(0), 100u);
+  EXPECT_EQ(map.Tid(0), 100u);
+  EXPECT_EQ(map.Pid(1), 100u);
+  EXPECT_EQ(map.Tid(1), 101u);
+  EXPECT_EQ(map.Pid(2), 200u);
+  EXPECT_EQ(map.Tid(2), 100u);
+  EXPECT_EQ(map.Count(0), 2u);
+  EXPECT_EQ(map.Count(1), 5u);
+  EXPECT_EQ(map.Count(2), 1u);
+  EXPECT_EQ(map.frames_used(), 9u);
+  EXPECT_NE(StackMap::DefaultHash(1, 100, 100, a), StackMap::DefaultHash(1, 100, 101, a));
+  EXPECT_NE(StackMap::DefaultHash(1, 100, 100, a), StackMap::DefaultHash(1, 101, 100, a));
 }
 
 TEST(StackMapTest, PrefixesKindsAndEmptyStacksAreDistinct) {
@@ -63,27 +86,35 @@ TEST(StackMapTest, PrefixesKindsAndEmptyStacksAreDistinct) {
   other_kind[2].kind = FrameKind::kUserRaw;
   std::vector<Frame> other_binary = a;
   other_binary[2].binary += 1;
-  EXPECT_EQ(map.Insert(0, a), 0u);
-  EXPECT_EQ(map.Insert(0, prefix), 1u);
-  EXPECT_EQ(map.Insert(0, other_kind), 2u);
-  EXPECT_EQ(map.Insert(0, other_binary), 3u);
-  EXPECT_EQ(map.Insert(0, {}), 4u);
-  EXPECT_EQ(map.Insert(0, {}), 4u);
+  EXPECT_EQ(map.Insert(0, 0, 0, a), 0u);
+  EXPECT_EQ(map.Insert(0, 0, 0, prefix), 1u);
+  EXPECT_EQ(map.Insert(0, 0, 0, other_kind), 2u);
+  EXPECT_EQ(map.Insert(0, 0, 0, other_binary), 3u);
+  EXPECT_EQ(map.Insert(0, 0, 0, {}), 4u);
+  EXPECT_EQ(map.Insert(0, 0, 0, {}), 4u);
   EXPECT_TRUE(map.Frames(4).empty());
   EXPECT_EQ(map.size(), 5u);
 }
 
-uint64_t ConstantHash(uint32_t, std::span<const Frame>) { return 42; }
+uint64_t ConstantHash(uint32_t, uint32_t, uint32_t, std::span<const Frame>) { return 42; }
 
 TEST(StackMapTest, HashCollisionsNeverMergeOrOverwrite) {
-  StackMap map(10000, 300, &ConstantHash);
+  StackMap map(10000, 330, &ConstantHash);
   for (uint64_t i = 0; i < 300; ++i) {
-    EXPECT_EQ(map.Insert(static_cast<uint32_t>(i % 2), MakeStack(i, 1 + i % 7)), i);
+    EXPECT_EQ(map.Insert(static_cast<uint32_t>(i % 2), 0, 0, MakeStack(i, 1 + i % 7)), i);
+  }
+  // Same comm and frames as stacks 0..29, other thread or process: new stacks, even though
+  // every hash is equal.
+  for (uint64_t i = 0; i < 30; ++i) {
+    EXPECT_EQ(map.Insert(static_cast<uint32_t>(i % 2), uint32_t(i % 2), uint32_t(1 - i % 2),
+                         MakeStack(i, 1 + i % 7)),
+              300 + i);
   }
   for (uint64_t i = 0; i < 300; ++i) {
-    EXPECT_EQ(map.Insert(static_cast<uint32_t>(i % 2), MakeStack(i, 1 + i % 7), i), i);
+    EXPECT_EQ(map.Insert(static_cast<uint32_t>(i % 2), 0, 0, MakeStack(i, 1 + i % 7), i), i);
   }
-  ASSERT_EQ(map.size(), 300u);
+  ASSERT_EQ(map.size(), 330u);
+  for (uint32_t id = 300; id < 330; ++id) EXPECT_EQ(map.Count(id), 1u);
   for (uint32_t id = 0; id < 300; ++id) {
     EXPECT_EQ(map.Count(id), 1u + id);
     auto expected = MakeStack(id, 1 + id % 7);
@@ -94,47 +125,47 @@ TEST(StackMapTest, HashCollisionsNeverMergeOrOverwrite) {
 
 TEST(StackMapTest, ManyStacksWithDefaultHash) {
   StackMap map(200000 * 4, 200000);
-  for (uint64_t i = 0; i < 200000; ++i) ASSERT_EQ(map.Insert(0, MakeStack(i, 4)), i);
-  for (uint64_t i = 0; i < 200000; i += 7) ASSERT_EQ(map.Insert(0, MakeStack(i, 4)), i);
+  for (uint64_t i = 0; i < 200000; ++i) ASSERT_EQ(map.Insert(0, 0, 0, MakeStack(i, 4)), i);
+  for (uint64_t i = 0; i < 200000; i += 7) ASSERT_EQ(map.Insert(0, 0, 0, MakeStack(i, 4)), i);
   EXPECT_EQ(map.size(), 200000u);
 }
 
 TEST(StackMapTest, FullMapFailsWithoutChangingAnything) {
   StackMap map(10, 3);
-  EXPECT_EQ(map.Insert(0, MakeStack(1, 2)), 0u);
-  EXPECT_EQ(map.Insert(0, MakeStack(2, 2)), 1u);
-  EXPECT_EQ(map.Insert(0, MakeStack(3, 7)), std::nullopt);  // 11 frames > 10
-  EXPECT_EQ(map.Insert(0, MakeStack(4, 6)), 2u);            // exactly 10
-  EXPECT_EQ(map.Insert(0, MakeStack(5, 0)), std::nullopt);  // 4th stack
+  EXPECT_EQ(map.Insert(0, 0, 0, MakeStack(1, 2)), 0u);
+  EXPECT_EQ(map.Insert(0, 0, 0, MakeStack(2, 2)), 1u);
+  EXPECT_EQ(map.Insert(0, 0, 0, MakeStack(3, 7)), std::nullopt);  // 11 frames > 10
+  EXPECT_EQ(map.Insert(0, 0, 0, MakeStack(4, 6)), 2u);            // exactly 10
+  EXPECT_EQ(map.Insert(0, 0, 0, MakeStack(5, 0)), std::nullopt);  // 4th stack
   EXPECT_EQ(map.size(), 3u);
   EXPECT_EQ(map.frames_used(), 10u);
   // Known stacks still count when full.
-  EXPECT_EQ(map.Insert(0, MakeStack(1, 2)), 0u);
+  EXPECT_EQ(map.Insert(0, 0, 0, MakeStack(1, 2)), 0u);
   EXPECT_EQ(map.Count(0), 2u);
   auto frames = map.Frames(2);
   EXPECT_EQ(std::vector<Frame>(frames.begin(), frames.end()), MakeStack(4, 6));
 
   StackMap empty(0, 0);
-  EXPECT_EQ(empty.Insert(0, {}), std::nullopt);
+  EXPECT_EQ(empty.Insert(0, 0, 0, {}), std::nullopt);
 }
 
 TEST(StackMapTest, CountDeltasSinceLastTake) {
   StackMap map(1000, 100);
-  map.Insert(0, MakeStack(1, 3));
-  map.Insert(0, MakeStack(2, 3), 5);
-  map.Insert(0, MakeStack(1, 3));
+  map.Insert(0, 0, 0, MakeStack(1, 3));
+  map.Insert(0, 0, 0, MakeStack(2, 3), 5);
+  map.Insert(0, 0, 0, MakeStack(1, 3));
   using Deltas = std::vector<std::pair<uint32_t, uint64_t>>;
   EXPECT_EQ(TakeDeltas(map), (Deltas{{0, 2}, {1, 5}}));
   EXPECT_EQ(TakeDeltas(map), Deltas{});
-  map.Insert(0, MakeStack(2, 3));
-  map.Insert(0, MakeStack(3, 3), 0);  // a new stack with no weight: defined, no delta
-  map.Insert(0, MakeStack(2, 3), 3);
+  map.Insert(0, 0, 0, MakeStack(2, 3));
+  map.Insert(0, 0, 0, MakeStack(3, 3), 0);  // a new stack with no weight: defined, no delta
+  map.Insert(0, 0, 0, MakeStack(2, 3), 3);
   EXPECT_EQ(TakeDeltas(map), (Deltas{{1, 4}}));
   EXPECT_EQ(map.size(), 3u);
   EXPECT_EQ(map.Count(1), 9u);
   // Incremental writer: stacks past the watermark, then deltas.
   size_t written = 2;
-  map.Insert(0, MakeStack(4, 1));
+  map.Insert(0, 0, 0, MakeStack(4, 1));
   std::vector<uint32_t> new_ids;
   for (size_t id = written; id < map.size(); ++id) new_ids.push_back(static_cast<uint32_t>(id));
   EXPECT_EQ(new_ids, (std::vector<uint32_t>{2, 3}));
@@ -153,12 +184,14 @@ TEST(StackMapTest, RepeatedStacksDoNotAllocate) {
     // New stacks go to preallocated memory too.
     ::wick::testing::AllocationCounter counter;
     for (size_t i = 0; i < kStacks; ++i)
-      sum += *map.Insert(static_cast<uint32_t>(i % 4), stacks[i]);
+      sum += *map.Insert(static_cast<uint32_t>(i % 4), uint32_t(i % 4), uint32_t(i % 4 + 1),
+                         stacks[i]);
     EXPECT_EQ(counter.Count(), 0u);
   }
   ::wick::testing::AllocationCounter counter;
   for (size_t n = 0; n < 100000; ++n) {
-    sum += map.Insert(static_cast<uint32_t>(n % kStacks % 4), stacks[n % kStacks]).value();
+    const uint32_t k = static_cast<uint32_t>(n % kStacks % 4);
+    sum += map.Insert(k, k, k + 1, stacks[n % kStacks]).value();
     if (n % 10000 == 0) map.TakeCountDeltas([&](uint32_t id, uint64_t d) { sum += id + d; });
   }
   EXPECT_EQ(counter.Count(), 0u);
@@ -176,10 +209,10 @@ TEST(StackMapTest, RepeatedStacksDoNotAllocate) {
 
 TEST(StackMapTest, Movable) {
   StackMap map(100, 10);
-  map.Insert(3, MakeStack(1, 2));
+  map.Insert(3, 0, 0, MakeStack(1, 2));
   StackMap moved = std::move(map);
-  EXPECT_EQ(moved.Insert(3, MakeStack(1, 2)), 0u);
-  EXPECT_EQ(moved.Insert(3, MakeStack(2, 2)), 1u);
+  EXPECT_EQ(moved.Insert(3, 0, 0, MakeStack(1, 2)), 0u);
+  EXPECT_EQ(moved.Insert(3, 0, 0, MakeStack(2, 2)), 1u);
   EXPECT_EQ(moved.Count(0), 2u);
 }
 

@@ -4,8 +4,8 @@
 //   known_tree SECONDS               run work() for about SECONDS
 //   known_tree SECONDS threads N     N threads (named tree-worker-I) each running work()
 //   known_tree SECONDS fork          fork a child (named tree-child) that runs work() too
-//   known_tree SECONDS pid           print "pid <pid>" (flushed), then run work(), so a test
-//                                    can attach with -p
+//   known_tree SECONDS pid           print "pid <pid>" (flushed), then run work() (for -p)
+//   known_tree SECONDS split A B C   a, b, c run A:B:C units instead of 6:3:1 (wick diff tests)
 // a, b and c run the same loop for 6:3:1 iteration counts; each has its own counter so no
 // pass can merge them. The clock is read only in work(), once per round of ~10 ms.
 #define _GNU_SOURCE
@@ -53,15 +53,15 @@ static double Now(void) {
 
 // When > 0, work() runs exactly this many rounds instead of for a time: a fixed amount of
 // work, so a profiler's slowdown of the target can be measured.
-static long g_rounds;
+static long g_rounds, g_split[3] = {6, 3, 1};  // g_split: a:b:c per round, in kUnit
 
 __attribute__((noinline)) void work(double seconds) {
   double deadline = Now() + seconds;
   long rounds = 0;
   do {
-    a(6L * kUnit);
-    b(3L * kUnit);
-    c(1L * kUnit);
+    a(g_split[0] * kUnit);
+    b(g_split[1] * kUnit);
+    c(g_split[2] * kUnit);
     ++rounds;
   } while (g_rounds > 0 ? rounds < g_rounds : Now() < deadline);
 }
@@ -78,7 +78,7 @@ static void* ThreadMain(void* arg) {
 }
 
 static int Usage(void) {
-  fprintf(stderr, "usage: known_tree SECONDS|rROUNDS [threads N | fork | pid]\n");
+  fprintf(stderr, "usage: known_tree SECONDS|rROUNDS [threads N | fork | pid | split A B C]\n");
   return 2;
 }
 
@@ -115,6 +115,14 @@ int main(int argc, char** argv) {
     int status = 0;
     if (waitpid(child, &status, 0) != child) return 1;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+  }
+  if (strcmp(argv[2], "split") == 0 && argc == 6) {
+    for (int i = 0; i < 3; ++i) {
+      g_split[i] = atol(argv[3 + i]);
+      if (g_split[i] < 0 || g_split[i] > 100) return Usage();
+    }
+    work(g_seconds);
+    return 0;
   }
   if (strcmp(argv[2], "pid") == 0) {
     printf("pid %d\n", (int)getpid());

@@ -3,6 +3,7 @@
 #ifndef WICK_TOOLS_WICK_COMMANDS_H_
 #define WICK_TOOLS_WICK_COMMANDS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,26 @@ struct ReportFlags {
   std::string flamegraph;  // output path of the HTML flame graph, "" = none
   size_t top = 30;         // rows of the default table (0 = all)
   std::string sort = "self";
-  bool lines = false;    // file:line on frames
-  bool inlined = false;  // folded and table: inlined functions as their own frames
+  bool lines = false;              // file:line on frames
+  bool inlined = false;            // folded and table: inlined functions as their own frames
+  std::vector<uint32_t> pids;      // --pid: keep only these processes' stacks
+  std::vector<uint32_t> tids;      // --tid: keep only these threads' stacks
+  std::vector<std::string> comms;  // --comm: keep only these thread names' stacks
+  bool no_comm = false;            // folded and flame graph: no thread-name root
+  bool per_thread = false;         // roots "comm-pid/tid" instead of comm
+  std::string callers;             // table of the callers of this function
+  std::string callees;             // table of the callees of this function
+};
+
+struct DiffFlags {
+  std::string base;
+  std::string now;
+  std::string flamegraph;  // output path of the differential HTML flame graph, "" = none
+  bool folded = false;     // print "stack base_count new_count" lines (difffolded)
+  size_t limit = 30;       // rows of the table (0 = all)
+  bool with_comm = false;  // thread names as roots (folded and flame graph)
+  bool lines = false;
+  bool inlined = false;
 };
 
 struct StatFlags {
@@ -67,6 +86,8 @@ int RunRecord(const RecordFlags& flags, const std::string& command_line);
 // Fills flags.event_order from argv (CLI11 does not keep -e / --filter interleaving).
 void OrderEventFlags(int argc, char** argv, RecordFlags& flags);
 int RunReport(const ReportFlags& flags);
+void AddDiffCommand(CLI::App& app, DiffFlags& flags);
+int RunDiff(const DiffFlags& flags);
 void AddScriptCommand(CLI::App& app, ScriptFlags& flags);
 int RunScript(const ScriptFlags& flags);
 

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   wick::cli::AddStatCommand(app, stat_flags);
   wick::cli::ScriptFlags script_flags;
   wick::cli::AddScriptCommand(app, script_flags);
+  wick::cli::DiffFlags diff_flags;
+  wick::cli::AddDiffCommand(app, diff_flags);
 
   try {
     app.parse(argc, argv);
@@ -37,5 +39,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("report")) return wick::cli::RunReport(report_flags);
   if (app.got_subcommand("stat")) return wick::cli::RunStat(stat_flags);
   if (app.got_subcommand("script")) return wick::cli::RunScript(script_flags);
+  if (app.got_subcommand("diff")) return wick::cli::RunDiff(diff_flags);
   return 2;
 }

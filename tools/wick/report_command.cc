@@ -8,6 +8,7 @@
 #include "wick/folded.h"
 #include "wick/pprof.h"
 #include "wick/recording.h"
+#include "wick/stack_filter.h"
 #include "wick/symbolizer.h"
 #include "wick/top_table.h"
 
@@ -24,13 +25,35 @@ void AddReportCommand(CLI::App& app, ReportFlags& f) {
       ->type_name("FILE");
   rep->add_option("--flamegraph", f.flamegraph, "Write a self-contained interactive HTML page")
       ->type_name("FILE");
-  rep->add_option("--top", f.top, "Rows of the top-functions table (default 30, 0 = all)");
+  rep->add_option("--top,--limit", f.top,
+                  "Rows of the top-functions or callers/callees table (default 30, 0 = all)");
   rep->add_option("--sort", f.sort, "Sort the table by self or total samples (default self)")
       ->check(CLI::IsMember({"self", "total"}));
   rep->add_flag("--lines", f.lines, "Add source file:line to frames where debug info has it");
   rep->add_flag("--inline", f.inlined,
                 "Folded stacks and table: inlined functions as frames of their own (folded: "
                 "suffix _[i])");
+  rep->add_option("--pid", f.pids, "Only the stacks of these processes (comma-separated)")
+      ->delimiter(',')
+      ->type_name("PID[,PID...]");
+  rep->add_option("--tid", f.tids, "Only the stacks of these threads (comma-separated)")
+      ->delimiter(',')
+      ->type_name("TID[,TID...]");
+  rep->add_option("--comm", f.comms,
+                  "Only the stacks of threads with these names (comma-separated)")
+      ->delimiter(',')
+      ->type_name("NAME[,NAME...]");
+  CLI::Option* no_comm =
+      rep->add_flag("--no-comm", f.no_comm, "Folded and flame graph: no thread-name root frame");
+  rep->add_flag("--per-thread", f.per_thread,
+                "One root per thread, named comm-pid/tid, instead of one per thread name")
+      ->excludes(no_comm);
+  CLI::Option* callers =
+      rep->add_option("--callers", f.callers, "Table of the functions calling FUNC")
+          ->type_name("FUNC");
+  rep->add_option("--callees", f.callees, "Table of the functions FUNC calls")
+      ->type_name("FUNC")
+      ->excludes(callers);
 }
 
 namespace {
@@ -55,6 +78,14 @@ int RunReport(const ReportFlags& f) {
     PrintError("report", "warning: " + f.input + " is incomplete (wick record did not finish): " +
                              rec->truncation_note);
   }
+  StackFilter filter;
+  filter.pids = f.pids;
+  filter.tids = f.tids;
+  filter.comms = f.comms;
+  if (!filter.empty() && ApplyStackFilter(filter, &*rec) == 0) {
+    PrintError("report", "warning: no samples of " + f.input + " match --pid/--tid/--comm");
+  }
+  if (f.per_thread) SplitCommsByThread(&*rec);
   Symbolizer symbolizer;
   int rc = 0;
   auto check = [&](const absl::Status& s) {
@@ -67,6 +98,7 @@ int RunReport(const ReportFlags& f) {
     FoldedOptions opts;
     opts.expand_inlined = f.inlined;
     opts.lines = f.lines;
+    opts.include_comm = !f.no_comm;
     check(WriteFolded(*rec, symbolizer, std::cout, opts));
   }
   if (!f.pprof.empty()) {
@@ -76,6 +108,7 @@ int RunReport(const ReportFlags& f) {
   if (!f.flamegraph.empty()) {
     FlameGraphOptions opts;
     opts.lines = f.lines;
+    opts.include_comm = !f.no_comm;
     opts.title = "wick: " + (rec->meta.command_line.empty() ? f.input : rec->meta.command_line);
     std::ofstream out(f.flamegraph, std::ios::trunc);
     if (!out) {
@@ -94,6 +127,21 @@ int RunReport(const ReportFlags& f) {
     opts.sort = f.sort == "total" ? TopSort::kTotal : TopSort::kSelf;
     opts.lines = f.lines;
     opts.expand_inlined = f.inlined;
+    if (!f.callers.empty() || !f.callees.empty()) {
+      const CallDirection direction =
+          f.callers.empty() ? CallDirection::kCallees : CallDirection::kCallers;
+      const std::string& function = f.callers.empty() ? f.callees : f.callers;
+      const CallTable table = ComputeCallTable(*rec, symbolizer, function, direction, opts);
+      if (table.function_total == 0) {
+        PrintError("report", "no frame of " + f.input + " is named '" + function +
+                                 "' (names as the table shows them, without [module])");
+        return 1;
+      }
+      check(WriteCallTable(table, direction, std::cout, opts));
+      std::cout.flush();
+      WarnAboutSymbols(symbolizer);
+      return rc;
+    }
     const TopTable table = ComputeTopTable(*rec, symbolizer, opts);
     if (table.total_samples == 0) PrintError("report", "warning: " + f.input + " has no samples");
     check(WriteTopTable(table, std::cout, opts));

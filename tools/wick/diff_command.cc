@@ -1,0 +1,101 @@
+// wick diff BASE NEW: what changed between two recordings, each normalized by its own total.
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "commands.h"
+#include "wick/flamegraph.h"
+#include "wick/folded.h"
+#include "wick/recording.h"
+#include "wick/symbolizer.h"
+#include "wick/top_table.h"
+
+namespace wick::cli {
+
+void AddDiffCommand(CLI::App& app, DiffFlags& f) {
+  CLI::App* diff =
+      app.add_subcommand("diff",
+                         "Compare two recordings: functions whose share of samples changed most, "
+                         "differential flame graph");
+  diff->add_option("base", f.base, "The recording to compare against (before)")->required();
+  diff->add_option("new", f.now, "The recording to compare (after)")->required();
+  diff->add_option("--flamegraph", f.flamegraph,
+                   "Write a differential HTML flame graph (sized by NEW, red = grew, blue = "
+                   "shrank)")
+      ->type_name("FILE");
+  diff->add_flag("--folded", f.folded,
+                 "Print 'stack base_count new_count' lines (flamegraph.pl difffolded input) "
+                 "instead of the table");
+  diff->add_option("--limit,--top", f.limit, "Rows of the table (default 30, 0 = all)");
+  diff->add_flag("--with-comm", f.with_comm,
+                 "Folded and flame graph: thread names as roots (off: stacks of all threads "
+                 "merge, so runs of renamed programs compare)");
+  diff->add_flag("--lines", f.lines, "Add source file:line to frames where debug info has it");
+  diff->add_flag("--inline", f.inlined, "Inlined functions as frames of their own");
+}
+
+int RunDiff(const DiffFlags& f) {
+  auto base = ReadRecording(f.base);
+  if (!base.ok()) {
+    PrintError("diff", std::string(base.status().message()));
+    return 1;
+  }
+  auto now = ReadRecording(f.now);
+  if (!now.ok()) {
+    PrintError("diff", std::string(now.status().message()));
+    return 1;
+  }
+  for (const auto& [rec, path] : {std::pair{&*base, &f.base}, {&*now, &f.now}}) {
+    if (!rec->complete) {
+      PrintError("diff", "warning: " + *path + " is incomplete (wick record did not finish): " +
+                             rec->truncation_note);
+    }
+  }
+  // One symbolizer for both: its caches are keyed by build-id, so a binary both recordings
+  // share is read once.
+  Symbolizer symbolizer;
+  int rc = 0;
+  auto check = [&](const absl::Status& s) {
+    if (!s.ok()) {
+      PrintError("diff", std::string(s.message()));
+      rc = 1;
+    }
+  };
+  if (f.folded) {
+    FoldedOptions opts;
+    opts.include_comm = f.with_comm;
+    opts.expand_inlined = f.inlined;
+    opts.lines = f.lines;
+    check(WriteDiffFolded(*base, *now, symbolizer, std::cout, opts));
+  } else {
+    TopOptions opts;
+    opts.top = 0;
+    opts.expand_inlined = f.inlined;
+    opts.lines = f.lines;
+    const TopTable old_table = ComputeTopTable(*base, symbolizer, opts);
+    const TopTable new_table = ComputeTopTable(*now, symbolizer, opts);
+    if (old_table.total_samples == 0) PrintError("diff", "warning: " + f.base + " has no samples");
+    if (new_table.total_samples == 0) PrintError("diff", "warning: " + f.now + " has no samples");
+    check(WriteDiffTable(ComputeDiffTable(old_table, new_table), std::cout, f.limit));
+  }
+  if (!f.flamegraph.empty()) {
+    FlameGraphOptions opts;
+    opts.lines = f.lines;
+    opts.include_comm = f.with_comm;
+    opts.title = "wick diff: " + f.base + " -> " + f.now;
+    std::ofstream out(f.flamegraph, std::ios::trunc);
+    if (!out) {
+      PrintError("diff", "cannot create " + f.flamegraph + " (check the directory exists)");
+      rc = 1;
+    } else {
+      absl::Status s = WriteDiffFlameGraph(*base, *now, symbolizer, out, opts);
+      out.close();
+      if (s.ok() && !out) s = absl::DataLossError("writing " + f.flamegraph + " failed");
+      check(s);
+    }
+  }
+  std::cout.flush();
+  return rc;
+}
+
+}  // namespace wick::cli
