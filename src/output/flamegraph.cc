@@ -367,6 +367,15 @@ void ReplaceAll(std::string* s, std::string_view from, std::string_view to) {
   }
 }
 
+absl::Status WritePage(std::string_view title, const std::string& json, std::ostream& out) {
+  std::string head(kPageHead);
+  ReplaceAll(&head, "@TITLE@", HtmlEscape(title));
+  out << head << json << kPageTail;
+  out.flush();
+  if (!out) return absl::DataLossError("writing the flame graph failed (stream error)");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string FlameGraphJson(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts) {
@@ -381,15 +390,6 @@ std::string DiffFlameGraphJson(const Recording& base, const Recording& now, Symb
   AddRecording(now, sym, opts, /*base=*/false, &tree);
   AddRecording(base, sym, opts, /*base=*/true, &tree);
   return tree.Json(/*diff=*/true);
-}
-
-static absl::Status WritePage(std::string_view title, const std::string& json, std::ostream& out) {
-  std::string head(kPageHead);
-  ReplaceAll(&head, "@TITLE@", HtmlEscape(title));
-  out << head << json << kPageTail;
-  out.flush();
-  if (!out) return absl::DataLossError("writing the flame graph failed (stream error)");
-  return absl::OkStatus();
 }
 
 absl::Status WriteFlameGraph(const Recording& rec, Symbolizer& sym, std::ostream& out,
