@@ -78,6 +78,11 @@ int RunReport(const ReportFlags& f) {
     PrintError("report", "warning: " + f.input + " is incomplete (wick record did not finish): " +
                              rec->truncation_note);
   }
+  if (rec->version == 1 && (f.per_thread || !f.pids.empty() || !f.tids.empty())) {
+    PrintError("report", "warning: " + f.input +
+                             " is a format-1 recording, which has no pid/tid per stack (all 0); "
+                             "record it again with this wick for --pid, --tid, --per-thread");
+  }
   StackFilter filter;
   filter.pids = f.pids;
   filter.tids = f.tids;
