@@ -28,6 +28,17 @@ absl::StatusOr<std::string> ParseBuildId(std::span<const std::byte> elf, std::st
 // Lower-case hex of raw build-id bytes, as `readelf -n` and debuginfod print it.
 std::string BuildIdToHex(std::string_view build_id);
 
+// The name /proc/PID/maps and perf give the kernel's vDSO mapping.
+inline constexpr std::string_view kVdsoPath = "[vdso]";
+
+// A readable file holding this process's own vDSO image (a memfd as "/proc/self/fd/N",
+// created on first use and kept open for the process's lifetime); "" when there is none.
+// Every 64-bit process on one kernel maps the same vDSO, so wick unwinds through and names
+// other processes' [vdso] code from its own copy (checked by build-id). Thread-safe.
+const std::string& OwnVdsoFile();
+// The build-id of OwnVdsoFile()'s image, raw bytes ("" when none).
+const std::string& OwnVdsoBuildId();
+
 }  // namespace wick
 
 #endif  // WICK_BUILD_ID_H_

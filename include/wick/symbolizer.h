@@ -1,7 +1,8 @@
 // Report-time symbolization of user frames: (build-id, path, file offset) -> function name.
 //
 // A Symbolizer finds the binary (symfs + path, then the path itself, accepted only when its
-// build-id equals the recorded one; then <debug_dir>/.build-id/xx/rest.debug), opens it once
+// build-id equals the recorded one; then <debug_dir>/.build-id/xx/rest.debug; "[vdso]" is
+// this process's own vDSO when the build-ids match, see OwnVdsoFile), opens it once
 // with libdwfl, maps the file offset through the PT_LOAD headers to an address and names it
 // from .symtab/.dynsym (demangled). Every binary is opened once and every distinct
 // (binary, offset) is resolved once; results are cached for the Symbolizer's lifetime.

@@ -2,10 +2,14 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -183,5 +187,59 @@ std::string BuildIdToHex(std::string_view build_id) {
   }
   return hex;
 }
+
+namespace {
+
+struct OwnVdso {
+  std::string file;
+  std::string build_id;
+};
+
+// Copies this process's [vdso] mapping (its bounds from /proc/self/maps) into a memfd.
+OwnVdso LoadOwnVdso() {
+  OwnVdso out;
+  const uint64_t base = getauxval(AT_SYSINFO_EHDR);
+  if (base == 0) return out;
+  ScopedFd maps(::open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
+  if (!maps) return out;
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(maps.get(), buf, sizeof(buf))) > 0;) text.append(buf, n);
+  uint64_t size = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t nl = std::min(text.find('\n', pos), text.size());
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.size() < 6 || line.compare(line.size() - 6, 6, "[vdso]") != 0) continue;
+    unsigned long long start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx", &start, &end) == 2 && start == base && end > start) {
+      size = end - start;
+    }
+  }
+  if (size == 0) return out;
+  const std::span<const std::byte> image(reinterpret_cast<const std::byte*>(base), size);
+  absl::StatusOr<std::string> id = ParseBuildId(image, kVdsoPath);
+  if (!id.ok()) return out;
+  const int fd = memfd_create("wick-vdso", MFD_CLOEXEC);
+  if (fd < 0) return out;
+  // Kept open on purpose: the path below names it for the whole process lifetime.
+  if (::write(fd, image.data(), image.size()) != static_cast<ssize_t>(image.size())) {
+    ::close(fd);
+    return out;
+  }
+  out.file = absl::StrCat("/proc/self/fd/", fd);
+  out.build_id = *std::move(id);
+  return out;
+}
+
+const OwnVdso& GetOwnVdso() {
+  static const OwnVdso* vdso = new OwnVdso(LoadOwnVdso());
+  return *vdso;
+}
+
+}  // namespace
+
+const std::string& OwnVdsoFile() { return GetOwnVdso().file; }
+const std::string& OwnVdsoBuildId() { return GetOwnVdso().build_id; }
 
 }  // namespace wick

@@ -217,6 +217,11 @@ void ProcessTable::OnMmap(pid_t pid, pid_t /*tid*/, uint64_t start, uint64_t len
   }
   if (IsRegularFileName(filename)) {
     mapping.binary = BinaryFor(pid, filename, build_id, &mapping.has_build_id);
+  } else if (filename == kVdsoPath && !OwnVdsoBuildId().empty()) {
+    // The kernel maps one vDSO into every 64-bit process: ours, which the unwinder and the
+    // symbolizer read (see OwnVdsoFile), so its frames get names instead of raw addresses.
+    mapping.binary = binaries_.Intern(OwnVdsoBuildId(), kVdsoPath);
+    mapping.has_build_id = true;
   }
   AddMapping(process, mapping);
 }

@@ -195,6 +195,11 @@ namespace {
 // that had another build-id.
 std::string FindFile(const SymbolizerOptions& options, const std::vector<std::string>& debug_dirs,
                      std::string_view build_id, std::string_view path, BuildIdMismatch* mismatch) {
+  if (path == kVdsoPath) {
+    // No file on disk: this process's own vDSO, when it is the recorded one.
+    if (OwnVdsoFile().empty() || (!build_id.empty() && build_id != OwnVdsoBuildId())) return {};
+    return OwnVdsoFile();
+  }
   std::vector<std::string> candidates;
   if (!path.empty() && path.front() == '/') {
     if (!options.symfs.empty()) candidates.push_back(absl::StrCat(options.symfs, Sv(path)));

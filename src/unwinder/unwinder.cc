@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "unwinder_internal.h"
+#include "wick/build_id.h"
 
 namespace wick {
 
@@ -167,7 +168,9 @@ const ElfImage* ElfCache::Get(uint32_t binary) {
   if (inserted) {
     it->second = std::make_unique<ElfImage>();
     if (binary < processes_->binaries().size()) {
-      LoadImage(processes_->binaries().path(binary), it->second.get());
+      const std::string& path = processes_->binaries().path(binary);
+      // [vdso] is read from this process's own copy (same kernel, same image).
+      LoadImage(path == kVdsoPath ? OwnVdsoFile() : path, it->second.get());
     }
   }
   return it->second.get();

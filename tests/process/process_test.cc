@@ -263,14 +263,22 @@ TEST_F(ProcessTableTest, ScanProcessReadsExecutableMappingsAndComms) {
   EXPECT_EQ(table.binaries().build_id(f.binary), "");
   EXPECT_EQ(stats_.Get(Stat::kFramesNoBuildId), 1u);
 
-  // Anonymous, vdso, deleted file, memfd, non-executable file part, stack, nothing: raw.
-  for (uint64_t addr : {0x7f0000000100ull, 0x7f0000010100ull, 0x7f0000020100ull, 0x7f0000060100ull,
-                        0x55d000000100ull, 0x55d000005100ull, 0x7ffc00000100ull, 0x1000ull}) {
+  // The vDSO: a file frame of "[vdso]" with wick's own vDSO build-id (see OwnVdsoFile).
+  ASSERT_FALSE(OwnVdsoBuildId().empty()) << "this process has no vDSO";
+  f = table.Resolve(100, 0x7f0000010100);
+  EXPECT_EQ(f.kind, FrameKind::kUserFile);
+  EXPECT_EQ(f.value, 0x100u);
+  EXPECT_EQ(table.binaries().path(f.binary), "[vdso]");
+  EXPECT_EQ(table.binaries().build_id(f.binary), OwnVdsoBuildId());
+
+  // Anonymous, deleted file, memfd, non-executable file part, stack, nothing: raw.
+  for (uint64_t addr : {0x7f0000000100ull, 0x7f0000020100ull, 0x7f0000060100ull, 0x55d000000100ull,
+                        0x55d000005100ull, 0x7ffc00000100ull, 0x1000ull}) {
     f = table.Resolve(100, addr);
     EXPECT_EQ(f.kind, FrameKind::kUserRaw) << std::hex << addr;
     EXPECT_EQ(f.value, addr);
   }
-  EXPECT_EQ(stats_.Get(Stat::kFramesUnmapped), 8u);
+  EXPECT_EQ(stats_.Get(Stat::kFramesUnmapped), 7u);
   EXPECT_EQ(stats_.Get(Stat::kFramesNoBuildId), 1u);
 
   // Mapping boundaries: end is exclusive.

@@ -15,8 +15,10 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "testing/testing.h"
+#include "wick/build_id.h"
 #include "wick/kernel_symbols.h"
 #include "workloads.h"
 
@@ -191,6 +193,25 @@ TEST(SymbolizerTest, OuterFunctionLineMatchesAddr2line) {
   const SymbolizedAddress& bad = sym.SymbolizeFile("", path, 1ull << 40);
   EXPECT_TRUE(bad.file.empty());
   EXPECT_EQ(bad.line, 0u);
+}
+
+// [vdso] has no file on disk: it is named from this process's own vDSO image.
+TEST(SymbolizerTest, NamesVdsoFromOwnImage) {
+  const std::string& build_id = OwnVdsoBuildId();
+  ASSERT_FALSE(build_id.empty()) << "this process has no vDSO";
+  ASSERT_FALSE(OwnVdsoFile().empty());
+  std::error_code ec;
+  const uint64_t size = fs::file_size(OwnVdsoFile(), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  std::set<std::string> names;
+  for (uint64_t offset = 0; offset < size; ++offset) {
+    const SymbolizedAddress& r = sym.SymbolizeFile(build_id, "[vdso]", offset);
+    if (r.known()) names.insert(r.function);
+  }
+  EXPECT_TRUE(names.count("__vdso_clock_gettime")) << absl::StrJoin(names, " ");
+  EXPECT_TRUE(names.count("__vdso_gettimeofday")) << absl::StrJoin(names, " ");
 }
 
 TEST(SymbolizerTest, RefusesBuildIdMismatch) {
@@ -377,7 +398,8 @@ TEST(SymbolizerTest, UnknownsCarryAReason) {
   Symbolizer sym(NoDebugDirs(empty));
   EXPECT_EQ(sym.SymbolizeFile("", "/nonexistent/libfoo.so", 0x1000).reason,
             SymbolizeReason::kNoFile);
-  EXPECT_EQ(sym.SymbolizeFile("", "[vdso]", 0x1000).reason, SymbolizeReason::kNoFile);
+  // A [vdso] of another kernel (another build-id) has no file here.
+  EXPECT_EQ(sym.SymbolizeFile("not-our-vdso", "[vdso]", 0x1000).reason, SymbolizeReason::kNoFile);
   EXPECT_EQ(sym.SymbolizeFile("", "/etc/hostname", 0).reason, SymbolizeReason::kNoFile);
   EXPECT_EQ(sym.SymbolizeFile("", path, uint64_t{1} << 40).reason, SymbolizeReason::kBadOffset);
   // Offset 0 is the ELF header: loaded, but no function is there.
