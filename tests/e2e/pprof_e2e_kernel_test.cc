@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -117,6 +118,12 @@ TEST_F(PprofE2eTest, GoToolPprofReadsTheKnownSplit) {
   RunResult top = Pprof({"-top", "-nodecount=20", "-sample_index=samples", pb});
   ASSERT_EQ(top.exit_code, 0) << top.err << top.out;
   EXPECT_NE(top.out.find("Type: samples"), std::string::npos) << top.out;
+  // The main mapping with its build-id, as pprof prints it.
+  absl::StatusOr<std::string> build_id = workloads::ReadElfBuildId(workloads::KnownTreePath());
+  ASSERT_TRUE(build_id.ok()) << build_id.status();
+  EXPECT_NE(top.out.find("File: known_tree_fp\nBuild ID: " + absl::BytesToHexString(*build_id)),
+            std::string::npos)
+      << top.out;
   EXPECT_NE(top.out.find("Total samples = " + std::to_string(folded_total) + " "),
             std::string::npos)
       << "wick's folded output has " << folded_total << " samples\n"
