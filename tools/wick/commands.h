@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "wick/symbolizer.h"
 
 namespace wick::cli {
 
@@ -31,7 +32,14 @@ struct RecordFlags {
   std::vector<std::string> command;
 };
 
+// Where report-time symbolization looks for binaries and debug info.
+struct SymbolFlags {
+  std::string symfs;                    // --symfs ROOT: recorded paths are looked up under it
+  std::vector<std::string> debug_dirs;  // --debug-dir DIR (repeatable), before /usr/lib/debug
+};
+
 struct ReportFlags {
+  SymbolFlags symbols;
   std::string input = "wick.data";
   bool folded = false;
   std::string pprof;       // output path of the gzip'd pprof profile, "" = none
@@ -50,6 +58,7 @@ struct ReportFlags {
 };
 
 struct DiffFlags {
+  SymbolFlags symbols;
   std::string base;
   std::string now;
   std::string flamegraph;  // output path of the differential HTML flame graph, "" = none
@@ -71,6 +80,7 @@ struct StatFlags {
 };
 
 struct ScriptFlags {
+  SymbolFlags symbols;
   std::string input = "wick.data";
   bool json = false;
   std::vector<std::string> events;  // --event globs
@@ -90,6 +100,10 @@ void AddDiffCommand(CLI::App& app, DiffFlags& flags);
 int RunDiff(const DiffFlags& flags);
 void AddScriptCommand(CLI::App& app, ScriptFlags& flags);
 int RunScript(const ScriptFlags& flags);
+
+// --symfs / --debug-dir on a subcommand, and the symbolizer options they mean.
+void AddSymbolFlags(CLI::App* app, SymbolFlags& flags);
+SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& flags);
 
 // "wick <sub>: <message>" on stderr.
 void PrintError(const std::string& sub, const std::string& message);

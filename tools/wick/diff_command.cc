@@ -19,6 +19,7 @@ void AddDiffCommand(CLI::App& app, DiffFlags& f) {
                          "differential flame graph");
   diff->add_option("base", f.base, "The recording to compare against (before)")->required();
   diff->add_option("new", f.now, "The recording to compare (after)")->required();
+  AddSymbolFlags(diff, f.symbols);
   diff->add_option("--flamegraph", f.flamegraph,
                    "Write a differential HTML flame graph (sized by NEW, red = grew, blue = "
                    "shrank)")
@@ -53,7 +54,7 @@ int RunDiff(const DiffFlags& f) {
   }
   // One symbolizer for both: its caches are keyed by build-id, so a binary both recordings
   // share is read once.
-  Symbolizer symbolizer;
+  Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
   int rc = 0;
   auto check = [&](const absl::Status& s) {
     if (!s.ok()) {

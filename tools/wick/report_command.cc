@@ -18,6 +18,7 @@ void AddReportCommand(CLI::App& app, ReportFlags& f) {
   CLI::App* rep = app.add_subcommand(
       "report", "Turn a recording into a top-functions table, folded stacks, pprof or HTML");
   rep->add_option("-i,--input", f.input, "Recording file (default wick.data)");
+  AddSymbolFlags(rep, f.symbols);
   rep->add_flag("--folded", f.folded,
                 "Print folded stacks (comm;root;...;leaf count) for flamegraph.pl, inferno, "
                 "speedscope");
@@ -91,7 +92,7 @@ int RunReport(const ReportFlags& f) {
     PrintError("report", "warning: no samples of " + f.input + " match --pid/--tid/--comm");
   }
   if (f.per_thread) SplitCommsByThread(&*rec);
-  Symbolizer symbolizer;
+  Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
   int rc = 0;
   auto check = [&](const absl::Status& s) {
     if (!s.ok()) {

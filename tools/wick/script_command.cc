@@ -13,6 +13,7 @@ void AddScriptCommand(CLI::App& app, ScriptFlags& f) {
   CLI::App* cmd = app.add_subcommand(
       "script", "Print every recorded trace event (tracepoints, uprobes, kprobes) in time order");
   cmd->add_option("-i,--input", f.input, "Recording file (default wick.data)");
+  AddSymbolFlags(cmd, f.symbols);
   cmd->add_flag("--json", f.json, "JSON Lines: one object per event (exact time_ns, fields)");
   cmd->add_option("--event", f.events,
                   "Only events matching this glob (sched:*, sys_enter_openat, uprobe:*); "
@@ -39,7 +40,7 @@ int RunScript(const ScriptFlags& f) {
   opts.json = f.json;
   opts.event_globs = f.events;
   opts.callchain = !f.no_callchain;
-  Symbolizer symbolizer;
+  Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
   ScriptResult result;
   absl::Status s = WriteScript(*rec, symbolizer, std::cout, opts, &result);
   if (!s.ok()) {

@@ -1,0 +1,24 @@
+#include "commands.h"
+
+namespace wick::cli {
+
+void AddSymbolFlags(CLI::App* app, SymbolFlags& f) {
+  app->add_option("--symfs", f.symfs,
+                  "Look binaries up under this root first (files copied from another machine "
+                  "or a container)");
+  app->add_option("--debug-dir", f.debug_dirs,
+                  "Also search DIR/.build-id/xx/rest.debug and DIR/<binary's dir>/<debuglink> "
+                  "(repeatable; /usr/lib/debug is always searched)");
+}
+
+SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& f) {
+  SymbolizerOptions options;
+  options.symfs = f.symfs;
+  // The user's directories first: they are there to win over the system's.
+  std::vector<std::string> dirs = f.debug_dirs;
+  for (const std::string& d : options.debug_dirs) dirs.push_back(d);
+  options.debug_dirs = std::move(dirs);
+  return options;
+}
+
+}  // namespace wick::cli
