@@ -1,6 +1,6 @@
-// The Profile message is hand-encoded: it needs only varints and length-delimited fields, and
-// a 100-line encoder is less to keep than a generated protobuf library plus its runtime in
-// every wick binary (and no protoc at build time). Tests decode the output with protoc.
+// The Profile message is built with libprotobuf from our own profile.proto (pprof's published
+// format), so the wire encoding is the library's, not code of ours to keep. Tests decode the
+// output with protoc and with `go tool pprof`.
 #include "wick/pprof.h"
 
 #include <zlib.h>
@@ -18,77 +18,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "frame_expand.h"
+#include "profile.pb.h"
 #include "wick/status.h"
 
 namespace wick {
 namespace {
-
-// Protobuf wire format: https://protobuf.dev/programming-guides/encoding/
-class PbWriter {
- public:
-  void Varint(uint64_t v) {
-    while (v >= 0x80) {
-      buf_.push_back(static_cast<char>((v & 0x7f) | 0x80));
-      v >>= 7;
-    }
-    buf_.push_back(static_cast<char>(v));
-  }
-  // Field `field` as a varint (wire type 0); zero is the default and is omitted.
-  void Uint(uint32_t field, uint64_t v) {
-    if (v == 0) return;
-    Varint(uint64_t{field} << 3);
-    Varint(v);
-  }
-  void Int(uint32_t field, int64_t v) { Uint(field, static_cast<uint64_t>(v)); }
-  // Field `field` as length-delimited bytes (wire type 2), written even when empty.
-  void Bytes(uint32_t field, std::string_view bytes) {
-    Varint((uint64_t{field} << 3) | 2);
-    Varint(bytes.size());
-    buf_.append(bytes);
-  }
-  // A packed repeated varint field.
-  void Packed(uint32_t field, const std::vector<uint64_t>& values) {
-    if (values.empty()) return;
-    PbWriter inner;
-    for (uint64_t v : values) inner.Varint(v);
-    Bytes(field, inner.buf_);
-  }
-  const std::string& str() const { return buf_; }
-  std::string Take() { return std::move(buf_); }
-
- private:
-  std::string buf_;
-};
-
-// profile.proto field numbers.
-namespace profile {
-constexpr uint32_t kSampleType = 1, kSample = 2, kMapping = 3, kLocation = 4, kFunction = 5,
-                   kStringTable = 6, kTimeNanos = 9, kDurationNanos = 10, kPeriodType = 11,
-                   kPeriod = 12, kComment = 13;
-}
-namespace value_type {
-constexpr uint32_t kType = 1, kUnit = 2;
-}
-namespace sample {
-constexpr uint32_t kLocationId = 1, kValue = 2, kLabel = 3;
-}
-namespace label {
-constexpr uint32_t kKey = 1, kStr = 2, kNum = 3;
-}
-namespace mapping {
-constexpr uint32_t kId = 1, kMemoryStart = 2, kMemoryLimit = 3, kFileOffset = 4, kFilename = 5,
-                   kBuildId = 6, kHasFunctions = 7, kHasFilenames = 8, kHasLineNumbers = 9,
-                   kHasInlineFrames = 10;
-}
-namespace location {
-constexpr uint32_t kId = 1, kMappingId = 2, kAddress = 3, kLine = 4;
-}
-namespace line {
-constexpr uint32_t kFunctionId = 1, kLine = 2;
-}
-namespace function {
-constexpr uint32_t kId = 1, kName = 2, kSystemName = 3, kFilename = 4;
-}
 
 class StringTable {
  public:
@@ -122,25 +56,22 @@ uint64_t NanosPerSample(const RecordingMeta& meta) {
 }  // namespace
 
 std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const PprofOptions& opts) {
+  namespace pb = perftools::profiles;
   StringTable strings;
-  PbWriter out;
-  auto value_type = [&](std::string_view type, std::string_view unit) {
-    PbWriter vt;
-    vt.Int(value_type::kType, strings.Intern(type));
-    vt.Int(value_type::kUnit, strings.Intern(unit));
-    return vt.Take();
+  pb::Profile profile;
+  auto set_value_type = [&](pb::ValueType* vt, std::string_view type, std::string_view unit) {
+    vt->set_type(strings.Intern(type));
+    vt->set_unit(strings.Intern(unit));
   };
 
   const uint64_t nanos = NanosPerSample(rec.meta);
-  out.Bytes(profile::kSampleType, value_type("samples", "count"));
-  if (nanos != 0) out.Bytes(profile::kSampleType, value_type("cpu", "nanoseconds"));
+  set_value_type(profile.add_sample_type(), "samples", "count");
+  if (nanos != 0) set_value_type(profile.add_sample_type(), "cpu", "nanoseconds");
 
   // Locations: one per distinct frame. Functions: one per distinct (name, file).
   using FrameKey = std::tuple<uint32_t, uint32_t, uint64_t>;
   absl::flat_hash_map<FrameKey, uint64_t> location_ids;
   absl::flat_hash_map<std::pair<std::string, std::string>, uint64_t> function_ids;
-  std::vector<std::string> locations;                          // encoded Location messages
-  std::vector<std::string> functions;                          // encoded Function messages
   std::vector<MappingInfo> mappings(rec.binaries.size() + 1);  // last: the kernel
   const uint64_t kernel_mapping_id = rec.binaries.size() + 1;
   bool any_lines = false;
@@ -149,10 +80,10 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
   std::vector<output_internal::DisplayFrame> frames;
   auto location_id = [&](const Frame& frame) -> uint64_t {
     const FrameKey key{static_cast<uint32_t>(frame.kind), frame.binary, frame.value};
-    auto [it, inserted] = location_ids.try_emplace(key, locations.size() + 1);
+    auto [it, inserted] = location_ids.try_emplace(key, profile.location_size() + 1);
     if (!inserted) return it->second;
-    PbWriter loc;
-    loc.Uint(location::kId, it->second);
+    pb::Location* loc = profile.add_location();
+    loc->set_id(it->second);
     MappingInfo* m = nullptr;
     uint64_t mapping_id = 0;
     if (frame.kind == FrameKind::kUserFile && frame.binary < rec.binaries.size()) {
@@ -167,10 +98,10 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
       m->low = std::min(m->low, frame.value);
       m->high = std::max(m->high, frame.value);
     }
-    loc.Uint(location::kMappingId, mapping_id);
+    loc->set_mapping_id(mapping_id);
     // User frames: the file offset, in a mapping that starts at 0 with file_offset 0, so
     // pprof's address -> file offset arithmetic gives the offset back.
-    loc.Uint(location::kAddress, frame.value);
+    loc->set_address(frame.value);
     frames.clear();
     output_internal::ExpandFrame(rec, sym, frame, opts.inlined, &frames);
     if (frames.size() > 1) any_inlined = true;
@@ -178,25 +109,22 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
     for (auto f = frames.rbegin(); f != frames.rend(); ++f) {
       const std::string file = opts.lines ? f->file : std::string();
       auto [fit, fnew] =
-          function_ids.try_emplace(std::make_pair(f->name, file), functions.size() + 1);
+          function_ids.try_emplace(std::make_pair(f->name, file), profile.function_size() + 1);
       if (fnew) {
-        PbWriter fn;
-        fn.Uint(function::kId, fit->second);
+        pb::Function* fn = profile.add_function();
+        fn->set_id(fit->second);
         const int64_t name = strings.Intern(f->name);
-        fn.Int(function::kName, name);
-        fn.Int(function::kSystemName, name);
-        fn.Int(function::kFilename, strings.Intern(file));
-        functions.push_back(fn.Take());
+        fn->set_name(name);
+        fn->set_system_name(name);
+        fn->set_filename(strings.Intern(file));
       }
-      PbWriter ln;
-      ln.Uint(line::kFunctionId, fit->second);
+      pb::Line* ln = loc->add_line();
+      ln->set_function_id(fit->second);
       if (opts.lines && f->line != 0) {
-        ln.Int(line::kLine, f->line);
+        ln->set_line(f->line);
         any_lines = true;
       }
-      loc.Bytes(location::kLine, ln.str());
     }
-    locations.push_back(loc.Take());
     return it->second;
   };
 
@@ -205,76 +133,63 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
   const bool thread_ids = rec.version != 1;
   const int64_t pid_key = thread_ids ? strings.Intern("pid") : 0;
   const int64_t tid_key = thread_ids ? strings.Intern("tid") : 0;
-  std::vector<uint64_t> ids;
   for (const RecordedStack& stack : rec.stacks) {
     if (stack.count == 0) continue;
-    ids.clear();
-    for (const Frame& frame : stack.frames) ids.push_back(location_id(frame));  // leaf first
-    PbWriter s;
-    s.Packed(sample::kLocationId, ids);
-    std::vector<uint64_t> values{stack.count};
-    if (nanos != 0) values.push_back(stack.count * nanos);
-    s.Packed(sample::kValue, values);
-    PbWriter l;
-    l.Int(label::kKey, thread_key);
-    l.Int(label::kStr, strings.Intern(stack.comm < rec.comms.size()
-                                          ? std::string_view(rec.comms[stack.comm].name)
-                                          : std::string_view("[unknown]")));
-    s.Bytes(sample::kLabel, l.str());
+    pb::Sample* s = profile.add_sample();
+    for (const Frame& frame : stack.frames) s->add_location_id(location_id(frame));  // leaf first
+    s->add_value(static_cast<int64_t>(stack.count));
+    if (nanos != 0) s->add_value(static_cast<int64_t>(stack.count * nanos));
+    pb::Label* thread = s->add_label();
+    thread->set_key(thread_key);
+    thread->set_str(strings.Intern(stack.comm < rec.comms.size()
+                                       ? std::string_view(rec.comms[stack.comm].name)
+                                       : std::string_view("[unknown]")));
     if (thread_ids) {
       for (const auto& [key, value] : {std::pair{pid_key, stack.pid}, {tid_key, stack.tid}}) {
-        PbWriter n;
-        n.Int(label::kKey, key);
-        n.Int(label::kNum, int64_t{value});
-        s.Bytes(sample::kLabel, n.str());
+        pb::Label* n = s->add_label();
+        n->set_key(key);
+        n->set_num(int64_t{value});
       }
     }
-    out.Bytes(profile::kSample, s.str());
   }
 
   for (size_t i = 0; i < mappings.size(); ++i) {
     const MappingInfo& m = mappings[i];
     if (!m.used) continue;
-    PbWriter mp;
-    mp.Uint(mapping::kId, i + 1);
+    pb::Mapping* mp = profile.add_mapping();
+    mp->set_id(i + 1);
     const bool kernel = i == rec.binaries.size();
     // User mappings cover file offsets from 0; the kernel's its sampled address range.
-    mp.Uint(mapping::kMemoryStart, kernel ? m.low : 0);
-    mp.Uint(mapping::kMemoryLimit, m.high + 1);
-    mp.Uint(mapping::kFileOffset, 0);
-    mp.Int(mapping::kFilename, strings.Intern(kernel ? std::string_view("[kernel.kallsyms]")
-                                                     : std::string_view(rec.binaries[i].path)));
+    mp->set_memory_start(kernel ? m.low : 0);
+    mp->set_memory_limit(m.high + 1);
+    mp->set_file_offset(0);
+    mp->set_filename(strings.Intern(kernel ? std::string_view("[kernel.kallsyms]")
+                                           : std::string_view(rec.binaries[i].path)));
     if (!kernel && !rec.binaries[i].build_id.empty()) {
-      mp.Int(
-          mapping::kBuildId,
+      mp->set_build_id(
           strings.Intern(absl::BytesToHexString(Sv(std::string_view(rec.binaries[i].build_id)))));
     }
-    mp.Uint(mapping::kHasFunctions, 1);
-    mp.Uint(mapping::kHasFilenames, any_lines ? 1 : 0);
-    mp.Uint(mapping::kHasLineNumbers, any_lines ? 1 : 0);
-    mp.Uint(mapping::kHasInlineFrames, any_inlined ? 1 : 0);
-    out.Bytes(profile::kMapping, mp.str());
+    mp->set_has_functions(true);
+    mp->set_has_filenames(any_lines);
+    mp->set_has_line_numbers(any_lines);
+    mp->set_has_inline_frames(any_inlined);
   }
-  for (const std::string& loc : locations) out.Bytes(profile::kLocation, loc);
-  for (const std::string& fn : functions) out.Bytes(profile::kFunction, fn);
 
-  out.Int(profile::kTimeNanos, static_cast<int64_t>(rec.meta.start_time_ns));
-  out.Int(profile::kDurationNanos, static_cast<int64_t>(rec.meta.duration_ns));
+  profile.set_time_nanos(static_cast<int64_t>(rec.meta.start_time_ns));
+  profile.set_duration_nanos(static_cast<int64_t>(rec.meta.duration_ns));
   if (nanos != 0) {
-    out.Bytes(profile::kPeriodType, value_type("cpu", "nanoseconds"));
-    out.Int(profile::kPeriod, static_cast<int64_t>(nanos));
+    set_value_type(profile.mutable_period_type(), "cpu", "nanoseconds");
+    profile.set_period(static_cast<int64_t>(nanos));
   } else {
-    out.Bytes(profile::kPeriodType,
-              value_type(rec.meta.event.empty() ? "samples" : rec.meta.event, "count"));
-    out.Int(profile::kPeriod, static_cast<int64_t>(rec.meta.sample_period));
+    set_value_type(profile.mutable_period_type(),
+                   rec.meta.event.empty() ? "samples" : rec.meta.event, "count");
+    profile.set_period(static_cast<int64_t>(rec.meta.sample_period));
   }
-  std::vector<uint64_t> comments;
-  if (!rec.meta.command_line.empty()) comments.push_back(strings.Intern(rec.meta.command_line));
-  if (!rec.meta.event.empty()) comments.push_back(strings.Intern("event: " + rec.meta.event));
-  out.Packed(profile::kComment, comments);
+  if (!rec.meta.command_line.empty()) profile.add_comment(strings.Intern(rec.meta.command_line));
+  if (!rec.meta.event.empty()) profile.add_comment(strings.Intern("event: " + rec.meta.event));
   // The string table last: every field above has interned its strings by now.
-  for (const std::string& s : strings.strings()) out.Bytes(profile::kStringTable, s);
-  return out.Take();
+  for (const std::string& str : strings.strings()) profile.add_string_table(str);
+  return profile.SerializeAsString();
 }
 
 absl::StatusOr<std::string> GzipCompress(const std::string& data) {

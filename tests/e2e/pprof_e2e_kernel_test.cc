@@ -1,5 +1,5 @@
 // wick report --pprof read back by a real client: Go's own pprof (`go tool pprof`, Debian's
-// golang-go), which shares no code with wick's hand-encoded writer. The known-answer workload
+// golang-go), which shares no code with wick or libprotobuf. The known-answer workload
 // (main -> work -> a 60 %, b 30 %, c 10 %) must come out of pprof's -top with that split,
 // the sample count of wick's folded output, the thread label and source lines.
 #include <unistd.h>

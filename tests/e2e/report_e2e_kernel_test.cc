@@ -109,7 +109,7 @@ TEST_F(ReportE2eTest, AllFormatsInOneRunAgree) {
   const std::string txt = TempPath("report_e2e.pb.txt");
   const std::string cmd =
       absl::StrCat("zcat ", pb, " | ", WICK_PROTOC, " --decode=perftools.profiles.Profile -I ",
-                   WICK_PROTO_DIR, " pprof_profile.proto > ", txt);
+                   WICK_PROTO_DIR, " profile.proto > ", txt);
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   const std::string decoded = ReadFile(txt);
   uint64_t pprof_samples = 0;

@@ -89,7 +89,7 @@ Msg Decode(const std::string& raw) {
     f << raw;
   }
   const std::string cmd = absl::StrCat(WICK_PROTOC, " --decode=perftools.profiles.Profile -I ",
-                                       WICK_PROTO_DIR, " pprof_profile.proto < ", in, " > ", out);
+                                       WICK_PROTO_DIR, " profile.proto < ", in, " > ", out);
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream f(out);
   return ParseText(f);
