@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "launcher.h"
+#include "proc_util.h"
 #include "stack_builder.h"
 #include "wick/event_spec.h"
 #include "wick/jit_map.h"
@@ -58,26 +59,6 @@ uint64_t NowNs(clockid_t clock) {
   timespec ts;
   clock_gettime(clock, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// Thread ids of a process, from /proc/PID/task.
-absl::StatusOr<std::vector<pid_t>> ListThreads(pid_t pid) {
-  std::string dir = absl::StrCat("/proc/", pid, "/task");
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat("no process with pid ", pid, " (not in /proc)"));
-    }
-    return ErrnoError(errno, dir);
-  }
-  std::vector<pid_t> tids;
-  while (dirent* e = readdir(d)) {
-    int32_t tid;
-    if (absl::SimpleAtoi(e->d_name, &tid)) tids.push_back(tid);
-  }
-  closedir(d);
-  std::sort(tids.begin(), tids.end());
-  return tids;
 }
 
 // The process (thread group) a thread belongs to, from /proc/TID/status.

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "launcher.h"
+#include "proc_util.h"
 #include "wick/event_spec.h"
 #include "wick/kernel_caps.h"
 #include "wick/perf_event.h"
@@ -30,22 +31,6 @@ uint64_t MonotonicNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-absl::StatusOr<std::vector<pid_t>> ThreadsOf(pid_t pid) {
-  std::string dir = absl::StrCat("/proc/", pid, "/task");
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no process with pid ", pid, " (not in /proc)"));
-  }
-  std::vector<pid_t> tids;
-  while (dirent* e = readdir(d)) {
-    int32_t tid;
-    if (absl::SimpleAtoi(e->d_name, &tid)) tids.push_back(tid);
-  }
-  closedir(d);
-  std::sort(tids.begin(), tids.end());
-  return tids;
 }
 
 bool IsClock(const ResolvedEvent& ev) {
@@ -97,7 +82,7 @@ absl::Status StatSessionImpl::Init() {
     for (int cpu : caps.online_cpus) targets.push_back({-1, cpu});
   } else if (!options_.pids.empty()) {
     for (pid_t pid : options_.pids) {
-      WICK_ASSIGN_OR_RETURN(std::vector<pid_t> tids, ThreadsOf(pid));
+      WICK_ASSIGN_OR_RETURN(std::vector<pid_t> tids, ListThreads(pid));
       for (pid_t tid : tids) targets.push_back({tid, -1});
       watch.push_back(pid);
     }

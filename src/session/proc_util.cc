@@ -1,0 +1,33 @@
+#include "proc_util.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "wick/status.h"
+
+namespace wick {
+
+absl::StatusOr<std::vector<pid_t>> ListThreads(pid_t pid) {
+  std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("no process with pid ", pid, " (not in /proc)"));
+    }
+    return ErrnoError(errno, dir);
+  }
+  std::vector<pid_t> tids;
+  while (dirent* e = readdir(d)) {
+    int32_t tid;
+    if (absl::SimpleAtoi(e->d_name, &tid)) tids.push_back(tid);
+  }
+  closedir(d);
+  std::sort(tids.begin(), tids.end());
+  return tids;
+}
+
+}  // namespace wick
