@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -25,7 +26,8 @@ namespace {
 // protoc's text format, as a tree: "name: value" fields and "name { ... }" messages.
 struct Msg {
   std::vector<std::pair<std::string, std::string>> fields;
-  std::vector<std::pair<std::string, Msg>> messages;
+  // Owned through pointers: a pair holding Msg itself needs Msg complete (clang's check).
+  std::vector<std::pair<std::string, std::unique_ptr<Msg>>> messages;
 
   std::vector<std::string> All(const std::string& name) const {
     std::vector<std::string> out;
@@ -46,7 +48,7 @@ struct Msg {
   std::vector<const Msg*> Subs(const std::string& name) const {
     std::vector<const Msg*> out;
     for (const auto& [n, m] : messages) {
-      if (n == name) out.push_back(&m);
+      if (n == name) out.push_back(m.get());
     }
     return out;
   }
@@ -61,7 +63,8 @@ Msg ParseText(std::istream& in) {
     line = line.substr(start);
     if (line == "}") break;
     if (line.size() > 2 && line.substr(line.size() - 2) == " {") {
-      msg.messages.emplace_back(line.substr(0, line.size() - 2), ParseText(in));
+      msg.messages.emplace_back(line.substr(0, line.size() - 2),
+                                std::make_unique<Msg>(ParseText(in)));
       continue;
     }
     const size_t colon = line.find(": ");
