@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "output_fixture.h"
 #include "testing/testing.h"
 #include "workloads.h"
 
@@ -17,52 +18,15 @@ namespace {
 using workloads::FindElfSymbol;
 using workloads::KnownTreePath;
 
-constexpr uint64_t kKernelBase = 0xffffffff81000000;
-
-Frame User(uint32_t binary, uint64_t offset) { return {offset, binary, FrameKind::kUserFile}; }
-Frame Kernel(uint64_t addr) { return {addr, 0, FrameKind::kKernel}; }
-Frame Raw(uint64_t addr) { return {addr, 0, FrameKind::kUserRaw}; }
-
-class FoldedTest : public ::testing::Test {
+// The shared hand-built recording (output_fixture.h), printed as folded stacks.
+class FoldedTest : public OutputTest {
  protected:
-  void SetUp() override {
-    for (const char* name : {"a", "b", "c", "work", "main"}) {
-      absl::StatusOr<workloads::ElfSymbol> sym = FindElfSymbol(KnownTreePath(), name);
-      ASSERT_TRUE(sym.ok()) << sym.status();
-      // A few bytes in, where samples land.
-      offsets_[name] = sym->file_offset + 2;
-    }
-    absl::StatusOr<std::string> build_id = workloads::ReadElfBuildId(KnownTreePath());
-    ASSERT_TRUE(build_id.ok()) << build_id.status();
-    rec_.binaries.push_back({0, *build_id, KnownTreePath()});
-    rec_.binaries.push_back({1, "", "/nonexistent/lib/libfoo.so"});
-    rec_.comms.push_back({0, "known_tree_fp"});
-    rec_.kernel_symbols.push_back({kKernelBase, 0x100, "entry_SYSCALL_64", ""});
-    rec_.kernel_symbols.push_back({kKernelBase + 0x100, 0x80, "do_syscall_64", ""});
-    rec_.kernel_symbols.push_back({kKernelBase + 0x1000, 0x40, "ext4_sync_fs", "ext4"});
-  }
-
-  void AddStack(uint32_t comm, std::vector<Frame> frames, uint64_t count) {
-    RecordedStack stack;
-    stack.id = static_cast<uint32_t>(rec_.stacks.size());
-    stack.comm = comm;
-    stack.frames = std::move(frames);
-    stack.count = count;
-    rec_.stacks.push_back(std::move(stack));
-  }
-
   std::string Folded(const FoldedOptions& opts = {}) {
     std::ostringstream out;
     absl::Status status = WriteFolded(rec_, sym_, out, opts);
     EXPECT_TRUE(status.ok()) << status;
     return out.str();
   }
-
-  Frame F(const char* name, uint64_t delta = 0) { return User(0, offsets_[name] + delta); }
-
-  Recording rec_;
-  Symbolizer sym_;
-  std::map<std::string, uint64_t> offsets_;
 };
 
 TEST_F(FoldedTest, KnownTreeLinesAreExactAndSorted) {
