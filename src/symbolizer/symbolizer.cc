@@ -65,6 +65,14 @@ struct Binary {
   Dwfl_Module* module = nullptr;
   GElf_Addr bias = 0;
   std::vector<GElf_Phdr> loads;
+  // Compile units by address range, for files without .debug_aranges (clang's default),
+  // where libdwfl cannot find the unit of an address. Built on first need, once.
+  struct CuRange {
+    Dwarf_Addr low, high;  // [low, high) in DWARF addresses
+    Dwarf_Off offset;      // of the unit's DIE
+  };
+  bool cu_ranges_built = false;
+  std::vector<CuRange> cu_ranges;
   // Node-based: SymbolizeFile hands out references that must survive rehashing.
   std::unordered_map<uint64_t, SymbolizedAddress> results;
 
@@ -88,23 +96,74 @@ std::string InlinedName(Dwarf_Die* die) {
   return {};
 }
 
+// The compile unit holding `addr` (a module address) when libdwfl cannot say: it finds
+// units only through .debug_aranges, which clang does not write by default. Scans the units'
+// ranges once per binary.
+Dwarf_Die* FindCuByRanges(Binary& binary, Dwarf_Addr addr, Dwarf_Die* storage,
+                          Dwarf_Addr* dwarf_bias) {
+  Dwarf* dwarf = dwfl_module_getdwarf(binary.module, dwarf_bias);
+  if (dwarf == nullptr) return nullptr;
+  if (!binary.cu_ranges_built) {
+    binary.cu_ranges_built = true;
+    Dwarf_Off offset = 0;
+    Dwarf_Off next = 0;
+    size_t header_size = 0;
+    while (dwarf_nextcu(dwarf, offset, &next, &header_size, nullptr, nullptr, nullptr) == 0) {
+      Dwarf_Die cu;
+      if (dwarf_offdie(dwarf, offset + header_size, &cu) != nullptr) {
+        Dwarf_Addr base = 0, low = 0, high = 0;
+        for (ptrdiff_t it = 0; (it = dwarf_ranges(&cu, it, &base, &low, &high)) > 0;) {
+          if (low < high) binary.cu_ranges.push_back({low, high, dwarf_dieoffset(&cu)});
+        }
+      }
+      offset = next;
+    }
+    std::sort(binary.cu_ranges.begin(), binary.cu_ranges.end(),
+              [](const Binary::CuRange& a, const Binary::CuRange& b) { return a.low < b.low; });
+  }
+  const Dwarf_Addr dwarf_addr = addr - *dwarf_bias;
+  auto it =
+      std::upper_bound(binary.cu_ranges.begin(), binary.cu_ranges.end(), dwarf_addr,
+                       [](Dwarf_Addr a, const Binary::CuRange& range) { return a < range.low; });
+  // Ranges of different units do not overlap in sane DWARF; look back a few in case they do.
+  for (int back = 0; back < 4 && it != binary.cu_ranges.begin(); ++back) {
+    --it;
+    if (dwarf_addr >= it->low && dwarf_addr < it->high) {
+      return dwarf_offdie(dwarf, it->offset, storage);
+    }
+  }
+  return nullptr;
+}
+
 // Fills `out->inlined` (leaf first) from the DWARF scopes at `addr`, and `out->file`/`line`
 // with the outermost function's own position, if there is DWARF.
-void AddInlinedFrames(Dwfl_Module* module, Dwarf_Addr addr, SymbolizedAddress* out) {
+void AddInlinedFrames(Binary& binary, Dwarf_Addr addr, SymbolizedAddress* out) {
+  Dwfl_Module* module = binary.module;
+  Dwarf_Addr dwarf_bias = 0;
+  Dwarf_Die cu_storage;
+  Dwarf_Die* cudie = dwfl_module_addrdie(module, addr, &dwarf_bias);
+  const bool by_aranges = cudie != nullptr;
+  if (!by_aranges) cudie = FindCuByRanges(binary, addr, &cu_storage, &dwarf_bias);
   // The leaf's position is the line table's; each outer frame's is its callee's call site.
   std::string file;
   int line = 0;
-  if (Dwfl_Line* l = dwfl_module_getsrc(module, addr)) {
-    const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
-    if (f != nullptr) file = f;
+  if (by_aranges) {
+    if (Dwfl_Line* l = dwfl_module_getsrc(module, addr)) {
+      const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr);
+      if (f != nullptr) file = f;
+    }
+  } else if (cudie != nullptr) {
+    if (Dwarf_Line* l = dwarf_getsrc_die(cudie, addr - dwarf_bias)) {
+      const char* f = dwarf_linesrc(l, nullptr, nullptr);
+      if (f != nullptr) file = f;
+      if (dwarf_lineno(l, &line) != 0) line = 0;
+    }
   }
   // Whatever is left after walking the inlined scopes (outward) is the symbol function's.
   auto finish = [&] {
     out->file = std::move(file);
     out->line = line > 0 ? static_cast<uint32_t>(line) : 0;
   };
-  Dwarf_Addr dwarf_bias = 0;
-  Dwarf_Die* cudie = dwfl_module_addrdie(module, addr, &dwarf_bias);
   if (cudie == nullptr) return finish();
   Dwarf_Die* scopes = nullptr;
   const int n = dwarf_getscopes(cudie, addr - dwarf_bias, &scopes);
@@ -297,7 +356,7 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
       } else {
         result.function = Demangle(name);
         result.function_offset = offset;
-        AddInlinedFrames(binary.module, addr, &result);
+        AddInlinedFrames(binary, addr, &result);
       }
     }
   }

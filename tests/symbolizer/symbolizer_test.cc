@@ -125,8 +125,9 @@ TEST(SymbolizerTest, DemanglesCxxNames) {
             "wick_workload::Tree::Work(double)");
 }
 
-TEST(SymbolizerTest, InlinedFramesFromDwarf) {
-  const std::string path = workloads::KnownTreeInlinePath();
+// Checks that every address of outer() in the known_tree_inline binary at `path` names outer,
+// and that those inside the inlined burn() carry it as an inlined frame with lines.
+void ExpectInlinedBurn(const std::string& path) {
   WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol outer, FindElfSymbol(path, "outer"));
   TempDir empty;
   Symbolizer sym(NoDebugDirs(empty));
@@ -145,9 +146,28 @@ TEST(SymbolizerTest, InlinedFramesFromDwarf) {
     EXPECT_EQ(r.line, LineContaining(r.file, "burn(1000000);")) << r.file;
   }
   EXPECT_GT(inlined, 0);
+}
+
+TEST(SymbolizerTest, InlinedFramesFromDwarf) {
+  ExpectInlinedBurn(workloads::KnownTreeInlinePath());
   // The frame-pointer workload was built with -fno-inline: no inlined frames there.
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
   WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol a, FindElfSymbol(KnownTreePath(), "a"));
   EXPECT_TRUE(sym.SymbolizeFile("", KnownTreePath(), a.file_offset + 6).inlined.empty());
+}
+
+// clang writes no .debug_aranges unless asked, and libdwfl finds compile units only through
+// it: the same binary without the section still gets its inlined frames and lines.
+TEST(SymbolizerTest, InlinedFramesWithoutDebugAranges) {
+  TempDir dir;
+  const std::string copy = dir.path() + "/known_tree_inline_noaranges";
+  const std::string cmd =
+      "objcopy --remove-section=.debug_aranges " + workloads::KnownTreeInlinePath() + " " + copy;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string sections = "readelf -S " + copy + " | grep -q debug_aranges";
+  ASSERT_NE(std::system(sections.c_str()), 0) << "the copy still has .debug_aranges";
+  ExpectInlinedBurn(copy);
 }
 
 // The outermost function's own file:line (no inlining here) is the line table's row for the
