@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "symbol_table.h"
 #include "wick/build_id.h"
 #include "wick/status.h"
 
@@ -65,6 +67,7 @@ struct Binary {
   Dwfl_Module* module = nullptr;
   GElf_Addr bias = 0;
   std::vector<GElf_Phdr> loads;
+  std::optional<SymbolTable> symbols;  // built on the first lookup
   // Compile units by address range, for files without .debug_aranges (clang's default),
   // where libdwfl cannot find the unit of an address. Built on first need, once.
   struct CuRange {
@@ -347,15 +350,13 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
     } else {
       result.address = file_offset - segment->p_offset + segment->p_vaddr;
       const GElf_Addr addr = result.address + binary.bias;
-      GElf_Off offset = 0;
-      GElf_Sym sym;
-      const char* name =
-          dwfl_module_addrinfo(binary.module, addr, &offset, &sym, nullptr, nullptr, nullptr);
-      if (name == nullptr || name[0] == '\0') {
+      if (!binary.symbols) binary.symbols = SymbolTable::Build(binary.module);
+      const SymbolTable::Hit hit = binary.symbols->Lookup(addr);
+      if (hit.name == nullptr) {
         result.reason = SymbolizeReason::kNoSymbol;
       } else {
-        result.function = Demangle(name);
-        result.function_offset = offset;
+        result.function = Demangle(hit.name);
+        result.function_offset = hit.offset;
         AddInlinedFrames(binary, addr, &result);
       }
     }

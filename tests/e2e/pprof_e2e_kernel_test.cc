@@ -97,7 +97,7 @@ class PprofE2eTest : public ::testing::Test {
 TEST_F(PprofE2eTest, GoToolPprofReadsTheKnownSplit) {
   const std::string rec = TempPath("pprof.wick");
   RunResult r = RunProgram(
-      {kWick, "record", "-g", "-F", "999", "-o", rec, "--", workloads::KnownTreePath(), "3"});
+      {kWick, "record", "-g", "-F", "999", "-o", rec, "--", workloads::KnownTreePath(), "r300"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string pb = TempPath("known_tree.pb.gz");
   r = RunProgram({kWick, "report", "-i", rec, "--pprof", pb});
