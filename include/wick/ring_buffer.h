@@ -1,4 +1,5 @@
-// Reader of one perf_event ring buffer (the mmap of a perf fd) in forward mode.
+// Readers of one perf_event ring buffer (the mmap of a perf fd): RingBuffer in forward mode,
+// BackwardRing in overwrite mode (below).
 //
 // RingBuffer is a non-owning view over the kernel's layout: a metadata page
 // (perf_event_mmap_page) then a data area of a power-of-two size. It owns the head/tail
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "wick/scoped.h"
@@ -69,28 +71,75 @@ class RingBuffer {
   std::unique_ptr<std::byte[]> copy_;  // kCopyBufferSize bytes, 8-byte aligned
 };
 
+// Reader of a ring in overwrite mode, the flight recorder: events opened with
+// attr.write_backward and the ring mapped read-only. The kernel writes each record just below
+// the previous one and moves data_head down (it counts down from 0, wrapping as a u64); once
+// the data area is full it overwrites the oldest records, and no data_tail is ever stored.
+// Snapshot() must run while nothing writes (the events disabled, or the ring's output paused
+// with PERF_EVENT_IOC_PAUSE_OUTPUT): it copies out every whole record from data_head up to
+// one data area's worth. A header of a size no kernel writes ends the snapshot and is counted
+// in corrupt().
+class BackwardRing {
+ public:
+  // `data_size`: a power of two, at least 8. Allocates a copy area of that size.
+  BackwardRing(const perf_event_mmap_page* meta, const std::byte* data, size_t data_size);
+  BackwardRing(const BackwardRing&) = delete;
+  BackwardRing& operator=(const BackwardRing&) = delete;
+
+  // The records the ring holds, newest first, each whole and 8-byte aligned; valid until the
+  // next Snapshot(). Records the kernel overwrote in part are not included.
+  const std::vector<std::span<const std::byte>>& Snapshot();
+
+  uint64_t corrupt() const { return corrupt_; }
+  const perf_event_mmap_page* meta() const { return meta_; }
+
+ private:
+  const perf_event_mmap_page* meta_;
+  const std::byte* data_;
+  size_t data_size_;
+  std::unique_ptr<std::byte[]> copy_;  // data_size_ bytes
+  std::vector<std::span<const std::byte>> records_;
+  uint64_t corrupt_ = 0;
+};
+
+enum class RingMode {
+  kForward,    // read-write mapping: the reader gives bytes back through data_tail
+  kOverwrite,  // read-only mapping of write_backward events: see BackwardRing
+};
+
 // Owns the shared mapping of a perf fd's ring buffer (1 metadata page + data pages).
 class MappedRing {
  public:
-  // Maps (1 + data_pages) pages of `perf_fd` read-write shared. data_pages must be a power of
+  // Maps (1 + data_pages) pages of `perf_fd`, shared: read-write for kForward, read-only for
+  // kOverwrite (which is what tells the kernel to overwrite). data_pages must be a power of
   // two >= 1. Errors: InvalidArgument for a bad size; mmap errno in words, with the
   // perf_event_mlock_kb hint for EPERM/ENOMEM.
-  static absl::StatusOr<MappedRing> Map(int perf_fd, size_t data_pages);
+  static absl::StatusOr<MappedRing> Map(int perf_fd, size_t data_pages,
+                                        RingMode mode = RingMode::kForward);
 
   MappedRing(MappedRing&&) noexcept = default;
   MappedRing& operator=(MappedRing&&) noexcept = default;
 
+  // The reader of a kForward ring (must not be called on a kOverwrite one), and of a
+  // kOverwrite ring (must not be called on a kForward one).
   RingBuffer& ring() { return *ring_; }
   const RingBuffer& ring() const { return *ring_; }
-  perf_event_mmap_page* meta() const { return ring_->meta(); }
+  BackwardRing& backward() { return *backward_; }
+  perf_event_mmap_page* meta() const { return meta_; }
 
  private:
-  MappedRing(ScopedMmap mapping, std::unique_ptr<RingBuffer> ring)
-      : mapping_(std::move(mapping)), ring_(std::move(ring)) {}
+  MappedRing(ScopedMmap mapping, perf_event_mmap_page* meta, std::unique_ptr<RingBuffer> ring,
+             std::unique_ptr<BackwardRing> backward)
+      : mapping_(std::move(mapping)),
+        meta_(meta),
+        ring_(std::move(ring)),
+        backward_(std::move(backward)) {}
 
-  // Declared in this order so the ring (pointing into the mapping) dies first.
+  // Declared in this order so the readers (pointing into the mapping) die first.
   ScopedMmap mapping_;
+  perf_event_mmap_page* meta_;
   std::unique_ptr<RingBuffer> ring_;
+  std::unique_ptr<BackwardRing> backward_;
 };
 
 }  // namespace wick

@@ -93,7 +93,44 @@ size_t RingBuffer::Available() const {
   return __atomic_load_n(&meta_->data_head, __ATOMIC_ACQUIRE) - tail_;
 }
 
-absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages) {
+BackwardRing::BackwardRing(const perf_event_mmap_page* meta, const std::byte* data,
+                           size_t data_size)
+    : meta_(meta), data_(data), data_size_(data_size), copy_(new std::byte[data_size]) {}
+
+const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
+  records_.clear();
+  const uint64_t mask = data_size_ - 1;
+  auto copy_out = [&](uint64_t pos, size_t len, std::byte* dst) {
+    const size_t off = pos & mask;
+    const size_t first = std::min(len, data_size_ - off);
+    std::memcpy(dst, data_ + off, first);
+    std::memcpy(dst + first, data_, len - first);
+  };
+  // The newest record starts at data_head; the acquire pairs with the kernel's write barrier
+  // before it publishes data_head, as in forward mode.
+  uint64_t pos = __atomic_load_n(&meta_->data_head, __ATOMIC_ACQUIRE);
+  size_t used = 0;
+  while (used + sizeof(perf_event_header) <= data_size_) {
+    perf_event_header header;
+    copy_out(pos, sizeof(header), reinterpret_cast<std::byte*>(&header));
+    // Zero: never written (the ring has not filled yet), the oldest end of the data.
+    if (header.size == 0) break;
+    if (header.size < sizeof(header) || header.size % sizeof(uint64_t) != 0) {
+      ++corrupt_;
+      break;
+    }
+    // The record that would pass one data area from head is the one the kernel has begun
+    // to overwrite.
+    if (used + header.size > data_size_) break;
+    copy_out(pos, header.size, copy_.get() + used);
+    records_.emplace_back(copy_.get() + used, header.size);
+    used += header.size;
+    pos += header.size;
+  }
+  return records_;
+}
+
+absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages, RingMode mode) {
   if (data_pages == 0 || (data_pages & (data_pages - 1)) != 0 || data_pages > (size_t{1} << 20)) {
     return absl::InvalidArgumentError(
         absl::StrCat("-m ", data_pages,
@@ -102,7 +139,9 @@ absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages) {
   }
   const size_t page_size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t length = (1 + data_pages) * page_size;
-  void* addr = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, perf_fd, 0);
+  // A read-only mapping is what tells the kernel it may overwrite unread data.
+  const int prot = mode == RingMode::kForward ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* addr = mmap(nullptr, length, prot, MAP_SHARED, perf_fd, 0);
   if (addr == MAP_FAILED) {
     int err = errno;
     std::string what = absl::StrCat("mmap of the ring buffer of perf fd ", perf_fd, " (1+",
@@ -130,9 +169,13 @@ absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages) {
                                             data_offset, "+", data_size, " outside the mapping of ",
                                             length, " bytes"));
   }
-  auto ring =
-      std::make_unique<RingBuffer>(meta, static_cast<std::byte*>(addr) + data_offset, data_size);
-  return MappedRing(std::move(mapping), std::move(ring));
+  std::byte* data = static_cast<std::byte*>(addr) + data_offset;
+  if (mode == RingMode::kOverwrite) {
+    return MappedRing(std::move(mapping), meta, nullptr,
+                      std::make_unique<BackwardRing>(meta, data, data_size));
+  }
+  return MappedRing(std::move(mapping), meta, std::make_unique<RingBuffer>(meta, data, data_size),
+                    nullptr);
 }
 
 }  // namespace wick

@@ -4,6 +4,7 @@
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -83,6 +84,71 @@ TEST(RingBufferKernelTest, CpuClockSamplesOfSelf) {
   EXPECT_TRUE(time_ordered);
   // The kernel sees the tail we stored.
   EXPECT_EQ(ring_owner.meta()->data_tail, ring_owner.meta()->data_head);
+}
+
+// Overwrite mode on the real kernel: a write_backward event in a read-only ring keeps
+// sampling after the ring is full, and a snapshot taken with output paused holds the newest
+// samples, newest first, in about one data area.
+TEST(RingBufferKernelTest, OverwriteModeKeepsTheNewestSamples) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.sample_period = 50000;  // ns: ~4,000 samples in the spin, far more than 1 page holds
+  attr.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
+  attr.write_backward = 1;
+  attr.use_clockid = 1;  // sample times comparable with steady_clock
+  attr.clockid = CLOCK_MONOTONIC;
+  attr.disabled = 1;
+  int raw_fd =
+      static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+  if (raw_fd < 0) WICK_SKIP_OR_FAIL(std::string("perf_event_open: ") + strerror(errno));
+  ScopedFd fd(raw_fd);
+  WICK_ASSERT_OK_AND_ASSIGN(MappedRing mapped, MappedRing::Map(fd.get(), 1, RingMode::kOverwrite));
+
+  ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
+  Spin(std::chrono::milliseconds(200));
+  ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_PAUSE_OUTPUT, 1), 0);
+  const uint64_t paused_at_ns =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count());
+  const auto& records = mapped.backward().Snapshot();
+  ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_PAUSE_OUTPUT, 0), 0);
+  ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0), 0);
+
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t sample_size = sizeof(perf_event_header) + 8 + 8 + 8;
+  size_t bytes = 0, samples = 0;
+  uint64_t newer_time = UINT64_MAX;
+  bool newest_first = true;
+  for (const auto& rec : records) {
+    perf_event_header h;
+    std::memcpy(&h, rec.data(), sizeof(h));
+    ASSERT_EQ(h.size, rec.size());
+    bytes += rec.size();
+    if (h.type != PERF_RECORD_SAMPLE) continue;
+    ASSERT_EQ(rec.size(), sample_size);
+    ++samples;
+    uint32_t pid;
+    uint64_t time;
+    std::memcpy(&pid, rec.data() + 16, 4);
+    std::memcpy(&time, rec.data() + 24, 8);
+    EXPECT_EQ(pid, static_cast<uint32_t>(getpid()));
+    if (time > newer_time) newest_first = false;
+    newer_time = time;
+  }
+  EXPECT_TRUE(newest_first);
+  EXPECT_EQ(mapped.backward().corrupt(), 0u);
+  // Full: within one record of the data area (the oldest, partly overwritten, is left out).
+  EXPECT_LE(bytes, page);
+  EXPECT_GT(bytes, page - sample_size) << samples << " samples";
+  // The newest sample is from the end of the 200 ms spin, not its start.
+  ASSERT_GT(samples, 0u);
+  uint64_t newest;
+  std::memcpy(&newest, records.front().data() + 24, 8);
+  EXPECT_LE(newest, paused_at_ns);
+  EXPECT_LT(paused_at_ns - newest, 100'000'000u);
 }
 
 }  // namespace

@@ -47,6 +47,15 @@ class FakeRing {
     Write(bytes);
     Publish();
   }
+  // Overwrite mode, as perf_output_begin_backward() does it: the record goes just below
+  // data_head, which moves down to its start.
+  void WriteBackwardAndPublish(std::span<const std::byte> bytes) {
+    write_ -= bytes.size();
+    uint64_t pos = write_;
+    for (std::byte b : bytes) data()[pos++ & (data_size_ - 1)] = b;
+    Publish();
+  }
+  BackwardRing MakeBackwardReader() { return BackwardRing(meta(), data(), data_size_); }
   uint64_t tail() { return __atomic_load_n(&meta()->data_tail, __ATOMIC_ACQUIRE); }
   uint64_t write_pos() const { return write_; }
   // Moves both head and tail to `pos` (as if that much had been written and consumed).
@@ -388,6 +397,73 @@ TEST(RingBufferTest, ConcurrentWriterAndReader) {
   writer.join();
   EXPECT_EQ(expected, kRecords);
   EXPECT_EQ(ring.corrupt(), 0u);
+}
+
+// --- overwrite (backward) mode ---
+
+TEST(BackwardRingTest, NothingWrittenIsEmpty) {
+  FakeRing fake(256);
+  BackwardRing ring = fake.MakeBackwardReader();
+  EXPECT_TRUE(ring.Snapshot().empty());
+  EXPECT_EQ(ring.corrupt(), 0u);
+}
+
+TEST(BackwardRingTest, NotYetFullGivesEveryRecordNewestFirst) {
+  FakeRing fake(256);
+  BackwardRing ring = fake.MakeBackwardReader();
+  std::vector<std::vector<std::byte>> written;
+  for (uint8_t i = 0; i < 3; ++i) {
+    written.push_back(MakeRecord(PERF_RECORD_SAMPLE, uint16_t(16 + 8 * i), i));
+    fake.WriteBackwardAndPublish(written.back());
+  }
+  const auto& records = ring.Snapshot();
+  ASSERT_EQ(records.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(SameBytes(records[i], written[2 - i])) << i;
+  // A snapshot is a copy: the kernel may write on once output resumes.
+  EXPECT_FALSE(InsideData(fake, records[0]));
+}
+
+// Written many times over: only the newest whole records that fit one data area come back,
+// including one that straddles the end of the area; the oldest, half overwritten, does not.
+TEST(BackwardRingTest, FullRingGivesTheNewestWholeRecords) {
+  constexpr size_t kSize = 512;
+  for (uint64_t start : {uint64_t{0}, uint64_t{24}, uint64_t{0} - 40}) {
+    FakeRing fake(kSize);
+    fake.StartAt(start);
+    BackwardRing ring = fake.MakeBackwardReader();
+    std::vector<std::vector<std::byte>> written;
+    for (int i = 0; i < 100; ++i) {
+      written.push_back(MakeRecord(PERF_RECORD_SAMPLE, uint16_t(24 + 8 * (i % 7)), uint8_t(i)));
+      fake.WriteBackwardAndPublish(written.back());
+    }
+    size_t expect = 0, bytes = 0;
+    for (auto it = written.rbegin(); it != written.rend() && bytes + it->size() <= kSize; ++it) {
+      bytes += it->size();
+      ++expect;
+    }
+    const auto& records = ring.Snapshot();
+    ASSERT_EQ(records.size(), expect) << "start " << start;
+    for (size_t i = 0; i < expect; ++i) {
+      EXPECT_TRUE(SameBytes(records[i], written[written.size() - 1 - i])) << i;
+    }
+    EXPECT_EQ(ring.corrupt(), 0u);
+  }
+}
+
+TEST(BackwardRingTest, CorruptHeaderEndsTheSnapshotAndIsCounted) {
+  FakeRing fake(256);
+  auto first = MakeRecord(PERF_RECORD_SAMPLE, 32, 1);
+  fake.WriteBackwardAndPublish(first);
+  auto bad = MakeRecord(PERF_RECORD_SAMPLE, 24, 2);
+  bad[6] = std::byte{13};  // header.size = 13
+  fake.WriteBackwardAndPublish(bad);
+  auto newest = MakeRecord(PERF_RECORD_SAMPLE, 16, 3);
+  fake.WriteBackwardAndPublish(newest);
+  BackwardRing ring = fake.MakeBackwardReader();
+  const auto& records = ring.Snapshot();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_TRUE(SameBytes(records[0], newest));
+  EXPECT_EQ(ring.corrupt(), 1u);
 }
 
 }  // namespace
