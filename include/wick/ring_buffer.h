@@ -91,6 +91,9 @@ class BackwardRing {
   const std::vector<std::span<const std::byte>>& Snapshot();
 
   uint64_t corrupt() const { return corrupt_; }
+  // Whether the last snapshot ended at a record the kernel had begun to overwrite, i.e. older
+  // records were lost to newer ones (false: the ring never filled).
+  bool wrapped() const { return wrapped_; }
   const perf_event_mmap_page* meta() const { return meta_; }
 
  private:
@@ -100,6 +103,7 @@ class BackwardRing {
   std::unique_ptr<std::byte[]> copy_;  // data_size_ bytes
   std::vector<std::span<const std::byte>> records_;
   uint64_t corrupt_ = 0;
+  bool wrapped_ = false;
 };
 
 enum class RingMode {

@@ -48,6 +48,10 @@ struct RecordOptions {
   double duration_s = 0;             // 0: until the target exits or a stop request
   // Data pages per CPU ring buffer (power of two); 0: 128, or 1024 for --call-graph dwarf.
   uint32_t mmap_pages = 0;
+  // --overwrite, the flight recorder: samples go to rings the kernel overwrites when full,
+  // read once when the run ends; the recording holds the newest samples that fit in
+  // mmap_pages per CPU. Nothing is written to the file before the end.
+  bool overwrite = false;
   std::string output = "wick.data";
   std::string command_line;  // stored in the recording
   // Receives one-line notices (e.g. the cycles → cpu-clock fallback). May be empty.
@@ -66,6 +70,11 @@ struct RecordSummary {
   uint64_t self_cpu_ns = 0;
   // For a launched command: its wait status (from waitpid), else -1.
   int command_wait_status = -1;
+  // --overwrite: whether any ring filled and lost older samples, and if so how far back from
+  // the newest sample every CPU's ring still reached.
+  bool overwrite = false;
+  bool overwrite_wrapped = false;
+  uint64_t overwrite_kept_ns = 0;
 };
 
 class RecordSession {

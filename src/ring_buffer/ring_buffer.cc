@@ -99,6 +99,7 @@ BackwardRing::BackwardRing(const perf_event_mmap_page* meta, const std::byte* da
 
 const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
   records_.clear();
+  wrapped_ = false;
   const uint64_t mask = data_size_ - 1;
   auto copy_out = [&](uint64_t pos, size_t len, std::byte* dst) {
     const size_t off = pos & mask;
@@ -110,6 +111,7 @@ const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
   // before it publishes data_head, as in forward mode.
   uint64_t pos = __atomic_load_n(&meta_->data_head, __ATOMIC_ACQUIRE);
   size_t used = 0;
+  const uint64_t head = pos;
   while (used + sizeof(perf_event_header) <= data_size_) {
     perf_event_header header;
     copy_out(pos, sizeof(header), reinterpret_cast<std::byte*>(&header));
@@ -127,6 +129,8 @@ const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
     used += header.size;
     pos += header.size;
   }
+  // data_head counts down from 0: minus head is every byte the kernel ever wrote here.
+  wrapped_ = corrupt_ == 0 && uint64_t{0} - head > used;
   return records_;
 }
 

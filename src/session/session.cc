@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -87,6 +88,10 @@ struct CpuReader {
   int cpu = -1;
   int leader_fd = -1;
   std::optional<MappedRing> ring;
+  // --overwrite: the sampling events write backward into this read-only ring, read once at
+  // the end; `ring` then carries only the tracking records (mmaps, comms, forks, exits).
+  std::optional<MappedRing> backward;
+  int backward_leader_fd = -1;
   std::unique_ptr<StackBuilder> builder;  // owns this CPU's preallocated frame pool
   ParsedRecord current;
   bool has_current = false;
@@ -109,6 +114,7 @@ class Session : public RecordSession {
     if (options_.notice) options_.notice(s);
   }
   void DrainAll();
+  void SnapshotBackwardRings(RecordSummary* summary);
   bool Advance(CpuReader& r);
   void Handle(CpuReader& r, const ParsedRecord& rec);
   absl::Status FlushToFile();
@@ -134,6 +140,9 @@ class Session : public RecordSession {
   std::vector<EventType> types_;
   absl::flat_hash_map<uint64_t, uint32_t> type_of_id_;  // PERF_SAMPLE_IDENTIFIER → types_
   SampleFormat format_;
+  // --overwrite: a dummy event per CPU and task that carries the tracking records into the
+  // forward ring while the samples go to the backward one.
+  perf_event_attr tracking_attr_{};
   uint32_t max_stack_ = 0;
   uint32_t swapper_comm_ = 0;  // pid 0 (the idle tasks), which /proc does not list
 
@@ -224,6 +233,20 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
     // Ask the kernel to put each mapping's build-id in MMAP2 (Linux 5.12+), which saves
     // reading the file; OpenEvents drops the bit again on a kernel that refuses it.
     t.attr.build_id = 1;
+    t.attr.write_backward = options_.overwrite;
+  }
+  if (options_.overwrite) {
+    // Same sample_type (so its records' sample_id trailers parse alike), never samples.
+    tracking_attr_ = types_.front().attr;
+    tracking_attr_.type = PERF_TYPE_SOFTWARE;
+    tracking_attr_.config = PERF_COUNT_SW_DUMMY;
+    tracking_attr_.freq = 0;
+    tracking_attr_.sample_period = 1;
+    tracking_attr_.write_backward = 0;
+    tracking_attr_.mmap = tracking_attr_.mmap2 = tracking_attr_.comm = 1;
+    tracking_attr_.comm_exec = tracking_attr_.task = 1;
+    tracking_attr_.watermark = 1;
+    tracking_attr_.wakeup_watermark = so.wakeup_watermark_bytes;
   }
   format_ = SampleFormat::FromAttr(types_.front().attr);
   return ValidateSampleFormat(format_);
@@ -240,6 +263,13 @@ absl::Status Session::Init() {
         "-m ", pages, ": ring buffer size must be a power of two number of pages (1, 2, 4, ...)"));
   }
   size_t ring_bytes = size_t{pages} * size_t(sysconf(_SC_PAGESIZE));
+  if (options_.overwrite && options_.dwarf_stack_size) {
+    // Every sample carries its stack copy: say how few that leaves.
+    Notice(absl::StrCat("overwrite mode: each CPU's ring of ", ring_bytes / 1024,
+                        " KiB holds about ", ring_bytes / (options_.dwarf_stack_size + 256),
+                        " samples with ", options_.dwarf_stack_size,
+                        "-byte stack copies; raise -m to keep more"));
+  }
 
   SamplingOptions so;
   so.frequency = options_.period ? 0 : options_.frequency;
@@ -249,7 +279,9 @@ absl::Status Session::Init() {
   so.inherit = !options_.pids.empty() || !options_.command.empty();
   so.enable_on_exec = !options_.command.empty();
   so.disabled = true;
-  so.track_tasks = true;
+  // In overwrite mode the sampling events neither track tasks nor wake anyone up: a dummy
+  // event does the tracking into a forward ring (see ResolveEventTypes).
+  so.track_tasks = !options_.overwrite;
   so.wakeup_watermark_bytes = uint32_t(ring_bytes / 4);
   so.sample_id_all = true;
   WICK_RETURN_IF_ERROR(ResolveEventTypes(so));
@@ -348,8 +380,41 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
     reader->builder = std::make_unique<StackBuilder>(
         processes_.get(), stacks_.get(), &stats_, format_.sample_type, max_stack_,
         options_.dwarf_stack_size ? format_.sample_regs_user : 0);
-    std::optional<size_t> leader;  // index in events_ (which may reallocate)
+    // Indices in events_ (which may reallocate) of the events that own this CPU's rings.
+    std::optional<size_t> leader, backward_leader;
+    // Makes events_.back() write into this CPU's ring of its direction, mapping the ring when
+    // it is the first event there.
+    auto attach = [&](bool backward) -> absl::Status {
+      std::optional<size_t>& owner = backward ? backward_leader : leader;
+      if (owner) return events_.back().SetOutput(events_[*owner]);
+      auto ring = MappedRing::Map(events_.back().fd(), options_.mmap_pages,
+                                  backward ? RingMode::kOverwrite : RingMode::kForward);
+      if (!ring.ok()) return Annotate(ring.status(), absl::StrCat("ring buffer of cpu ", cpu));
+      (backward ? reader->backward : reader->ring).emplace(std::move(*ring));
+      (backward ? reader->backward_leader_fd : reader->leader_fd) = events_.back().fd();
+      owner = events_.size() - 1;
+      return absl::OkStatus();
+    };
     for (pid_t task : tasks) {
+      if (options_.overwrite) {
+        std::string what = task < 0 ? absl::StrCat("task tracking on cpu ", cpu)
+                                    : absl::StrCat("task tracking for pid ", task, " on cpu ", cpu);
+        auto ev = PerfEvent::Open(tracking_attr_, task, cpu, -1, what);
+        if (!ev.ok() && tracking_attr_.build_id && events_.empty() &&
+            absl::IsInvalidArgument(ev.status())) {
+          tracking_attr_.build_id = 0;  // an older kernel, as below
+          ev = PerfEvent::Open(tracking_attr_, task, cpu, -1, what);
+        }
+        if (!ev.ok()) {
+          if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
+              std::find(options_.pids.begin(), options_.pids.end(), task) == options_.pids.end()) {
+            continue;  // a thread that exited since the /proc scan
+          }
+          return ev.status();
+        }
+        events_.push_back(std::move(*ev));
+        WICK_RETURN_IF_ERROR(attach(/*backward=*/false));
+      }
       for (uint32_t type_index = 0; type_index < types_.size(); ++type_index) {
         EventType& type = types_[type_index];
         std::string what = task < 0 ? absl::StrCat(type.name, " on cpu ", cpu)
@@ -376,15 +441,7 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
         WICK_ASSIGN_OR_RETURN(uint64_t id, ev->Id());
         type_of_id_[id] = type_index;
         events_.push_back(std::move(*ev));
-        if (!leader) {
-          auto ring = MappedRing::Map(events_.back().fd(), options_.mmap_pages);
-          if (!ring.ok()) return Annotate(ring.status(), absl::StrCat("ring buffer of cpu ", cpu));
-          reader->ring.emplace(std::move(*ring));
-          reader->leader_fd = events_.back().fd();
-          leader = events_.size() - 1;
-        } else {
-          WICK_RETURN_IF_ERROR(events_.back().SetOutput(events_[*leader]));
-        }
+        WICK_RETURN_IF_ERROR(attach(/*backward=*/options_.overwrite));
       }
     }
     if (!leader) continue;
@@ -432,6 +489,53 @@ void Session::DrainAll() {
     Advance(*next);
   }
   for (auto& r : readers_) r->ring->ring().Consume();
+}
+
+// --overwrite, at the end: what the backward rings hold, handled in time order across CPUs
+// after every tracking record (mappings are kept after a process exits, so samples of a
+// target that has gone still resolve).
+void Session::SnapshotBackwardRings(RecordSummary* summary) {
+  struct Item {
+    uint64_t time;
+    CpuReader* reader;
+    std::span<const std::byte> bytes;
+  };
+  std::vector<Item> items;
+  uint64_t complete_since = 0, newest = 0;
+  ParsedRecord rec;
+  for (auto& r : readers_) {
+    if (!r->backward) continue;
+    // The events are disabled already; pausing is the ring's own contract for a reader.
+    ioctl(r->backward_leader_fd, PERF_EVENT_IOC_PAUSE_OUTPUT, 1);
+    BackwardRing& ring = r->backward->backward();
+    uint64_t oldest = UINT64_MAX;
+    for (std::span<const std::byte> bytes : ring.Snapshot()) {
+      if (!ParseRecord(bytes, format_, &rec).ok()) {
+        stats_.Add(Stat::kMalformedRecords);
+        continue;
+      }
+      const uint64_t time = rec.type == PERF_RECORD_SAMPLE ? rec.sample.time
+                            : rec.has_sample_id            ? rec.sample_id.time
+                                                           : 0;
+      if (rec.type == PERF_RECORD_SAMPLE) {
+        oldest = std::min(oldest, time);
+        newest = std::max(newest, time);
+      }
+      items.push_back({time, r.get(), bytes});
+    }
+    stats_.Add(Stat::kMalformedRecords, ring.corrupt());
+    if (ring.wrapped() && oldest != UINT64_MAX) {
+      summary->overwrite_wrapped = true;
+      complete_since = std::max(complete_since, oldest);
+    }
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.time < b.time; });
+  for (const Item& item : items) {
+    if (ParseRecord(item.bytes, format_, &rec).ok()) Handle(*item.reader, rec);
+  }
+  summary->overwrite_kept_ns =
+      summary->overwrite_wrapped && newest > complete_since ? newest - complete_since : 0;
 }
 
 void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
@@ -613,6 +717,8 @@ absl::StatusOr<RecordSummary> Session::Run() {
   if (launcher_) summary.command_wait_status = launcher_->Wait();
   DrainAll();
   const uint64_t duration_ns = NowNs(CLOCK_MONOTONIC) - start_ns;
+  summary.overwrite = options_.overwrite;
+  if (options_.overwrite) SnapshotBackwardRings(&summary);
 
   for (auto& r : readers_) stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
   if (write_status_.ok()) write_status_ = FlushToFile();

@@ -421,6 +421,7 @@ TEST(BackwardRingTest, NotYetFullGivesEveryRecordNewestFirst) {
   for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(SameBytes(records[i], written[2 - i])) << i;
   // A snapshot is a copy: the kernel may write on once output resumes.
   EXPECT_FALSE(InsideData(fake, records[0]));
+  EXPECT_FALSE(ring.wrapped());
 }
 
 // Written many times over: only the newest whole records that fit one data area come back,
@@ -447,7 +448,21 @@ TEST(BackwardRingTest, FullRingGivesTheNewestWholeRecords) {
       EXPECT_TRUE(SameBytes(records[i], written[written.size() - 1 - i])) << i;
     }
     EXPECT_EQ(ring.corrupt(), 0u);
+    EXPECT_TRUE(ring.wrapped());
   }
+}
+
+// Exactly one data area written: full, but nothing lost.
+TEST(BackwardRingTest, ExactlyFullIsNotWrapped) {
+  FakeRing fake(256);
+  BackwardRing ring = fake.MakeBackwardReader();
+  for (uint8_t i = 0; i < 8; ++i)
+    fake.WriteBackwardAndPublish(MakeRecord(PERF_RECORD_SAMPLE, 32, i));
+  EXPECT_EQ(ring.Snapshot().size(), 8u);
+  EXPECT_FALSE(ring.wrapped());
+  fake.WriteBackwardAndPublish(MakeRecord(PERF_RECORD_SAMPLE, 32, 9));
+  EXPECT_EQ(ring.Snapshot().size(), 8u);
+  EXPECT_TRUE(ring.wrapped());
 }
 
 TEST(BackwardRingTest, CorruptHeaderEndsTheSnapshotAndIsCounted) {

@@ -28,6 +28,7 @@ struct RecordFlags {
   bool all_cpus = false;
   double duration = 0;
   std::string mmap_pages;
+  bool overwrite = false;
   std::string output = "wick.data";
   std::vector<std::string> command;
 };

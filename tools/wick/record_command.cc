@@ -69,6 +69,19 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
                "wick record: lost samples: %" PRIu64 " (%.2f%%), throttle events: %" PRIu64
                ", frames without build-id: %" PRIu64 "\n",
                lost, lost_pct, st.Get(Stat::kThrottle), st.Get(Stat::kFramesNoBuildId));
+  if (s.overwrite) {
+    if (s.overwrite_wrapped) {
+      std::fprintf(stderr,
+                   "wick record: overwrite mode: older samples were overwritten, as asked; every "
+                   "CPU's samples are complete for the last %.2f s before the stop (-m sets how "
+                   "far back)\n",
+                   s.overwrite_kept_ns / 1e9);
+    } else {
+      std::fprintf(stderr,
+                   "wick record: overwrite mode: the rings never filled, nothing was "
+                   "overwritten\n");
+    }
+  }
   if (s.samples_by_event.size() > 1) {
     for (const auto& [name, count] : s.samples_by_event) {
       std::fprintf(stderr, "wick record:   %" PRIu64 " samples of %s\n", count, name.c_str());
@@ -143,6 +156,9 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_option("--duration", f.duration, "Stop after SEC seconds");
   rec->add_option("-m,--mmap-pages", f.mmap_pages,
                   "Ring buffer data pages per CPU, a power of two (default 128)");
+  rec->add_flag("--overwrite", f.overwrite,
+                "Flight recorder: keep only the newest samples that fit in the ring buffers "
+                "(-m pages per CPU), read when the run ends");
   rec->add_option("-o,--output", f.output, "Recording file (default wick.data)");
   rec->add_option("command", f.command, "Command to launch and profile (after --)");
 }
@@ -265,6 +281,7 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     }
     opts.mmap_pages = pages;
   }
+  opts.overwrite = f.overwrite;
   opts.output = f.output;
   opts.command_line = command_line;
   opts.notice = [](const std::string& line) {
