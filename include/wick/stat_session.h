@@ -42,6 +42,11 @@ struct CounterReading {
   bool not_counted = false;  // never ran (time_running == 0)
 };
 
+// Adds one counter's read() triple (value, time_enabled, time_running) to `r`: the raw sum,
+// and `value` scaled by enabled/running when the kernel multiplexed that counter (ran for
+// less than the time it was enabled). A counter that never ran leaves `r` not counted.
+void AccumulateCounter(uint64_t value, uint64_t enabled, uint64_t running, CounterReading* r);
+
 class StatSession {
  public:
   static absl::StatusOr<std::unique_ptr<StatSession>> Prepare(const StatOptions& options);

@@ -196,13 +196,31 @@ bool StatSessionImpl::Wait(int timeout_ms) {
   return alive_ == 0 && !pidfds_.empty();
 }
 
+}  // namespace
+
+void AccumulateCounter(uint64_t value, uint64_t enabled, uint64_t running, CounterReading* r) {
+  r->raw += value;
+  r->time_enabled += enabled;
+  r->time_running += running;
+  // Each counter is scaled by its own share of time on the PMU, before summing: one CPU's
+  // counter may have been multiplexed while another's ran all along.
+  if (running != 0 && running < enabled) {
+    r->value += double(value) * double(enabled) / double(running);
+    r->scaled = true;
+  } else {
+    r->value += double(value);
+  }
+  r->not_counted = r->time_running == 0 && r->raw == 0 && r->time_enabled > 0;
+}
+
+namespace {
+
 absl::StatusOr<std::vector<CounterReading>> StatSessionImpl::Read() {
   std::vector<CounterReading> out;
   for (Counter& c : counters_) {
     CounterReading r;
     r.event = c.event.name;
     r.unit = IsClock(c.event) ? "ns" : "";
-    double scaled_sum = 0;
     for (PerfEvent& ev : c.fds) {
       uint64_t values[3] = {};
       ssize_t n;
@@ -212,19 +230,8 @@ absl::StatusOr<std::vector<CounterReading>> StatSessionImpl::Read() {
       if (n != sizeof(values)) {
         return ErrnoError(n < 0 ? errno : EIO, absl::StrCat("reading ", ev.description()));
       }
-      r.raw += values[0];
-      r.time_enabled += values[1];
-      r.time_running += values[2];
-      // Each counter is scaled by its own share of time on the PMU.
-      if (values[2] != 0 && values[2] < values[1]) {
-        scaled_sum += double(values[0]) * double(values[1]) / double(values[2]);
-        r.scaled = true;
-      } else {
-        scaled_sum += double(values[0]);
-      }
+      AccumulateCounter(values[0], values[1], values[2], &r);
     }
-    r.value = scaled_sum;
-    r.not_counted = r.time_running == 0 && r.raw == 0 && r.time_enabled > 0;
     out.push_back(std::move(r));
   }
   return out;
