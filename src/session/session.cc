@@ -55,6 +55,8 @@ constexpr size_t kMaxFrames = size_t{1} << 23;
 // hung up no longer wakes us); the file is flushed every kFlushTicks drains.
 constexpr int64_t kDrainIntervalNs = 100'000'000;
 constexpr int kFlushTicks = 10;
+// Data pages of the forward (tracking-only) ring of each CPU under --overwrite.
+constexpr uint32_t kTrackingPages = 32;
 
 uint64_t NowNs(clockid_t clock) {
   timespec ts;
@@ -246,7 +248,8 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
     tracking_attr_.mmap = tracking_attr_.mmap2 = tracking_attr_.comm = 1;
     tracking_attr_.comm_exec = tracking_attr_.task = 1;
     tracking_attr_.watermark = 1;
-    tracking_attr_.wakeup_watermark = so.wakeup_watermark_bytes;
+    tracking_attr_.wakeup_watermark =
+        uint32_t(std::min(options_.mmap_pages, kTrackingPages) * sysconf(_SC_PAGESIZE) / 4);
   }
   format_ = SampleFormat::FromAttr(types_.front().attr);
   return ValidateSampleFormat(format_);
@@ -387,7 +390,12 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
     auto attach = [&](bool backward) -> absl::Status {
       std::optional<size_t>& owner = backward ? backward_leader : leader;
       if (owner) return events_.back().SetOutput(events_[*owner]);
-      auto ring = MappedRing::Map(events_.back().fd(), options_.mmap_pages,
+      // With --overwrite the forward ring carries only tracking records, which are few:
+      // a smaller one keeps the pair within perf_event_mlock_kb for unprivileged users.
+      const uint32_t pages = options_.overwrite && !backward
+                                 ? std::min(options_.mmap_pages, kTrackingPages)
+                                 : options_.mmap_pages;
+      auto ring = MappedRing::Map(events_.back().fd(), pages,
                                   backward ? RingMode::kOverwrite : RingMode::kForward);
       if (!ring.ok()) return Annotate(ring.status(), absl::StrCat("ring buffer of cpu ", cpu));
       (backward ? reader->backward : reader->ring).emplace(std::move(*ring));
