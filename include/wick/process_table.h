@@ -88,10 +88,21 @@ class ProcessTable {
               std::string_view filename, uint32_t prot, std::span<const std::byte> build_id);
   // PERF_RECORD_COMM. `exec` (PERF_RECORD_MISC_COMM_EXEC): the image changed, the process's
   // old mappings are dropped (the kernel sends the new image's MMAP2s after this record).
-  void OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec);
+  // `time`: the record's timestamp, used only with KeepHistory.
+  void OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec, uint64_t time = 0);
   // PERF_RECORD_FORK. pid != ppid: a new process, copying the parent's mappings. In both
   // cases thread `tid` starts with the comm of thread `ptid`.
-  void OnFork(pid_t pid, pid_t ppid, pid_t tid, pid_t ptid);
+  void OnFork(pid_t pid, pid_t ppid, pid_t tid, pid_t ptid, uint64_t time = 0);
+
+  // For samples handled long after the records around them (--overwrite reads its samples
+  // at the end): an exec, or a new process reusing a pid, keeps the image it replaces (its
+  // mappings and its main thread's comm) with the time it ended, and Resolve / ResolveUser /
+  // CommId answer for the process as it was at SetResolveTime's time. At most
+  // kMaxGenerations images are kept, the oldest dropped first. Off by default.
+  static constexpr size_t kMaxGenerations = 1024;
+  void KeepHistory() { keep_history_ = true; }
+  // The sample time that the lookups answer for; UINT64_MAX (the default): now.
+  void SetResolveTime(uint64_t time) { resolve_time_ = time; }
   // PERF_RECORD_EXIT. Only marks the process: samples still queued in other CPUs' ring
   // buffers may need its mappings.
   void OnExit(pid_t pid, pid_t tid);
@@ -144,7 +155,17 @@ class ProcessTable {
     }
   };
 
+  // An image a process had until `end_time` (KeepHistory).
+  struct Generation {
+    uint64_t end_time;
+    Process process;
+    uint32_t comm;
+  };
   Process& GetProcess(pid_t pid) { return processes_[pid]; }
+  void Archive(pid_t pid, uint64_t end_time);
+  // The process `pid` as of resolve_time_: an archived image or the current one (nullptr
+  // when unknown); sets *comm to the archived comm when it is an archived image.
+  const Process* ProcessAt(pid_t pid, uint32_t* comm) const;
   static void AddMapping(Process& process, const Mapping& mapping);
   static void RemoveMapping(Process& process, const Mapping& mapping);
   Frame ResolveIn(pid_t pid, const Process& process, uint64_t addr);
@@ -161,6 +182,11 @@ class ProcessTable {
   absl::flat_hash_map<pid_t, Process> processes_;
   absl::flat_hash_map<pid_t, uint32_t> thread_comms_;         // tid -> comm id
   absl::flat_hash_map<FileKey, std::string> build_id_cache_;  // by file identity
+  bool keep_history_ = false;
+  uint64_t resolve_time_ = UINT64_MAX;
+  absl::flat_hash_map<pid_t, std::vector<Generation>> history_;  // by end_time, per pid
+  std::vector<pid_t> archive_order_;  // pids in the order archived (for the cap)
+  size_t archive_head_ = 0;           // archive_order_[archive_head_..] are still kept
 };
 
 }  // namespace wick

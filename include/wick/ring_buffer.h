@@ -91,8 +91,8 @@ class BackwardRing {
   const std::vector<std::span<const std::byte>>& Snapshot();
 
   uint64_t corrupt() const { return corrupt_; }
-  // Whether the last snapshot ended at a record the kernel had begun to overwrite, i.e. older
-  // records were lost to newer ones (false: the ring never filled).
+  // Whether the kernel wrote more than the last snapshot holds: older records were lost to
+  // newer ones (or past a corrupt header). False: the snapshot holds everything ever written.
   bool wrapped() const { return wrapped_; }
   const perf_event_mmap_page* meta() const { return meta_; }
 

@@ -292,7 +292,41 @@ std::string ProcessTable::BuildIdOfFile(pid_t pid, std::string_view filename) {
   return value;
 }
 
-void ProcessTable::OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec) {
+void ProcessTable::Archive(pid_t pid, uint64_t end_time) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) return;
+  history_[pid].push_back({end_time, it->second, CommId(pid, pid)});
+  archive_order_.push_back(pid);
+  if (archive_order_.size() - archive_head_ > kMaxGenerations) {
+    // Drop the oldest image kept of any process; its pid's list is oldest-first.
+    const pid_t oldest = archive_order_[archive_head_++];
+    std::vector<Generation>& gens = history_[oldest];
+    gens.erase(gens.begin());
+    if (gens.empty()) history_.erase(oldest);
+    if (archive_head_ > 4096 && archive_head_ * 2 > archive_order_.size()) {
+      archive_order_.erase(archive_order_.begin(), archive_order_.begin() + archive_head_);
+      archive_head_ = 0;
+    }
+  }
+}
+
+const ProcessTable::Process* ProcessTable::ProcessAt(pid_t pid, uint32_t* comm) const {
+  if (keep_history_ && resolve_time_ != UINT64_MAX) {
+    if (auto h = history_.find(pid); h != history_.end()) {
+      for (const Generation& g : h->second) {
+        if (resolve_time_ < g.end_time) {
+          *comm = g.comm;
+          return &g.process;
+        }
+      }
+    }
+  }
+  auto it = processes_.find(pid);
+  return it == processes_.end() ? nullptr : &it->second;
+}
+
+void ProcessTable::OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec, uint64_t time) {
+  if (exec && keep_history_) Archive(pid, time);
   Process& process = GetProcess(pid);
   if (exec) {
     process.mappings.clear();
@@ -301,9 +335,11 @@ void ProcessTable::OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec
   thread_comms_[tid] = comms_.Intern(comm);
 }
 
-void ProcessTable::OnFork(pid_t pid, pid_t ppid, pid_t tid, pid_t ptid) {
+void ProcessTable::OnFork(pid_t pid, pid_t ppid, pid_t tid, pid_t ptid, uint64_t time) {
   uint32_t comm = CommId(ppid, ptid);
   if (pid != ppid) {
+    // A pid seen before now names another process: keep the old one's image.
+    if (keep_history_) Archive(pid, time);
     std::vector<Mapping> inherited;
     if (auto parent = processes_.find(ppid); parent != processes_.end()) {
       inherited = parent->second.mappings;
@@ -323,12 +359,13 @@ void ProcessTable::OnExit(pid_t pid, pid_t /*tid*/) {
 }
 
 Frame ProcessTable::Resolve(pid_t pid, uint64_t addr) {
-  auto it = processes_.find(pid);
-  if (it == processes_.end()) {
+  uint32_t comm;
+  const Process* process = ProcessAt(pid, &comm);
+  if (process == nullptr) {
     stats_->Add(Stat::kFramesUnmapped);
     return RawFrame(pid, addr);
   }
-  return ResolveIn(pid, it->second, addr);
+  return ResolveIn(pid, *process, addr);
 }
 
 Frame ProcessTable::ResolveIn(pid_t pid, const Process& process, uint64_t addr) {
@@ -346,14 +383,15 @@ Frame ProcessTable::ResolveIn(pid_t pid, const Process& process, uint64_t addr) 
 
 void ProcessTable::ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::span<Frame> out) {
   size_t n = std::min(addrs.size(), out.size());
-  auto it = processes_.find(pid);
-  if (it == processes_.end()) {
+  uint32_t comm;
+  const Process* process = ProcessAt(pid, &comm);
+  if (process == nullptr) {
     stats_->Add(Stat::kSamplesUnknownPid);
     stats_->Add(Stat::kFramesUnmapped, n);
     for (size_t i = 0; i < n; ++i) out[i] = RawFrame(pid, addrs[i]);
     return;
   }
-  for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(pid, it->second, addrs[i]);
+  for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(pid, *process, addrs[i]);
 }
 
 bool ProcessTable::HasExited(pid_t pid) const {
@@ -362,6 +400,11 @@ bool ProcessTable::HasExited(pid_t pid) const {
 }
 
 uint32_t ProcessTable::CommId(pid_t pid, pid_t tid) const {
+  if (keep_history_ && resolve_time_ != UINT64_MAX && pid > 0) {
+    uint32_t comm = unknown_comm_;
+    const Process* process = ProcessAt(pid, &comm);
+    if (process != nullptr && comm != unknown_comm_) return comm;  // an archived image
+  }
   if (auto it = thread_comms_.find(tid); it != thread_comms_.end()) return it->second;
   if (auto it = thread_comms_.find(pid); it != thread_comms_.end()) return it->second;
   return unknown_comm_;

@@ -130,7 +130,7 @@ const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
     pos += header.size;
   }
   // data_head counts down from 0: minus head is every byte the kernel ever wrote here.
-  wrapped_ = corrupt_ == 0 && uint64_t{0} - head > used;
+  wrapped_ = uint64_t{0} - head > used;
   return records_;
 }
 

@@ -56,7 +56,7 @@ constexpr size_t kMaxFrames = size_t{1} << 23;
 constexpr int64_t kDrainIntervalNs = 100'000'000;
 constexpr int kFlushTicks = 10;
 // Data pages of the forward (tracking-only) ring of each CPU under --overwrite.
-constexpr uint32_t kTrackingPages = 32;
+constexpr uint32_t kTrackingPages = 16;
 
 uint64_t NowNs(clockid_t clock) {
   timespec ts;
@@ -234,7 +234,8 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
     }
     // Ask the kernel to put each mapping's build-id in MMAP2 (Linux 5.12+), which saves
     // reading the file; OpenEvents drops the bit again on a kernel that refuses it.
-    t.attr.build_id = 1;
+    // Under --overwrite the sampling events track nothing: the dummy event asks instead.
+    t.attr.build_id = !options_.overwrite;
     t.attr.write_backward = options_.overwrite;
   }
   if (options_.overwrite) {
@@ -245,6 +246,7 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
     tracking_attr_.freq = 0;
     tracking_attr_.sample_period = 1;
     tracking_attr_.write_backward = 0;
+    tracking_attr_.build_id = 1;
     tracking_attr_.mmap = tracking_attr_.mmap2 = tracking_attr_.comm = 1;
     tracking_attr_.comm_exec = tracking_attr_.task = 1;
     tracking_attr_.watermark = 1;
@@ -291,6 +293,8 @@ absl::Status Session::Init() {
   max_stack_ = options_.max_stack ? options_.max_stack : caps_.perf_event_max_stack;
 
   processes_ = std::make_unique<ProcessTable>(&stats_);
+  // --overwrite handles its samples at the end, after every exec and pid reuse of the run.
+  if (options_.overwrite) processes_->KeepHistory();
   swapper_comm_ = processes_->comms().Intern("swapper");
   // Which tasks to open events on; -1 means every task (system-wide).
   std::vector<pid_t> tasks;
@@ -500,8 +504,9 @@ void Session::DrainAll() {
 }
 
 // --overwrite, at the end: what the backward rings hold, handled in time order across CPUs
-// after every tracking record (mappings are kept after a process exits, so samples of a
-// target that has gone still resolve).
+// after every tracking record. Mappings are kept after a process exits, and the process
+// table keeps the images that execs and reused pids replaced, so each sample resolves in its
+// process as it was when sampled.
 void Session::SnapshotBackwardRings(RecordSummary* summary) {
   struct Item {
     uint64_t time;
@@ -540,8 +545,12 @@ void Session::SnapshotBackwardRings(RecordSummary* summary) {
   std::stable_sort(items.begin(), items.end(),
                    [](const Item& a, const Item& b) { return a.time < b.time; });
   for (const Item& item : items) {
-    if (ParseRecord(item.bytes, format_, &rec).ok()) Handle(*item.reader, rec);
+    if (!ParseRecord(item.bytes, format_, &rec).ok()) continue;
+    // Each sample resolves in its process as it was then (an exec or a reused pid since).
+    processes_->SetResolveTime(item.time);
+    Handle(*item.reader, rec);
   }
+  processes_->SetResolveTime(UINT64_MAX);
   summary->overwrite_kept_ns =
       summary->overwrite_wrapped && newest > complete_since ? newest - complete_since : 0;
 }
@@ -573,14 +582,15 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
                          rec.mmap.has_build_id ? rec.mmap.build_id : std::span<const std::byte>());
       break;
     case PERF_RECORD_COMM:
-      processes_->OnComm(rec.comm.pid, rec.comm.tid, rec.comm.comm, rec.comm.exec);
+      processes_->OnComm(rec.comm.pid, rec.comm.tid, rec.comm.comm, rec.comm.exec,
+                         rec.has_sample_id ? rec.sample_id.time : 0);
       if (rec.comm.exec) {
         for (auto& reader : readers_) reader->builder->ForgetProcess(pid_t(rec.comm.pid));
       }
       break;
     case PERF_RECORD_FORK:
       processes_->OnFork(rec.fork_exit.pid, rec.fork_exit.ppid, rec.fork_exit.tid,
-                         rec.fork_exit.ptid);
+                         rec.fork_exit.ptid, rec.fork_exit.time);
       break;
     case PERF_RECORD_EXIT:
       processes_->OnExit(rec.fork_exit.pid, rec.fork_exit.tid);

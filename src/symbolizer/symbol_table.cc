@@ -38,8 +38,10 @@ SymbolTable SymbolTable::Build(Dwfl_Module* module) {
     if (type == STT_SECTION || type == STT_FILE || type == STT_TLS) continue;
     const uint8_t binding = BindingValue(sym);
     if (sym.st_size != 0) {
-      table.sized_.push_back({value, value + sym.st_size, name, static_cast<uint32_t>(i),
-                              static_cast<uint8_t>(binding >= 2 ? 1 : 0), binding});
+      // Everything but locals is in libdwfl's first (global) pass, STB_GNU_UNIQUE included.
+      const uint8_t global = GELF_ST_BIND(sym.st_info) != STB_LOCAL;
+      table.sized_.push_back(
+          {value, value + sym.st_size, name, static_cast<uint32_t>(i), global, binding});
       continue;
     }
     uint64_t section_end = value + 1;  // absolute and other special sections: exact match only
@@ -52,7 +54,7 @@ SymbolTable SymbolTable::Build(Dwfl_Module* module) {
       section_end = shdr.sh_addr + bias + shdr.sh_size + 1;
       if (value >= section_end) section_end = value + 1;
     }
-    table.sizeless_.push_back({value, section_end, name, binding});
+    table.sizeless_.push_back({value, section_end, name, static_cast<uint32_t>(i), binding});
   }
   std::sort(table.sized_.begin(), table.sized_.end(),
             [](const Sized& a, const Sized& b) { return a.start < b.start; });
@@ -64,7 +66,7 @@ SymbolTable SymbolTable::Build(Dwfl_Module* module) {
   }
   std::sort(table.sizeless_.begin(), table.sizeless_.end(),
             [](const Sizeless& a, const Sizeless& b) {
-              return std::tie(a.start, b.binding) < std::tie(b.start, a.binding);
+              return std::tie(a.start, b.binding, a.index) < std::tie(b.start, a.binding, b.index);
             });
   return table;
 }

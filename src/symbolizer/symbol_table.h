@@ -38,13 +38,14 @@ class SymbolTable {
     uint64_t start, end;
     const char* name;
     uint32_t index;   // in libdwfl's table
-    uint8_t global;   // 1 for global or weak: they are preferred over locals, as libdwfl does
+    uint8_t global;   // 1 for all but locals: preferred over locals, as libdwfl does
     uint8_t binding;  // higher is stronger: global 3, weak 2, local 1
   };
   struct Sizeless {
     uint64_t start;
     uint64_t section_end;  // the symbol names nothing past its section; start+1 for SHN_ABS
     const char* name;
+    uint32_t index;
     uint8_t binding;
   };
   std::vector<Sized> sized_;        // by start

@@ -89,6 +89,37 @@ TEST_F(OverwriteE2eTest, LargeRingKeepsTheWholeRun) {
   EXPECT_NEAR(100.0 * double(l.leaf["a"]) / double(abc), 60.0, 8.0);
 }
 
+// A process that works and then execs another program: its samples from before the exec are
+// read at the end, after the exec replaced its mappings, and must still resolve in the image
+// they ran in (with its name), not be lost or misnamed.
+TEST_F(OverwriteE2eTest, SamplesFromBeforeAnExecKeepTheirImage) {
+  const std::string file = TempPath("ow-exec.wick");
+  const std::string cc = workloads::KnownTreeCcPath();
+  RunResult r = RunProgram({kWick, "record", "--overwrite", "-m", "256", "-g", "-o", file, "--",
+                            workloads::KnownTreePath(), "r60", "exec", cc, "0.6"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  RunResult folded = RunProgram({kWick, "report", "-i", file, "--folded"});
+  ASSERT_EQ(folded.exit_code, 0) << folded.err;
+  uint64_t before = 0, after = 0, total = 0;
+  for (absl::string_view line : absl::StrSplit(folded.out, '\n', absl::SkipEmpty())) {
+    const size_t space = line.rfind(' ');
+    uint64_t n = 0;
+    if (space == absl::string_view::npos || !absl::SimpleAtoi(line.substr(space + 1), &n)) continue;
+    total += n;
+    // The C program before the exec, under its own name; the C++ one after.
+    if (absl::StartsWith(line, "known_tree_fp;") && absl::StrContains(line, ";main;work;")) {
+      before += n;
+    }
+    if (absl::StartsWith(line, "known_tree_cc_f;") && absl::StrContains(line, "Tree::Work")) {
+      after += n;
+    }
+  }
+  // ~0.6 s of CPU before the exec at 999 Hz (fixed work); 0.6 s of wall time after it.
+  EXPECT_GT(before, 300u) << folded.out;
+  EXPECT_GT(after, 100u) << folded.out;
+  EXPECT_GE(double(before + after), 0.9 * double(total)) << folded.out;
+}
+
 // The flight recorder's use: system-wide until Ctrl-C; the snapshot is written on the way out.
 TEST_F(OverwriteE2eTest, CtrlCWritesTheSnapshot) {
   const std::string file = TempPath("ow-sigint.wick");

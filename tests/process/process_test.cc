@@ -493,5 +493,65 @@ TEST_F(ProcessTableTest, HotPathDoesNotAllocate) {
   EXPECT_EQ(out[1].kind, FrameKind::kUserRaw);  // the gap between mappings 0 and 1
 }
 
+// --overwrite resolves samples long after the records around them: an exec or a reused pid
+// must not rename what ran before it.
+TEST_F(ProcessTableTest, HistoryResolvesSamplesInTheImageOfTheirTime) {
+  ProcessTable table(&stats_, (dir_.path() / "noproc").string());
+  table.KeepHistory();
+  table.OnComm(7, 7, "sh", /*exec=*/false, 10);
+  table.OnMmap(7, 7, 0x1000, 0x1000, 0, WICK_BUILD_ID_SHA1_PATH, PROT_EXEC, {});
+  table.OnComm(7, 7, "server", /*exec=*/true, 100);
+  table.OnMmap(7, 7, 0x5000, 0x1000, 0, WICK_BUILD_ID_FIXED_PATH, PROT_EXEC, {});
+  const uint32_t sh = table.comms().Intern("sh"), server = table.comms().Intern("server");
+
+  table.SetResolveTime(50);  // before the exec: the old image and name
+  EXPECT_EQ(table.Resolve(7, 0x1010).kind, FrameKind::kUserFile);
+  EXPECT_EQ(table.Resolve(7, 0x5010).kind, FrameKind::kUserRaw);
+  EXPECT_EQ(table.CommId(7, 7), sh);
+  table.SetResolveTime(150);  // after it
+  EXPECT_EQ(table.Resolve(7, 0x1010).kind, FrameKind::kUserRaw);
+  EXPECT_EQ(table.Resolve(7, 0x5010).kind, FrameKind::kUserFile);
+  EXPECT_EQ(table.CommId(7, 7), server);
+
+  // pid 7 exits and a new process 7 is forked from pid 1, at 300.
+  table.OnExit(7, 7);
+  table.OnComm(1, 1, "init", false, 0);
+  table.OnMmap(1, 1, 0x9000, 0x1000, 0, WICK_BUILD_ID_SHA1_PATH, PROT_EXEC, {});
+  table.OnFork(7, 1, 7, 1, 300);
+  table.SetResolveTime(200);
+  EXPECT_EQ(table.Resolve(7, 0x5010).kind, FrameKind::kUserFile);
+  EXPECT_EQ(table.CommId(7, 7), server);
+  table.SetResolveTime(350);
+  EXPECT_EQ(table.Resolve(7, 0x5010).kind, FrameKind::kUserRaw);
+  EXPECT_EQ(table.Resolve(7, 0x9010).kind, FrameKind::kUserFile);
+  table.SetResolveTime(UINT64_MAX);  // now
+  EXPECT_EQ(table.Resolve(7, 0x9010).kind, FrameKind::kUserFile);
+}
+
+TEST_F(ProcessTableTest, WithoutHistoryAnExecReplacesTheImage) {
+  ProcessTable table(&stats_, (dir_.path() / "noproc").string());
+  table.OnMmap(7, 7, 0x1000, 0x1000, 0, WICK_BUILD_ID_SHA1_PATH, PROT_EXEC, {});
+  table.OnComm(7, 7, "server", /*exec=*/true, 100);
+  table.SetResolveTime(50);
+  EXPECT_EQ(table.Resolve(7, 0x1010).kind, FrameKind::kUserRaw);
+}
+
+TEST_F(ProcessTableTest, HistoryIsCapped) {
+  ProcessTable table(&stats_, (dir_.path() / "noproc").string());
+  table.KeepHistory();
+  table.OnMmap(7, 7, 0x1000, 0x1000, 0, WICK_BUILD_ID_SHA1_PATH, PROT_EXEC, {});
+  for (uint64_t t = 1; t <= ProcessTable::kMaxGenerations + 10; ++t) {
+    table.OnComm(7, 7, "again", /*exec=*/true, t * 10);
+    table.OnMmap(7, 7, 0x1000 * (t + 1), 0x1000, 0, WICK_BUILD_ID_SHA1_PATH, PROT_EXEC, {});
+  }
+  // The oldest images are gone: a sample from then finds the oldest image kept.
+  table.SetResolveTime(5);
+  EXPECT_EQ(table.Resolve(7, 0x1010).kind, FrameKind::kUserRaw);
+  // A recent one is still there.
+  const uint64_t t = ProcessTable::kMaxGenerations;  // image t lived from t*10 to (t+1)*10
+  table.SetResolveTime(t * 10 + 5);
+  EXPECT_EQ(table.Resolve(7, 0x1000 * (t + 1) + 0x10).kind, FrameKind::kUserFile);
+}
+
 }  // namespace
 }  // namespace wick

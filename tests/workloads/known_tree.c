@@ -6,6 +6,7 @@
 //   known_tree SECONDS fork          fork a child (named tree-child) that runs work() too
 //   known_tree SECONDS pid           print "pid <pid>" (flushed), then run work() (for -p)
 //   known_tree SECONDS split A B C   a, b, c run A:B:C units instead of 6:3:1 (wick diff tests)
+//   known_tree SECONDS exec PROG ARGS...  run work(), then exec PROG in the same process
 // a, b and c run the same loop for 6:3:1 iteration counts; each has its own counter so no
 // pass can merge them. The clock is read only in work(), once per round of ~10 ms.
 #define _GNU_SOURCE
@@ -78,7 +79,9 @@ static void* ThreadMain(void* arg) {
 }
 
 static int Usage(void) {
-  fprintf(stderr, "usage: known_tree SECONDS|rROUNDS [threads N | fork | pid | split A B C]\n");
+  fprintf(stderr,
+          "usage: known_tree SECONDS|rROUNDS [threads N | fork | pid | split A B C | exec PROG "
+          "ARGS...]\n");
   return 2;
 }
 
@@ -123,6 +126,13 @@ int main(int argc, char** argv) {
     }
     work(g_seconds);
     return 0;
+  }
+  if (strcmp(argv[2], "exec") == 0 && argc >= 4) {
+    // Work, then become another program in the same process (argv[3...]).
+    work(g_seconds);
+    execv(argv[3], argv + 3);
+    perror("execv");
+    return 1;
   }
   if (strcmp(argv[2], "pid") == 0) {
     printf("pid %d\n", (int)getpid());
