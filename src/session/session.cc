@@ -267,13 +267,30 @@ absl::Status Session::Init() {
     return absl::InvalidArgumentError(absl::StrCat(
         "-m ", pages, ": ring buffer size must be a power of two number of pages (1, 2, 4, ...)"));
   }
-  size_t ring_bytes = size_t{pages} * size_t(sysconf(_SC_PAGESIZE));
-  if (options_.overwrite && options_.dwarf_stack_size) {
-    // Every sample carries its stack copy: say how few that leaves.
-    Notice(absl::StrCat("overwrite mode: each CPU's ring of ", ring_bytes / 1024,
-                        " KiB holds about ", ring_bytes / (options_.dwarf_stack_size + 256),
-                        " samples with ", options_.dwarf_stack_size,
-                        "-byte stack copies; raise -m to keep more"));
+  const size_t page_size = size_t(sysconf(_SC_PAGESIZE));
+  size_t ring_bytes = size_t{pages} * page_size;
+  if (options_.dwarf_stack_size) {
+    // Every sample carries its stack copy (plus registers, fields and the kernel's chain).
+    const size_t sample_bytes = options_.dwarf_stack_size + 256;
+    const size_t holds = ring_bytes / sample_bytes;
+    uint32_t enough = 1;  // pages for 16 samples, a power of two
+    while (enough * page_size < 16 * sample_bytes) enough *= 2;
+    if (holds == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "-m ", pages, ": a ring of ", ring_bytes / 1024, " KiB cannot hold one sample with a ",
+          options_.dwarf_stack_size, "-byte stack copy (every sample would be lost); use -m ",
+          enough, " or more, or a smaller --call-graph dwarf,SIZE"));
+    }
+    if (options_.overwrite) {
+      Notice(absl::StrCat("overwrite mode: each CPU's ring of ", ring_bytes / 1024,
+                          " KiB holds about ", holds, " samples with ", options_.dwarf_stack_size,
+                          "-byte stack copies; raise -m to keep more"));
+    } else if (holds < 16) {
+      Notice(absl::StrCat("-m ", pages, ": each CPU's ring holds only about ", holds,
+                          " samples with ", options_.dwarf_stack_size,
+                          "-byte stack copies, so expect lost samples; -m ", enough,
+                          " or more holds 16"));
+    }
   }
 
   SamplingOptions so;

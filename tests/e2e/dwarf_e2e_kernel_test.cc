@@ -141,6 +141,47 @@ TEST_F(DwarfE2eTest, DeeperThanTheCopyStopsCleanlyAndIsCounted) {
   EXPECT_GT(l.With({"recurse", "recurse", "spin_leaf"}), l.total / 2);
 }
 
+// Nothing is dropped silently: with rings that hold only ~3 samples, two busy threads and a
+// sample every 250 us of CPU, whatever the reader cannot keep up with is counted as lost, so
+// recorded + lost matches the target's CPU time (measured by GNU time, the profiled command).
+TEST_F(DwarfE2eTest, EverySampleIsRecordedOrCountedLost) {
+  std::string file = TempPath("dwarf-lost.wick");
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf,16384", "-m", "16", "-c",
+                            "250000", "-o", file, "--", "/usr/bin/time", "-f", "target-cpu %U %S",
+                            workloads::KnownTreeO2NoFpPath(), "r100", "threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "expect lost samples")) << r.err;
+  double user = 0, sys = 0;
+  uint64_t samples = 0, lost = 0;
+  for (absl::string_view line : absl::StrSplit(r.err, '\n')) {
+    std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (w.size() == 3 && w[0] == "target-cpu") {
+      ASSERT_TRUE(absl::SimpleAtod(w[1], &user) && absl::SimpleAtod(w[2], &sys)) << line;
+    }
+    // "wick record: N samples of ..." and "wick record: lost samples: N (...)".
+    if (w.size() > 4 && w[0] == "wick" && w[3] == "samples" && w[4] == "of") {
+      ASSERT_TRUE(absl::SimpleAtoi(w[2], &samples)) << line;
+    }
+    if (w.size() > 4 && w[2] == "lost" && w[3] == "samples:") {
+      ASSERT_TRUE(absl::SimpleAtoi(w[4], &lost)) << line;
+    }
+  }
+  const double expected = (user + sys) / 250e-6;
+  ASSERT_GT(expected, 2000.0) << r.err;
+  EXPECT_NEAR(double(samples + lost), expected, 0.15 * expected)
+      << samples << " recorded + " << lost << " lost\n"
+      << r.err;
+  EXPECT_EQ(Folded(file).total, samples);
+}
+
+TEST_F(DwarfE2eTest, RingThatCannotHoldOneSampleIsRefused) {
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf,16384", "-m", "2", "-o",
+                            TempPath("tiny.wick"), "--", "/bin/true"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r.err, "cannot hold one sample")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "use -m 128")) << r.err;
+}
+
 TEST_F(DwarfE2eTest, BadSizesAndLbrAreRefused) {
   for (const char* bad : {"dwarf,100", "dwarf,65536", "dwarf,0", "dwarf,abc"}) {
     RunResult r = RunProgram(
