@@ -70,6 +70,8 @@ struct RecordSummary {
   uint64_t self_cpu_ns = 0;
   // For a launched command: its wait status (from waitpid), else -1.
   int command_wait_status = -1;
+  // --overwrite snapshots taken on request while recording (files OUTPUT.1, ...).
+  uint32_t snapshots = 0;
   // --overwrite: whether any ring filled and lost older samples, and if so how far back from
   // the newest sample every CPU's ring still reached.
   bool overwrite = false;
@@ -86,6 +88,10 @@ class RecordSession {
 
   // An eventfd; writing an 8-byte count to it (async-signal-safe) ends Run() cleanly.
   virtual int StopFd() const = 0;
+  // Eventfd: write 8 bytes (async-signal-safe) to write an --overwrite snapshot now: what the
+  // rings hold at that moment goes to OUTPUT.N (N = 1, 2, ...), a recording of its own, and
+  // recording goes on. Ignored without --overwrite.
+  virtual int SnapshotFd() const = 0;
   // Records until the end condition; always finishes the recording file.
   virtual absl::StatusOr<RecordSummary> Run() = 0;
 };

@@ -22,6 +22,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "launcher.h"
 #include "proc_util.h"
@@ -107,6 +108,7 @@ class Session : public RecordSession {
 
   absl::Status Init();
   int StopFd() const override { return stop_fd_.get(); }
+  int SnapshotFd() const override { return snapshot_fd_.get(); }
   absl::StatusOr<RecordSummary> Run() override;
 
  private:
@@ -116,7 +118,9 @@ class Session : public RecordSession {
     if (options_.notice) options_.notice(s);
   }
   void DrainAll();
-  void SnapshotBackwardRings(RecordSummary* summary);
+  void SnapshotBackwardRings(RecordSummary* summary, bool resume);
+  absl::Status WriteSnapshot(uint32_t n, uint64_t start_ns);
+  void AddEventTypes(RecordingWriter& writer);
   bool Advance(CpuReader& r);
   void Handle(CpuReader& r, const ParsedRecord& rec);
   absl::Status FlushToFile();
@@ -161,10 +165,17 @@ class Session : public RecordSession {
   size_t binaries_written_ = 0, comms_written_ = 0, stacks_written_ = 0;
   absl::Status write_status_;
 
-  ScopedFd epoll_fd_, stop_fd_, timer_fd_;
+  ScopedFd epoll_fd_, stop_fd_, timer_fd_, snapshot_fd_;
+  RecordingMeta meta_;
 };
 
-enum : uint64_t { kTagStop = 1ull << 62, kTagTimer, kTagPidFd = 1ull << 61, kTagRing = 1ull << 60 };
+enum : uint64_t {
+  kTagStop = 1ull << 62,
+  kTagTimer,
+  kTagSnapshot,
+  kTagPidFd = 1ull << 61,
+  kTagRing = 1ull << 60
+};
 
 std::string Session::EventNames() const {
   std::string names;
@@ -350,6 +361,9 @@ absl::Status Session::Init() {
   if (!timer_fd_) return ErrnoError(errno, "timerfd_create");
   WICK_RETURN_IF_ERROR(AddToEpoll(stop_fd_.get(), kTagStop));
   WICK_RETURN_IF_ERROR(AddToEpoll(timer_fd_.get(), kTagTimer));
+  snapshot_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!snapshot_fd_) return ErrnoError(errno, "eventfd");
+  if (options_.overwrite) WICK_RETURN_IF_ERROR(AddToEpoll(snapshot_fd_.get(), kTagSnapshot));
 
   stacks_ = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
   WICK_RETURN_IF_ERROR(OpenEvents(tasks));
@@ -362,18 +376,22 @@ absl::Status Session::Init() {
     ++targets_alive_;
   }
 
-  RecordingMeta meta;
-  meta.command_line = options_.command_line;
-  meta.event = EventNames();
-  meta.sample_period = options_.period;
-  meta.sample_freq = options_.period ? 0 : options_.frequency;
+  meta_.command_line = options_.command_line;
+  meta_.event = EventNames();
+  meta_.sample_period = options_.period;
+  meta_.sample_freq = options_.period ? 0 : options_.frequency;
   utsname un;
   if (uname(&un) == 0) {
-    meta.hostname = un.nodename;
-    meta.kernel_release = un.release;
+    meta_.hostname = un.nodename;
+    meta_.kernel_release = un.release;
   }
-  meta.start_time_ns = NowNs(CLOCK_REALTIME);
-  WICK_ASSIGN_OR_RETURN(writer_, RecordingWriter::Open(options_.output, meta));
+  meta_.start_time_ns = NowNs(CLOCK_REALTIME);
+  WICK_ASSIGN_OR_RETURN(writer_, RecordingWriter::Open(options_.output, meta_));
+  AddEventTypes(*writer_);
+  return absl::OkStatus();
+}
+
+void Session::AddEventTypes(RecordingWriter& writer) {
   for (uint32_t i = 0; i < types_.size(); ++i) {
     // Tracepoints carry their format file, so `wick script` decodes them anywhere later.
     std::string format;
@@ -381,9 +399,8 @@ absl::Status Session::Init() {
       auto text = tracefs_->ReadFormat(*types_[i].tracepoint);
       if (text.ok()) format = std::move(*text);
     }
-    writer_->AddEventType(i, types_[i].name, format);
+    writer.AddEventType(i, types_[i].name, format);
   }
-  return absl::OkStatus();
 }
 
 absl::Status Session::AddToEpoll(int fd, uint64_t tag) {
@@ -524,7 +541,7 @@ void Session::DrainAll() {
 // after every tracking record. Mappings are kept after a process exits, and the process
 // table keeps the images that execs and reused pids replaced, so each sample resolves in its
 // process as it was when sampled.
-void Session::SnapshotBackwardRings(RecordSummary* summary) {
+void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
   struct Item {
     uint64_t time;
     CpuReader* reader;
@@ -539,7 +556,10 @@ void Session::SnapshotBackwardRings(RecordSummary* summary) {
     ioctl(r->backward_leader_fd, PERF_EVENT_IOC_PAUSE_OUTPUT, 1);
     BackwardRing& ring = r->backward->backward();
     uint64_t oldest = UINT64_MAX;
-    for (std::span<const std::byte> bytes : ring.Snapshot()) {
+    const auto& records = ring.Snapshot();
+    // The snapshot is a copy: the kernel may write on at once.
+    if (resume) ioctl(r->backward_leader_fd, PERF_EVENT_IOC_PAUSE_OUTPUT, 0);
+    for (std::span<const std::byte> bytes : records) {
       if (!ParseRecord(bytes, format_, &rec).ok()) {
         stats_.Add(Stat::kMalformedRecords);
         continue;
@@ -570,6 +590,53 @@ void Session::SnapshotBackwardRings(RecordSummary* summary) {
   processes_->SetResolveTime(UINT64_MAX);
   summary->overwrite_kept_ns =
       summary->overwrite_wrapped && newest > complete_since ? newest - complete_since : 0;
+}
+
+// An --overwrite snapshot while recording goes on: what the rings hold now, written to
+// OUTPUT.n as a recording of its own (its own stack map, counters and file), after which the
+// session's own state is as it was.
+absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
+  const std::string path = absl::StrCat(options_.output, ".", n);
+  // The tracking records up to now, so the newest mappings are known.
+  DrainAll();
+  WICK_ASSIGN_OR_RETURN(std::unique_ptr<RecordingWriter> writer,
+                        RecordingWriter::Open(path, meta_));
+  AddEventTypes(*writer);
+  auto stacks = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
+  const Stats saved_stats = stats_;
+  std::vector<uint64_t> saved_samples;
+  for (const EventType& t : types_) saved_samples.push_back(t.samples);
+  const size_t saved_marks[] = {binaries_written_, comms_written_, stacks_written_};
+  std::swap(stacks_, stacks);
+  std::swap(writer_, writer);
+  for (auto& r : readers_) r->builder->set_stack_map(stacks_.get());
+  binaries_written_ = comms_written_ = stacks_written_ = 0;
+  stats_ = Stats();
+
+  RecordSummary summary;
+  SnapshotBackwardRings(&summary, /*resume=*/true);
+  absl::Status status = FlushToFile();
+  std::vector<KernelSymbol> ksyms = KernelSymbolsForStacks();
+  writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
+  const uint64_t samples = stats_.Get(Stat::kSamples);
+  absl::Status finish = writer_->Finish(ksyms, stats_, NowNs(CLOCK_MONOTONIC) - start_ns);
+  if (status.ok()) status = finish;
+
+  std::swap(stacks_, stacks);
+  std::swap(writer_, writer);
+  for (auto& r : readers_) r->builder->set_stack_map(stacks_.get());
+  binaries_written_ = saved_marks[0];
+  comms_written_ = saved_marks[1];
+  stacks_written_ = saved_marks[2];
+  stats_ = saved_stats;
+  for (size_t i = 0; i < types_.size(); ++i) types_[i].samples = saved_samples[i];
+  WICK_RETURN_IF_ERROR(status);
+  Notice(absl::StrCat("snapshot ", n, ": ", samples, " samples",
+                      summary.overwrite_wrapped ? absl::StrFormat(", complete for the last %.2f s",
+                                                                  summary.overwrite_kept_ns / 1e9)
+                                                : std::string(", everything since the start"),
+                      ", written to ", path));
+  return absl::OkStatus();
 }
 
 void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
@@ -725,6 +792,12 @@ absl::StatusOr<RecordSummary> Session::Run() {
           ticks = 0;
           flush = true;
         }
+      } else if (tag == kTagSnapshot) {
+        uint64_t requests;
+        while (read(snapshot_fd_.get(), &requests, sizeof(requests)) > 0) {
+        }
+        absl::Status s = WriteSnapshot(++summary.snapshots, start_ns);
+        if (!s.ok()) Notice(absl::StrCat("snapshot failed: ", s.message()));
       } else if (tag & kTagPidFd) {
         size_t index = tag & ~kTagPidFd;
         epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, target_pidfds_[index].get(), nullptr);
@@ -753,7 +826,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
   DrainAll();
   const uint64_t duration_ns = NowNs(CLOCK_MONOTONIC) - start_ns;
   summary.overwrite = options_.overwrite;
-  if (options_.overwrite) SnapshotBackwardRings(&summary);
+  if (options_.overwrite) SnapshotBackwardRings(&summary, /*resume=*/false);
 
   for (auto& r : readers_) stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
   if (write_status_.ok()) write_status_ = FlushToFile();

@@ -36,6 +36,9 @@ class StackBuilder {
     if (unwinder_) unwinder_->ForgetProcess(pid);
   }
 
+  // Points later samples at another stack map (an --overwrite snapshot's own).
+  void set_stack_map(StackMap* stacks) { stacks_ = stacks; }
+
   // Adds one PERF_RECORD_SAMPLE to the stack map; returns its stack id, or kNoStack (from
   // recording.h's convention, 0xffffffff) when the map is full.
   uint32_t OnSample(const ParsedRecord& record);

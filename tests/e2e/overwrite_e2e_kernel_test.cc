@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
@@ -118,6 +120,48 @@ TEST_F(OverwriteE2eTest, SamplesFromBeforeAnExecKeepTheirImage) {
   EXPECT_GT(before, 300u) << folded.out;
   EXPECT_GT(after, 100u) << folded.out;
   EXPECT_GE(double(before + after), 0.9 * double(total)) << folded.out;
+}
+
+// CPU seconds (user + system) process `pid` has used so far, from /proc/PID/stat.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
+  uint64_t utime = 0, stime = 0;  // fields 14 and 15: the 12th and 13th after the comm
+  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) || !absl::SimpleAtoi(f[12], &stime)) {
+    return 0;
+  }
+  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
+// SIGUSR2 writes what the rings hold at that moment to OUTPUT.1 and recording goes on: the
+// snapshot has the first phase (a, b and c), the final recording only the second (c alone).
+TEST_F(OverwriteE2eTest, Sigusr2WritesASnapshotAndRecordingGoesOn) {
+  const std::string file = TempPath("ow-usr2.wick");
+  const std::string tree = workloads::KnownTreePath();
+  Background wick({kWick, "record", "--overwrite", "-m", "8", "-g", "-o", file, "--",
+                   "/usr/bin/taskset", "-c", "0", "/bin/sh", "-c",
+                   absl::StrCat(tree, " r100 pid && ", tree, " r100 split 0 0 10")});
+  const std::string line = wick.ReadLine();
+  ASSERT_TRUE(absl::StartsWith(line, "pid ")) << line;
+  pid_t first = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(line.substr(4), &first)) << line;
+  // Half-way through the first phase (~1 s of CPU in all).
+  for (int i = 0; i < 300 && CpuSeconds(first) < 0.5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(CpuSeconds(first), 0.5);
+  wick.Signal(SIGUSR2);
+  EXPECT_EQ(wick.Wait(), 0);
+
+  Leaves snapshot = Report(file + ".1");
+  EXPECT_GT(snapshot.leaf["a"], 50u) << snapshot.total;
+  EXPECT_LT(snapshot.total, 600u);  // about one 8-page ring
+  Leaves last = Report(file);
+  EXPECT_EQ(last.leaf["a"], 0u);
+  EXPECT_GT(last.leaf["c"], 50u) << last.total;
 }
 
 // The flight recorder's use: system-wide until Ctrl-C; the snapshot is written on the way out.

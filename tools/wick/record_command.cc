@@ -24,16 +24,19 @@ namespace {
 // stores the copy, so it costs only kernel copying and ring bandwidth.
 constexpr uint32_t kDefaultDwarfStackSize = 32768;
 
-// Set while Run() is in progress; the signal handler only writes to it.
+// Set while Run() is in progress; the signal handlers only write to them.
 volatile sig_atomic_t g_stop_fd = -1;
+volatile sig_atomic_t g_snapshot_fd = -1;
 
-void OnStopSignal(int) {
-  int fd = g_stop_fd;
+void WriteOne(int fd) {
   if (fd >= 0) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(fd, &one, sizeof(one));
   }
 }
+
+void OnStopSignal(int) { WriteOne(g_stop_fd); }
+void OnSnapshotSignal(int) { WriteOne(g_snapshot_fd); }
 
 bool ParseIdList(const std::string& text, const char* flag, std::vector<pid_t>* out,
                  std::string* error) {
@@ -70,6 +73,12 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
                ", frames without build-id: %" PRIu64 "\n",
                lost, lost_pct, st.Get(Stat::kThrottle), st.Get(Stat::kFramesNoBuildId));
   if (s.overwrite) {
+    if (s.snapshots == 1) {
+      std::fprintf(stderr, "wick record: 1 snapshot taken on SIGUSR2 (%s.1)\n", output.c_str());
+    } else if (s.snapshots > 1) {
+      std::fprintf(stderr, "wick record: %u snapshots taken on SIGUSR2 (%s.1 ... %s.%u)\n",
+                   s.snapshots, output.c_str(), output.c_str(), s.snapshots);
+    }
     if (s.overwrite_wrapped) {
       std::fprintf(stderr,
                    "wick record: overwrite mode: older samples were overwritten, as asked; every "
@@ -301,9 +310,17 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
+  if (opts.overwrite) {
+    // The flight recorder's "dump now": SIGUSR2 writes what the rings hold to OUTPUT.N.
+    g_snapshot_fd = (*session)->SnapshotFd();
+    struct sigaction usr = sa;
+    usr.sa_handler = OnSnapshotSignal;
+    sigaction(SIGUSR2, &usr, nullptr);
+  }
 
   auto summary = (*session)->Run();
   g_stop_fd = -1;
+  g_snapshot_fd = -1;
   if (!summary.ok()) {
     PrintError("record", std::string(summary.status().message()));
     return 1;
