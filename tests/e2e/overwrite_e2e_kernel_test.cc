@@ -164,6 +164,22 @@ TEST_F(OverwriteE2eTest, Sigusr2WritesASnapshotAndRecordingGoesOn) {
   EXPECT_GT(last.leaf["c"], 50u) << last.total;
 }
 
+// Without --overwrite there is nothing to snapshot: SIGUSR2 must not end the run (its default
+// action), and the recording ends complete when the target does.
+TEST_F(OverwriteE2eTest, Sigusr2WithoutOverwriteIsIgnored) {
+  const std::string file = TempPath("usr2-plain.wick");
+  Background wick(
+      {kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "r60", "pid"});
+  const std::string line = wick.ReadLine();
+  ASSERT_TRUE(absl::StartsWith(line, "pid ")) << line;
+  wick.Signal(SIGUSR2);
+  EXPECT_EQ(wick.Wait(), 0);
+  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "incomplete")) << r.err;
+  EXPECT_FALSE(std::ifstream(file + ".1").good());
+}
+
 // The flight recorder's use: system-wide until Ctrl-C; the snapshot is written on the way out.
 TEST_F(OverwriteE2eTest, CtrlCWritesTheSnapshot) {
   const std::string file = TempPath("ow-sigint.wick");

@@ -37,6 +37,14 @@ void WriteOne(int fd) {
 
 void OnStopSignal(int) { WriteOne(g_stop_fd); }
 void OnSnapshotSignal(int) { WriteOne(g_snapshot_fd); }
+// Without --overwrite the file is written as it goes: a SIGUSR2 meant as "snapshot" must not
+// end the run (its default action), only say why nothing happens.
+void OnSnapshotSignalWithoutOverwrite(int) {
+  static const char kMessage[] =
+      "wick record: SIGUSR2 ignored: snapshots need --overwrite (the recording is written as "
+      "it goes)\n";
+  [[maybe_unused]] ssize_t n = write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+}
 
 bool ParseIdList(const std::string& text, const char* flag, std::vector<pid_t>* out,
                  std::string* error) {
@@ -310,13 +318,11 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGHUP, &sa, nullptr);
-  if (opts.overwrite) {
-    // The flight recorder's "dump now": SIGUSR2 writes what the rings hold to OUTPUT.N.
-    g_snapshot_fd = (*session)->SnapshotFd();
-    struct sigaction usr = sa;
-    usr.sa_handler = OnSnapshotSignal;
-    sigaction(SIGUSR2, &usr, nullptr);
-  }
+  // The flight recorder's "dump now": SIGUSR2 writes what the rings hold to OUTPUT.N.
+  g_snapshot_fd = (*session)->SnapshotFd();
+  struct sigaction usr = sa;
+  usr.sa_handler = opts.overwrite ? OnSnapshotSignal : OnSnapshotSignalWithoutOverwrite;
+  sigaction(SIGUSR2, &usr, nullptr);
 
   auto summary = (*session)->Run();
   g_stop_fd = -1;
