@@ -62,6 +62,9 @@ struct KernelCaps {
 // an empty vector.
 absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
 
+// A path field of /proc/mounts with its \ooo escapes (space, tab, newline, backslash) undone.
+std::string UnescapeMountField(std::string_view field);
+
 // One line telling the user how to get past EACCES/EPERM from perf_event_open, e.g.
 // "kernel.perf_event_paranoid is 3; run as root, grant CAP_PERFMON, or lower it: sysctl
 // kernel.perf_event_paranoid=1".

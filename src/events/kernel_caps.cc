@@ -12,18 +12,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "wick/read_file.h"
 #include "wick/status.h"
 
 namespace wick {
 namespace {
 
+// Probes treat a file they cannot read as absent: the documented default stays.
 std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return std::move(out).str();
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return std::nullopt;
+  return *std::move(text);
 }
 
 // Reads a sysctl-style file holding one integer; leaves `*value` alone when the file is
@@ -36,22 +35,6 @@ void ReadNumber(const std::string& path, T* value) {
   if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &parsed)) *value = parsed;
 }
 
-// /proc/mounts escapes space, tab, newline and backslash in paths as \ooo.
-std::string UnescapeMountPath(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
-        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-      out.push_back(
-          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 void ProbeTracefs(const std::string& mounts_path, KernelCaps* caps) {
   std::optional<std::string> text = ReadSmallFile(mounts_path);
   if (!text) return;
@@ -59,7 +42,7 @@ void ProbeTracefs(const std::string& mounts_path, KernelCaps* caps) {
     // "<source> <mount point> <fstype> <options> <dump> <pass>"
     std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
     if (fields.size() >= 3 && fields[2] == "tracefs") {
-      caps->tracefs_path = UnescapeMountPath(fields[1]);
+      caps->tracefs_path = UnescapeMountField(Sv(fields[1]));
       return;
     }
   }
@@ -112,6 +95,22 @@ void ProbePmus(const std::string& devices_dir, KernelCaps* caps) {
 }
 
 }  // namespace
+
+// /proc/mounts escapes space, tab, newline and backslash in paths as \ooo.
+std::string UnescapeMountField(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+      out.push_back(
+          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
 
 std::optional<uint32_t> KernelCaps::PmuType(std::string_view name) const {
   auto it = pmus.find(std::string(name));

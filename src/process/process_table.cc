@@ -14,30 +14,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "wick/build_id.h"
+#include "wick/read_file.h"
 #include "wick/scoped.h"
 #include "wick/status.h"
 
 namespace wick {
 namespace {
-
-// Reads a small /proc file whole. ENOENT/ESRCH (the process is gone) come back as NotFound.
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return ErrnoError(errno, absl::StrCat("open ", path));
-  std::string out;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno == ESRCH ? ENOENT : errno;
-      return ErrnoError(err, absl::StrCat("read ", path));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
 
 // A raw frame carries its pid, so report time can name it from the process's JIT map.
 Frame RawFrame(pid_t pid, uint64_t addr) {
@@ -146,7 +128,7 @@ absl::Status ProcessTable::ScanProcess(pid_t pid) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no process with pid ", pid));
     return ErrnoError(errno, absl::StrCat("stat ", dir));
   }
-  absl::StatusOr<std::string> maps = ReadSmallFile(dir + "/maps");
+  absl::StatusOr<std::string> maps = ReadFile(dir + "/maps");
   if (!maps.ok()) {
     if (absl::IsNotFound(maps.status())) {
       return absl::NotFoundError(absl::StrCat("no process with pid ", pid, " (it exited)"));
@@ -169,7 +151,7 @@ absl::Status ProcessTable::ScanProcess(pid_t pid) {
     OnMmap(pid, pid, m.start, m.end - m.start, m.pgoff, m.path, PROT_READ | PROT_EXEC, {});
   }
 
-  if (absl::StatusOr<std::string> comm = ReadSmallFile(dir + "/comm"); comm.ok()) {
+  if (absl::StatusOr<std::string> comm = ReadFile(dir + "/comm"); comm.ok()) {
     thread_comms_[pid] = comms_.Intern(StripNewline(*comm));
   }
   std::string task_dir = dir + "/task";
@@ -179,7 +161,7 @@ absl::Status ProcessTable::ScanProcess(pid_t pid) {
       pid_t tid;
       if (!ParsePid(ent->d_name, &tid)) continue;
       absl::StatusOr<std::string> comm =
-          ReadSmallFile(absl::StrCat(task_dir, "/", ent->d_name, "/comm"));
+          ReadFile(absl::StrCat(task_dir, "/", ent->d_name, "/comm"));
       if (comm.ok()) thread_comms_[tid] = comms_.Intern(StripNewline(*comm));
     }
   }

@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "wick/read_file.h"
 #include "wick/scoped.h"
 #include "wick/status.h"
 
@@ -32,14 +33,6 @@ bool ParseNumber(std::string_view text, uint64_t* out) {
     return text.size() > 2 && absl::SimpleHexAtoi(Sv(text.substr(2)), out);
   }
   return !text.empty() && absl::SimpleAtoi(Sv(text), out);
-}
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", path));
-  std::ostringstream out;
-  out << in.rdbuf();
-  return std::move(out).str();
 }
 
 // "SYMBOL[+OFFSET]" → symbol, offset. A '+' not followed by a number belongs to the name.
@@ -79,12 +72,12 @@ absl::StatusOr<Pmu> ReadPmu(const std::string& sys_root, std::string_view name) 
                      "CONFIG_",
                      absl::AsciiStrToUpper(Sv(name)), "_EVENTS=y"));
   }
-  WICK_ASSIGN_OR_RETURN(std::string type_text, ReadSmallFile(dir + "/type"));
+  WICK_ASSIGN_OR_RETURN(std::string type_text, ReadFile(dir + "/type"));
   Pmu pmu;
   if (!absl::SimpleAtoi(Sv(Trim(type_text)), &pmu.type)) {
     return absl::InvalidArgumentError(absl::StrCat(dir, "/type: not a number: '", type_text, "'"));
   }
-  absl::StatusOr<std::string> retprobe = ReadSmallFile(dir + "/format/retprobe");
+  absl::StatusOr<std::string> retprobe = ReadFile(dir + "/format/retprobe");
   if (retprobe.ok()) {
     // "config:N" (a single bit; ranges "config:N-M" are not used for retprobe).
     std::string_view text = Trim(*retprobe);

@@ -16,36 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "wick/kernel_caps.h"
+#include "wick/read_file.h"
 #include "wick/status.h"
 
 namespace wick {
 namespace {
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", path));
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return ErrnoError(errno, absl::StrCat("cannot read ", path));
-  return std::move(out).str();
-}
-
-// /proc/mounts escapes space, tab, newline and backslash as \ooo.
-std::string UnescapeMountField(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() &&
-        std::all_of(s.begin() + i + 1, s.begin() + i + 4,
-                    [](char c) { return c >= '0' && c <= '7'; })) {
-      out.push_back(
-          static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
@@ -97,7 +73,7 @@ std::vector<std::string> NearMatches(std::string_view wanted, const std::vector<
 
 absl::StatusOr<Tracefs> Tracefs::Find(const std::string& proc_root) {
   const std::string mounts_path = proc_root + "/mounts";
-  WICK_ASSIGN_OR_RETURN(std::string mounts, ReadWholeFile(mounts_path));
+  WICK_ASSIGN_OR_RETURN(std::string mounts, ReadFile(mounts_path));
   std::string debugfs_tracing;
   for (absl::string_view line : absl::StrSplit(mounts, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
@@ -220,7 +196,7 @@ absl::StatusOr<std::vector<TracepointName>> Tracefs::Expand(std::string_view sys
 
 absl::StatusOr<uint64_t> Tracefs::ReadId(const TracepointName& tp) const {
   const std::string path = EventDir(tp) + "/id";
-  WICK_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  WICK_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   uint64_t id = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &id)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a tracepoint id: '", text, "'"));
@@ -229,11 +205,11 @@ absl::StatusOr<uint64_t> Tracefs::ReadId(const TracepointName& tp) const {
 }
 
 absl::StatusOr<std::string> Tracefs::ReadFormat(const TracepointName& tp) const {
-  return ReadWholeFile(EventDir(tp) + "/format");
+  return ReadFile(EventDir(tp) + "/format");
 }
 
 absl::StatusOr<std::string> Tracefs::ReadFilter(const TracepointName& tp) const {
-  return ReadWholeFile(EventDir(tp) + "/filter");
+  return ReadFile(EventDir(tp) + "/filter");
 }
 
 }  // namespace wick
