@@ -166,9 +166,8 @@ void AddRecording(const Recording& rec, Symbolizer& sym, const FlameGraphOptions
     add(0, stack.count);
     uint32_t node = 0;
     if (opts.include_comm) {
-      node = tree->Child(
-          0, tree->Intern(stack.comm < rec.comms.size() ? rec.comms[stack.comm].name : "[unknown]",
-                          FlameKind::kComm));
+      node = tree->Child(0, tree->Intern(std::string(output_internal::CommName(rec, stack.comm)),
+                                         FlameKind::kComm));
       add(node, stack.count);
     }
     for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {

@@ -38,9 +38,7 @@ std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame)
       const RecordedBinary& binary = rec.binaries[frame.binary];
       const SymbolizedAddress& s = sym.SymbolizeFile(binary.build_id, binary.path, frame.value);
       if (s.known()) return s.function;
-      const std::string_view base = output_internal::Basename(binary.path);
-      if (base.empty()) return std::string(kUnknown);
-      return absl::StrCat(Sv(base), "+0x", absl::Hex(frame.value));
+      return output_internal::UnsymbolizedName(binary.path, frame.value);
     }
     case FrameKind::kKernel: {
       const KernelSymbol* k = LookupKernelSymbol(rec.kernel_symbols, frame.value);
@@ -72,7 +70,7 @@ absl::flat_hash_map<std::string, uint64_t> FoldedLines(const Recording& rec, Sym
       AppendSanitized(name.empty() ? kUnknown : name, &line);
     };
     if (opts.include_comm) {
-      add(stack.comm < rec.comms.size() ? std::string_view(rec.comms[stack.comm].name) : kUnknown);
+      add(output_internal::CommName(rec, stack.comm));
     }
     // Stacks are stored leaf first; folded lines go root first.
     for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {

@@ -18,14 +18,24 @@ std::string NameWithLine(const DisplayFrame& f) {
                       ":", f.line, ")");
 }
 
+std::string_view CommName(const Recording& rec, uint32_t comm) {
+  return comm < rec.comms.size() ? std::string_view(rec.comms[comm].name) : kUnknownName;
+}
+
+std::string UnsymbolizedName(std::string_view binary_path, uint64_t offset) {
+  const std::string_view base = Basename(binary_path);
+  if (base.empty()) return std::string(kUnknownName);
+  return absl::StrCat(Sv(base), "+0x", absl::Hex(offset));
+}
+
 void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool inlined,
                  std::vector<DisplayFrame>* out) {
   DisplayFrame d;
-  d.name = FrameName(rec, sym, frame);
   switch (frame.kind) {
     case FrameKind::kKernel: {
       d.kernel = true;
       const KernelSymbol* k = LookupKernelSymbol(rec.kernel_symbols, frame.value);
+      d.name = k != nullptr ? k->name : std::string(kUnknownName);
       d.kind = k != nullptr ? FlameKind::kKernel : FlameKind::kUnknown;
       d.module = k == nullptr || k->module.empty() ? "[kernel]" : k->module;
       out->push_back(std::move(d));
@@ -33,13 +43,15 @@ void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool
     }
     case FrameKind::kUserRaw:
       // FrameName may name it (JIT maps); unnamed raw frames are "[unknown]".
-      d.kind = d.name == "[unknown]" ? FlameKind::kUnknown : FlameKind::kUser;
+      d.name = FrameName(rec, sym, frame);
+      d.kind = d.name == kUnknownName ? FlameKind::kUnknown : FlameKind::kUser;
       out->push_back(std::move(d));
       return;
     case FrameKind::kUserFile:
       break;
   }
   if (frame.binary >= rec.binaries.size()) {
+    d.name = std::string(kUnknownName);
     d.kind = FlameKind::kUnknown;
     out->push_back(std::move(d));
     return;
@@ -48,10 +60,12 @@ void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool
   d.module = std::string(Basename(binary.path));
   const SymbolizedAddress& s = sym.SymbolizeFile(binary.build_id, binary.path, frame.value);
   if (!s.known()) {
+    d.name = UnsymbolizedName(binary.path, frame.value);
     d.kind = FlameKind::kUnknown;
     out->push_back(std::move(d));
     return;
   }
+  d.name = s.function;
   d.kind = FlameKind::kUser;
   // The symbol's function sits where the outermost inlined call is or, without inlining, at
   // the address itself (the symbolizer computes both).

@@ -1,7 +1,7 @@
 // Private to src/output: one recorded frame as the display frames every writer shows.
 //
 // A user frame whose address lies in inlined code becomes several display frames: the
-// symbol's function, then the inlined functions outer to inner. Names come from FrameName
+// symbol's function, then the inlined functions outer to inner. Names are FrameName's
 // (folded.h), so all writers agree. Stateless apart from the Symbolizer's caches.
 #ifndef WICK_SRC_OUTPUT_FRAME_EXPAND_H_
 #define WICK_SRC_OUTPUT_FRAME_EXPAND_H_
@@ -31,6 +31,15 @@ struct DisplayFrame {
 // the symbol's function (one frame).
 void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool inlined,
                  std::vector<DisplayFrame>* out);
+
+inline constexpr std::string_view kUnknownName = "[unknown]";
+
+// What a frame in a known binary without a symbol is called: "libfoo.so+0x1234" (the
+// offset in the file), or "[unknown]" when the binary has no name.
+std::string UnsymbolizedName(std::string_view binary_path, uint64_t offset);
+
+// The thread name of `comm` (an id into rec.comms), "[unknown]" when out of range.
+std::string_view CommName(const Recording& rec, uint32_t comm);
 
 // "name (file.c:42)" with the file's basename, or just the name when the line is unknown.
 std::string NameWithLine(const DisplayFrame& f);

@@ -141,9 +141,7 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
     if (nanos != 0) s->add_value(static_cast<int64_t>(stack.count * nanos));
     pb::Label* thread = s->add_label();
     thread->set_key(thread_key);
-    thread->set_str(strings.Intern(stack.comm < rec.comms.size()
-                                       ? std::string_view(rec.comms[stack.comm].name)
-                                       : std::string_view("[unknown]")));
+    thread->set_str(strings.Intern(output_internal::CommName(rec, stack.comm)));
     if (thread_ids) {
       for (const auto& [key, value] : {std::pair{pid_key, stack.pid}, {tid_key, stack.tid}}) {
         pb::Label* n = s->add_label();

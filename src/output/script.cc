@@ -135,8 +135,7 @@ absl::Status WriteScript(const Recording& rec, Symbolizer& sym, std::ostream& ou
     // The stack's frames go with their addresses: keep them side by side.
     const std::vector<Frame>* raw_frames = frames.empty() ? nullptr : &rec.stacks[s.stack].frames;
 
-    const std::string_view comm =
-        s.comm < rec.comms.size() ? std::string_view(rec.comms[s.comm].name) : "[unknown]";
+    const std::string_view comm = output_internal::CommName(rec, s.comm);
     const uint64_t sec = s.time / 1000000000;
     const uint64_t usec = s.time % 1000000000 / 1000;
     line.clear();

@@ -6,16 +6,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "frame_expand.h"
 #include "wick/status.h"
 
 namespace wick {
-namespace {
 
-std::string_view CommName(const Recording& rec, uint32_t comm) {
-  return comm < rec.comms.size() ? std::string_view(rec.comms[comm].name) : "[unknown]";
-}
-
-}  // namespace
+using output_internal::CommName;
 
 bool StackFilter::Matches(const Recording& rec, const RecordedStack& stack) const {
   auto has = [](const auto& list, const auto& value) {

@@ -68,6 +68,17 @@ TopTable ComputeTopTable(const Recording& rec, Symbolizer& sym, const TopOptions
   return table;
 }
 
+namespace {
+
+std::string RowName(const std::string& function, const std::string& module, bool kernel) {
+  std::string name = function;
+  if (kernel) name += " [k]";
+  if (!module.empty() && module != "[kernel]") absl::StrAppend(&name, " [", module, "]");
+  return name;
+}
+
+}  // namespace
+
 absl::Status WriteTopTable(const TopTable& table, std::ostream& out, const TopOptions& opts) {
   const double all = table.total_samples == 0 ? 1.0 : static_cast<double>(table.total_samples);
   out << absl::StrFormat("%7s %9s %7s %9s  %s\n", "Self%", "Self", "Total%", "Total",
@@ -76,11 +87,8 @@ absl::Status WriteTopTable(const TopTable& table, std::ostream& out, const TopOp
   for (const TopEntry& e : table.entries) {
     if (opts.top != 0 && rows == opts.top) break;
     ++rows;
-    std::string name = e.function;
-    if (e.kernel) name += " [k]";
-    if (!e.module.empty() && e.module != "[kernel]") absl::StrAppend(&name, " [", e.module, "]");
     out << absl::StrFormat("%6.2f%% %9d %6.2f%% %9d  %s\n", 100.0 * e.self / all, e.self,
-                           100.0 * e.total / all, e.total, name);
+                           100.0 * e.total / all, e.total, RowName(e.function, e.module, e.kernel));
   }
   if (!table.unsymbolized.empty() || table.raw_frames != 0) {
     out << "unsymbolized:";
@@ -157,17 +165,6 @@ CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_vi
   });
   return table;
 }
-
-namespace {
-
-std::string RowName(const std::string& function, const std::string& module, bool kernel) {
-  std::string name = function;
-  if (kernel) name += " [k]";
-  if (!module.empty() && module != "[kernel]") absl::StrAppend(&name, " [", module, "]");
-  return name;
-}
-
-}  // namespace
 
 absl::Status WriteCallTable(const CallTable& table, CallDirection direction, std::ostream& out,
                             const TopOptions& opts) {
