@@ -165,7 +165,7 @@ class ProcessTable {
   void Archive(pid_t pid, uint64_t end_time);
   // The process `pid` as of resolve_time_: an archived image or the current one (nullptr
   // when unknown); sets *comm to the archived comm when it is an archived image.
-  const Process* ProcessAt(pid_t pid, uint32_t* comm) const;
+  const Process* ProcessAt(pid_t pid, uint32_t* comm = nullptr) const;
   static void AddMapping(Process& process, const Mapping& mapping);
   static void RemoveMapping(Process& process, const Mapping& mapping);
   Frame ResolveIn(pid_t pid, const Process& process, uint64_t addr);

@@ -166,6 +166,14 @@ struct ParsedRecord {
 // it). Bytes past header.size are ignored; header.size larger than the span, truncated
 // fields, arrays larger than the record etc. are InvalidArgument. Resets *out first.
 // Allocation-free on success. `fmt` must have passed ValidateSampleFormat().
+// When the kernel wrote `record`: the sample's time, or the sample_id trailer's for other
+// records (0 when it has none).
+inline uint64_t RecordTime(const ParsedRecord& record) {
+  return record.type == PERF_RECORD_SAMPLE ? record.sample.time
+         : record.has_sample_id            ? record.sample_id.time
+                                           : 0;
+}
+
 absl::Status ParseRecord(std::span<const std::byte> record, const SampleFormat& fmt,
                          ParsedRecord* out);
 

@@ -297,7 +297,7 @@ const ProcessTable::Process* ProcessTable::ProcessAt(pid_t pid, uint32_t* comm) 
     if (auto h = history_.find(pid); h != history_.end()) {
       for (const Generation& g : h->second) {
         if (resolve_time_ < g.end_time) {
-          *comm = g.comm;
+          if (comm != nullptr) *comm = g.comm;
           return &g.process;
         }
       }
@@ -341,8 +341,7 @@ void ProcessTable::OnExit(pid_t pid, pid_t /*tid*/) {
 }
 
 Frame ProcessTable::Resolve(pid_t pid, uint64_t addr) {
-  uint32_t comm;
-  const Process* process = ProcessAt(pid, &comm);
+  const Process* process = ProcessAt(pid);
   if (process == nullptr) {
     stats_->Add(Stat::kFramesUnmapped);
     return RawFrame(pid, addr);
@@ -365,8 +364,7 @@ Frame ProcessTable::ResolveIn(pid_t pid, const Process& process, uint64_t addr) 
 
 void ProcessTable::ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::span<Frame> out) {
   size_t n = std::min(addrs.size(), out.size());
-  uint32_t comm;
-  const Process* process = ProcessAt(pid, &comm);
+  const Process* process = ProcessAt(pid);
   if (process == nullptr) {
     stats_->Add(Stat::kSamplesUnknownPid);
     stats_->Add(Stat::kFramesUnmapped, n);

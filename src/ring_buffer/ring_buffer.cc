@@ -25,11 +25,21 @@ RingBuffer::RingBuffer(perf_event_mmap_page* meta, std::byte* data, size_t data_
       head_(tail_),
       copy_(new std::byte[kCopyBufferSize]) {}
 
+namespace {
+
+// Copies `len` bytes at ring position `pos` out of a data area of `size` (a power of two),
+// continuing at its start when they run past its end.
+void CopyWrapped(const std::byte* data, size_t size, uint64_t pos, size_t len, std::byte* dst) {
+  const size_t off = pos & (size - 1);
+  const size_t first = std::min(len, size - off);
+  std::memcpy(dst, data + off, first);
+  std::memcpy(dst + first, data, len - first);
+}
+
+}  // namespace
+
 void RingBuffer::CopyOut(uint64_t pos, size_t len, std::byte* dst) const {
-  size_t off = pos & mask_;
-  size_t first = std::min(len, data_size_ - off);
-  std::memcpy(dst, data_ + off, first);
-  std::memcpy(dst + first, data_, len - first);
+  CopyWrapped(data_, data_size_, pos, len, dst);
 }
 
 std::span<const std::byte> RingBuffer::Next() {
@@ -100,13 +110,6 @@ BackwardRing::BackwardRing(const perf_event_mmap_page* meta, const std::byte* da
 const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
   records_.clear();
   wrapped_ = false;
-  const uint64_t mask = data_size_ - 1;
-  auto copy_out = [&](uint64_t pos, size_t len, std::byte* dst) {
-    const size_t off = pos & mask;
-    const size_t first = std::min(len, data_size_ - off);
-    std::memcpy(dst, data_ + off, first);
-    std::memcpy(dst + first, data_, len - first);
-  };
   // The newest record starts at data_head; the acquire pairs with the kernel's write barrier
   // before it publishes data_head, as in forward mode.
   uint64_t pos = __atomic_load_n(&meta_->data_head, __ATOMIC_ACQUIRE);
@@ -114,7 +117,7 @@ const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
   const uint64_t head = pos;
   while (used + sizeof(perf_event_header) <= data_size_) {
     perf_event_header header;
-    copy_out(pos, sizeof(header), reinterpret_cast<std::byte*>(&header));
+    CopyWrapped(data_, data_size_, pos, sizeof(header), reinterpret_cast<std::byte*>(&header));
     // Zero: never written (the ring has not filled yet), the oldest end of the data.
     if (header.size == 0) break;
     if (header.size < sizeof(header) || header.size % sizeof(uint64_t) != 0) {
@@ -124,7 +127,7 @@ const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
     // The record that would pass one data area from head is the one the kernel has begun
     // to overwrite.
     if (used + header.size > data_size_) break;
-    copy_out(pos, header.size, copy_.get() + used);
+    CopyWrapped(data_, data_size_, pos, header.size, copy_.get() + used);
     records_.emplace_back(copy_.get() + used, header.size);
     used += header.size;
     pos += header.size;

@@ -94,10 +94,6 @@ absl::Status Launcher::Release() {
   return absl::OkStatus();
 }
 
-void Launcher::Kill(int sig) {
-  if (pid_ > 0 && !reaped_) kill(pid_, sig);
-}
-
 int Launcher::Terminate(int grace_ms) {
   if (pid_ <= 0 || reaped_) return wait_status_;
   kill(pid_, SIGTERM);

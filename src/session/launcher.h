@@ -28,8 +28,6 @@ class Launcher {
   pid_t pid() const { return pid_; }
   // Lets the child exec; returns once exec succeeded or failed (then the child has exited).
   absl::Status Release();
-  // Sends `sig` if the child has not been reaped yet.
-  void Kill(int sig);
   // Ends a child that is still running: SIGTERM, then SIGKILL if it has not exited within
   // `grace_ms`; reaps it and returns its wait status.
   int Terminate(int grace_ms = 2000);

@@ -1,6 +1,9 @@
 #include "proc_util.h"
 
 #include <dirent.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -28,6 +31,17 @@ absl::StatusOr<std::vector<pid_t>> ListThreads(pid_t pid) {
   closedir(d);
   std::sort(tids.begin(), tids.end());
   return tids;
+}
+
+ScopedFd PidFdOpen(pid_t pid, unsigned flags) {
+  const long fd = syscall(SYS_pidfd_open, pid, flags);
+  return ScopedFd(fd >= 0 ? int(fd) : -1);
+}
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace wick

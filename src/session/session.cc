@@ -59,9 +59,9 @@ constexpr int kFlushTicks = 10;
 // Data pages of the forward (tracking-only) ring of each CPU under --overwrite.
 constexpr uint32_t kTrackingPages = 16;
 
-uint64_t NowNs(clockid_t clock) {
+uint64_t RealtimeNs() {
   timespec ts;
-  clock_gettime(clock, &ts);
+  clock_gettime(CLOCK_REALTIME, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
@@ -77,11 +77,6 @@ absl::StatusOr<pid_t> ThreadGroupOf(pid_t tid) {
     }
   }
   return absl::NotFoundError(absl::StrCat("no thread group for tid ", tid));
-}
-
-ScopedFd PidFdOpen(pid_t pid, unsigned flags) {
-  long fd = syscall(SYS_pidfd_open, pid, flags);
-  return ScopedFd(fd >= 0 ? int(fd) : -1);
 }
 
 // One CPU's ring buffer and everything its reader needs, allocated before recording: the
@@ -385,7 +380,7 @@ absl::Status Session::Init() {
     meta_.hostname = un.nodename;
     meta_.kernel_release = un.release;
   }
-  meta_.start_time_ns = NowNs(CLOCK_REALTIME);
+  meta_.start_time_ns = RealtimeNs();
   WICK_ASSIGN_OR_RETURN(writer_, RecordingWriter::Open(options_.output, meta_));
   AddEventTypes(*writer_);
   return absl::OkStatus();
@@ -441,45 +436,37 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
       owner = events_.size() - 1;
       return absl::OkStatus();
     };
+    // Opens `attr` for `task` on this CPU. On a kernel too old for attr.build_id (the first
+    // event tells), build-ids come from the mapped files instead. Sets *gone (and returns an
+    // error nobody reads) for a thread of a -p process that exited since the /proc scan.
+    auto open = [&](perf_event_attr& attr, pid_t task, const std::string& name,
+                    bool* gone) -> absl::StatusOr<PerfEvent> {
+      const std::string what = task < 0 ? absl::StrCat(name, " on cpu ", cpu)
+                                        : absl::StrCat(name, " for pid ", task, " on cpu ", cpu);
+      auto ev = PerfEvent::Open(attr, task, cpu, -1, what);
+      if (!ev.ok() && attr.build_id && events_.empty() && absl::IsInvalidArgument(ev.status())) {
+        tracking_attr_.build_id = 0;
+        for (EventType& t : types_) t.attr.build_id = 0;
+        ev = PerfEvent::Open(attr, task, cpu, -1, what);
+      }
+      *gone = !ev.ok() && absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
+              std::find(options_.pids.begin(), options_.pids.end(), task) == options_.pids.end();
+      return ev;
+    };
     for (pid_t task : tasks) {
+      bool gone = false;
       if (options_.overwrite) {
-        std::string what = task < 0 ? absl::StrCat("task tracking on cpu ", cpu)
-                                    : absl::StrCat("task tracking for pid ", task, " on cpu ", cpu);
-        auto ev = PerfEvent::Open(tracking_attr_, task, cpu, -1, what);
-        if (!ev.ok() && tracking_attr_.build_id && events_.empty() &&
-            absl::IsInvalidArgument(ev.status())) {
-          tracking_attr_.build_id = 0;  // an older kernel, as below
-          ev = PerfEvent::Open(tracking_attr_, task, cpu, -1, what);
-        }
-        if (!ev.ok()) {
-          if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
-              std::find(options_.pids.begin(), options_.pids.end(), task) == options_.pids.end()) {
-            continue;  // a thread that exited since the /proc scan
-          }
-          return ev.status();
-        }
+        auto ev = open(tracking_attr_, task, "task tracking", &gone);
+        if (gone) continue;
+        if (!ev.ok()) return ev.status();
         events_.push_back(std::move(*ev));
         WICK_RETURN_IF_ERROR(attach(/*backward=*/false));
       }
       for (uint32_t type_index = 0; type_index < types_.size(); ++type_index) {
         EventType& type = types_[type_index];
-        std::string what = task < 0 ? absl::StrCat(type.name, " on cpu ", cpu)
-                                    : absl::StrCat(type.name, " for pid ", task, " on cpu ", cpu);
-        auto ev = PerfEvent::Open(type.attr, task, cpu, -1, what);
-        if (!ev.ok() && type.attr.build_id && events_.empty() &&
-            absl::IsInvalidArgument(ev.status())) {
-          // An older kernel: build-ids come from the mapped files instead.
-          for (EventType& t : types_) t.attr.build_id = 0;
-          ev = PerfEvent::Open(type.attr, task, cpu, -1, what);
-        }
-        if (!ev.ok()) {
-          // A thread of a -p process that exited since the /proc scan is not an error.
-          if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
-              std::find(options_.pids.begin(), options_.pids.end(), task) == options_.pids.end()) {
-            break;
-          }
-          return ev.status();
-        }
+        auto ev = open(type.attr, task, type.name, &gone);
+        if (gone) break;
+        if (!ev.ok()) return ev.status();
         if (type.tracepoint && !type.filter.empty()) {
           WICK_RETURN_IF_ERROR(SetFilter(*ev, type.filter, type.trace.format.get(),
                                          tracefs_ ? &*tracefs_ : nullptr, &*type.tracepoint));
@@ -511,9 +498,7 @@ bool Session::Advance(CpuReader& r) {
       continue;
     }
     r.has_current = true;
-    r.current_time = r.current.type == PERF_RECORD_SAMPLE ? r.current.sample.time
-                     : r.current.has_sample_id            ? r.current.sample_id.time
-                                                          : 0;
+    r.current_time = RecordTime(r.current);
     return true;
   }
 }
@@ -542,6 +527,8 @@ void Session::DrainAll() {
 // table keeps the images that execs and reused pids replaced, so each sample resolves in its
 // process as it was when sampled.
 void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
+  // Records are parsed again when handled rather than kept parsed: a ParsedRecord is far
+  // larger than the span, and a snapshot can hold hundreds of thousands of records.
   struct Item {
     uint64_t time;
     CpuReader* reader;
@@ -564,9 +551,7 @@ void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
         stats_.Add(Stat::kMalformedRecords);
         continue;
       }
-      const uint64_t time = rec.type == PERF_RECORD_SAMPLE ? rec.sample.time
-                            : rec.has_sample_id            ? rec.sample_id.time
-                                                           : 0;
+      const uint64_t time = RecordTime(rec);
       if (rec.type == PERF_RECORD_SAMPLE) {
         oldest = std::min(oldest, time);
         newest = std::max(newest, time);
@@ -619,7 +604,7 @@ absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
   std::vector<KernelSymbol> ksyms = KernelSymbolsForStacks();
   writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
   const uint64_t samples = stats_.Get(Stat::kSamples);
-  absl::Status finish = writer_->Finish(ksyms, stats_, NowNs(CLOCK_MONOTONIC) - start_ns);
+  absl::Status finish = writer_->Finish(ksyms, stats_, MonotonicNs() - start_ns);
   if (status.ok()) status = finish;
 
   std::swap(stacks_, stacks);
@@ -742,7 +727,7 @@ std::vector<KernelSymbol> Session::KernelSymbolsForStacks() {
 absl::StatusOr<RecordSummary> Session::Run() {
   RecordSummary summary;
   summary.event = EventNames();
-  const uint64_t start_ns = NowNs(CLOCK_MONOTONIC);
+  const uint64_t start_ns = MonotonicNs();
 
   if (launcher_) {
     // enable_on_exec turns the events on when the command execs.
@@ -769,7 +754,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
   while (!stop) {
     int timeout_ms = -1;
     if (deadline_ns) {
-      uint64_t now = NowNs(CLOCK_MONOTONIC);
+      uint64_t now = MonotonicNs();
       if (now >= deadline_ns) break;
       timeout_ms = int((deadline_ns - now + 999'999) / 1'000'000);
     }
@@ -824,7 +809,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
   }
   if (launcher_) summary.command_wait_status = launcher_->Wait();
   DrainAll();
-  const uint64_t duration_ns = NowNs(CLOCK_MONOTONIC) - start_ns;
+  const uint64_t duration_ns = MonotonicNs() - start_ns;
   summary.overwrite = options_.overwrite;
   if (options_.overwrite) SnapshotBackwardRings(&summary, /*resume=*/false);
 

@@ -27,12 +27,6 @@
 namespace wick {
 namespace {
 
-uint64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 bool IsClock(const ResolvedEvent& ev) {
   return ev.type == PERF_TYPE_SOFTWARE &&
          (ev.config == PERF_COUNT_SW_CPU_CLOCK || ev.config == PERF_COUNT_SW_TASK_CLOCK);
@@ -125,9 +119,9 @@ absl::Status StatSessionImpl::Init() {
   stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_fd_) return ErrnoError(errno, "eventfd");
   for (pid_t pid : watch) {
-    long fd = syscall(SYS_pidfd_open, pid, 0);
-    if (fd >= 0) {
-      pidfds_.emplace_back(int(fd));
+    ScopedFd fd = PidFdOpen(pid);
+    if (fd) {
+      pidfds_.push_back(std::move(fd));
       ++alive_;
     }
   }
@@ -168,8 +162,9 @@ absl::Status StatSessionImpl::Start() {
 }
 
 bool StatSessionImpl::Wait(int timeout_ms) {
-  if (options_.duration_s > 0) {
-    uint64_t deadline = start_ns_ + uint64_t(options_.duration_s * 1e9);
+  const uint64_t deadline =
+      options_.duration_s > 0 ? start_ns_ + uint64_t(options_.duration_s * 1e9) : 0;
+  if (deadline != 0) {
     uint64_t now = MonotonicNs();
     if (now >= deadline) return true;
     int left = int((deadline - now + 999'999) / 1'000'000);
@@ -183,8 +178,7 @@ bool StatSessionImpl::Wait(int timeout_ms) {
     n = poll(fds.data(), fds.size(), timeout_ms);
   } while (n < 0 && errno == EINTR);
   if (n <= 0) {
-    return options_.duration_s > 0 &&
-           MonotonicNs() >= start_ns_ + uint64_t(options_.duration_s * 1e9);
+    return deadline != 0 && MonotonicNs() >= deadline;
   }
   if (fds[0].revents) return true;
   for (size_t i = 1; i < fds.size(); ++i) {
