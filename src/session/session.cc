@@ -156,6 +156,7 @@ class Session : public RecordSession {
   Stats stats_;
   std::unique_ptr<ProcessTable> processes_;
   std::unique_ptr<StackMap> stacks_;
+  std::unique_ptr<Unwinder> unwinder_;  // --call-graph dwarf: shared by every CPU's builder
   std::unique_ptr<RecordingWriter> writer_;
   size_t binaries_written_ = 0, comms_written_ = 0, stacks_written_ = 0;
   absl::Status write_status_;
@@ -361,6 +362,7 @@ absl::Status Session::Init() {
   if (options_.overwrite) WICK_RETURN_IF_ERROR(AddToEpoll(snapshot_fd_.get(), kTagSnapshot));
 
   stacks_ = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
+  if (options_.dwarf_stack_size) unwinder_ = std::make_unique<Unwinder>(processes_.get(), &stats_);
   WICK_RETURN_IF_ERROR(OpenEvents(tasks));
 
   for (auto [pid, flags] : watch) {
@@ -415,7 +417,7 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
     reader->cpu = cpu;
     reader->builder = std::make_unique<StackBuilder>(
         processes_.get(), stacks_.get(), &stats_, format_.sample_type, max_stack_,
-        options_.dwarf_stack_size ? format_.sample_regs_user : 0);
+        options_.dwarf_stack_size ? format_.sample_regs_user : 0, unwinder_.get());
     // Indices in events_ (which may reallocate) of the events that own this CPU's rings.
     std::optional<size_t> leader, backward_leader;
     // Makes events_.back() write into this CPU's ring of its direction, mapping the ring when
@@ -654,7 +656,7 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
       processes_->OnComm(rec.comm.pid, rec.comm.tid, rec.comm.comm, rec.comm.exec,
                          rec.has_sample_id ? rec.sample_id.time : 0);
       if (rec.comm.exec) {
-        for (auto& reader : readers_) reader->builder->ForgetProcess(pid_t(rec.comm.pid));
+        if (unwinder_) unwinder_->ForgetProcess(pid_t(rec.comm.pid));
       }
       break;
     case PERF_RECORD_FORK:
@@ -664,7 +666,7 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
     case PERF_RECORD_EXIT:
       processes_->OnExit(rec.fork_exit.pid, rec.fork_exit.tid);
       if (rec.fork_exit.pid == rec.fork_exit.tid) {
-        for (auto& reader : readers_) reader->builder->ForgetProcess(pid_t(rec.fork_exit.pid));
+        if (unwinder_) unwinder_->ForgetProcess(pid_t(rec.fork_exit.pid));
       }
       break;
     case PERF_RECORD_LOST:

@@ -11,7 +11,8 @@ namespace wick {
 constexpr size_t kMaxDwarfFrames = 4096;
 
 StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats,
-                           uint64_t sample_type, uint32_t max_stack, uint64_t dwarf_regs_mask)
+                           uint64_t sample_type, uint32_t max_stack, uint64_t dwarf_regs_mask,
+                           Unwinder* unwinder)
     : processes_(processes),
       stacks_(stacks),
       stats_(stats),
@@ -19,7 +20,7 @@ StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* sta
       max_stack_(max_stack),
       swapper_comm_(processes->comms().Intern("swapper")),
       dwarf_regs_mask_(dwarf_regs_mask),
-      unwinder_(dwarf_regs_mask ? std::make_unique<Unwinder>(processes, stats) : nullptr),
+      unwinder_(dwarf_regs_mask ? unwinder : nullptr),
       // Kernel and user contexts may each bring up to max_stack entries; DWARF unwinding is
       // not bound by kernel.perf_event_max_stack, only by the stack copy (64 KiB at most).
       pool_(size_t{max_stack} + 2 + (dwarf_regs_mask ? kMaxDwarfFrames : size_t{max_stack})) {}

@@ -5,7 +5,9 @@
 // One StackBuilder per CPU reader: it owns its frame pool (the user-space twin of the
 // kernel's per-CPU callchain entries), so readers share no buffer and take no lock. After
 // construction it never allocates (tests/session/stack_builder_test.cc proves it). The
-// ProcessTable, StackMap and Stats are borrowed and must outlive it.
+// ProcessTable, StackMap, Stats and Unwinder are borrowed and must outlive it; the Unwinder
+// (its caches of mapped ELF files and unwind tables) is shared by every CPU's builder, all
+// of which run on the one reader thread.
 #ifndef WICK_SRC_SESSION_STACK_BUILDER_H_
 #define WICK_SRC_SESSION_STACK_BUILDER_H_
 
@@ -26,15 +28,11 @@ class StackBuilder {
  public:
   // `max_stack`: the deepest chain the events were opened with (kernel.perf_event_max_stack
   // when not set), per context; a chain that reaches it is counted as truncated.
-  // With `dwarf_regs_mask` != 0 (--call-graph dwarf), user frames come from unwinding the
-  // sample's REGS_USER + STACK_USER copy; the callchain then holds kernel frames only.
+  // With `unwinder` (--call-graph dwarf; `dwarf_regs_mask` the sampled registers), user
+  // frames come from unwinding the sample's REGS_USER + STACK_USER copy; the callchain then
+  // holds kernel frames only.
   StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats, uint64_t sample_type,
-               uint32_t max_stack, uint64_t dwarf_regs_mask = 0);
-
-  // The process exec'd or exited: cached unwind state of its address space is stale.
-  void ForgetProcess(pid_t pid) {
-    if (unwinder_) unwinder_->ForgetProcess(pid);
-  }
+               uint32_t max_stack, uint64_t dwarf_regs_mask = 0, Unwinder* unwinder = nullptr);
 
   // Points later samples at another stack map (an --overwrite snapshot's own).
   void set_stack_map(StackMap* stacks) { stacks_ = stacks; }
@@ -51,7 +49,7 @@ class StackBuilder {
   uint32_t max_stack_;
   uint32_t swapper_comm_;  // pid 0, the idle tasks, which /proc does not list
   uint64_t dwarf_regs_mask_;
-  std::unique_ptr<Unwinder> unwinder_;  // --call-graph dwarf only
+  Unwinder* unwinder_;  // --call-graph dwarf only
   std::vector<Frame> pool_;
 };
 
