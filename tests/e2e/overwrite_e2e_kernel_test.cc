@@ -122,20 +122,6 @@ TEST_F(OverwriteE2eTest, SamplesFromBeforeAnExecKeepTheirImage) {
   EXPECT_GE(double(before + after), 0.9 * double(total)) << folded.out;
 }
 
-// CPU seconds (user + system) process `pid` has used so far, from /proc/PID/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
-  uint64_t utime = 0, stime = 0;  // fields 14 and 15: the 12th and 13th after the comm
-  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) || !absl::SimpleAtoi(f[12], &stime)) {
-    return 0;
-  }
-  return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
-}
-
 // SIGUSR2 writes what the rings hold at that moment to OUTPUT.1 and recording goes on: the
 // snapshot has the first phase (a, b and c), the final recording only the second (c alone).
 TEST_F(OverwriteE2eTest, Sigusr2WritesASnapshotAndRecordingGoesOn) {

@@ -23,7 +23,7 @@ const std::string kWick = WICK_BINARY;
 class PrivilegeE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root, to drop to nobody";
+    if (geteuid() != 0) WICK_SKIP_OR_FAIL("needs root, to drop to nobody");
     if (access("/usr/bin/setpriv", X_OK) != 0) WICK_SKIP_OR_FAIL("setpriv (util-linux) missing");
     if (getpwnam("nobody") == nullptr) WICK_SKIP_OR_FAIL("no user 'nobody'");
     std::ifstream("/proc/sys/kernel/perf_event_paranoid") >> paranoid_;

@@ -212,35 +212,15 @@ TEST_F(RecordE2eTest, ExitCodeOfCommandPassesThrough) {
   EXPECT_EQ(r.exit_code, 7) << r.err;
 }
 
-// The command wick launched (its only child), from /proc/WICK/task/WICK/children.
-pid_t ChildOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-  pid_t child = -1;
-  in >> child;
-  return child;
-}
-
-// CPU seconds (user + system) a process has used so far, from /proc/PID/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
-  // Fields 14 and 15 of stat(5) (utime, stime) are 11 and 12 after the ") ".
-  if (fields.size() < 13) return 0;
-  double ticks = 0, t;
-  if (absl::SimpleAtod(fields[11], &t)) ticks += t;
-  if (absl::SimpleAtod(fields[12], &t)) ticks += t;
-  return ticks / double(sysconf(_SC_CLK_TCK));
-}
-
 TEST_F(RecordE2eTest, SigintStopsCleanlyAndKeepsEverything) {
   std::string file = TempPath("sigint.wick");
   Background wick({kWick, "record", "-g", "-o", file, "--", workloads::KnownTreePath(), "30"});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   // cpu-clock samples follow the target's CPU time, whatever else the machine is doing.
-  double cpu = CpuSeconds(ChildOf(wick.pid()));
+  const pid_t target = ChildOf(wick.pid());
+  ASSERT_GT(target, 0) << "wick's command not found";
+  double cpu = CpuSeconds(target);
+  ASSERT_GT(cpu, 0.1) << "the command has not run: the sample check below would mean nothing";
   wick.Signal(SIGINT);
   int code = wick.Wait();
   // The command got SIGTERM from wick: 128 + 15.
@@ -258,6 +238,7 @@ TEST_F(RecordE2eTest, KillNineLosesAtMostTheLastSecond) {
   pid_t target = ChildOf(wick.pid());
   ASSERT_GT(target, 0);
   double cpu = CpuSeconds(target);
+  ASSERT_GT(cpu, 1.5) << "the command ran too little for the check below to mean anything";
   wick.Signal(SIGKILL);
   wick.Wait();
   kill(target, SIGKILL);  // orphaned by wick's death

@@ -41,6 +41,16 @@ class Background {
 
 std::string TempPath(const std::string& name);
 
+// The contents of `path` ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+
+// The first child of process `pid` (for wick, the command it launched), -1 when none.
+pid_t ChildOf(pid_t pid);
+
+// CPU seconds (user + system) process `pid` has used so far, from /proc/PID/stat; 0 when it
+// is gone.
+double CpuSeconds(pid_t pid);
+
 }  // namespace wick::testing
 
 #endif  // WICK_TESTS_E2E_RUN_H_

@@ -72,6 +72,7 @@ TEST_F(SymbolsE2eTest, DebugDirWithABuildIdTree) {
       RunProgram({kWick, "record", "-g", "-o", dir_ + "/r.wick", "--", dir_ + "/app/kt", "r30"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string without = Folded({});
+  ASSERT_FALSE(without.empty());
   EXPECT_FALSE(absl::StrContains(without, ";work;a ")) << without;
   std::string with = Folded({"--debug-dir", dir_ + "/debug"});
   EXPECT_TRUE(absl::StrContains(with, ";main;work;a ")) << with;

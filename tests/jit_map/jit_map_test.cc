@@ -124,7 +124,7 @@ TEST(JitMapTest, ForeignOwnerIsRefused) {
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
   EXPECT_NE(r.status().message().find("owned by uid"), absl::string_view::npos);
   // And a file really chowned to another user, against the default owners.
-  if (::geteuid() != 0) GTEST_SKIP() << "chown to another uid needs root";
+  if (::geteuid() != 0) WICK_SKIP_OR_FAIL("chown to another uid needs root");
   ASSERT_EQ(::chown(path.c_str(), 54321, 54321), 0);
   EXPECT_TRUE(absl::IsFailedPrecondition(ReadPerfMap(path, 1, Owners(), nullptr).status()));
   const uid_t owner_too[] = {0, ::geteuid(), 54321};
@@ -173,7 +173,7 @@ TEST(JitMapTest, CaptureReadsEachPidOnceAndCounts) {
 }
 
 TEST(JitMapTest, CaptureAcceptsTheLiveProcesssOwner) {
-  if (::geteuid() != 0) GTEST_SKIP() << "chown to another uid needs root";
+  if (::geteuid() != 0) WICK_SKIP_OR_FAIL("chown to another uid needs root");
   TempDir tmp;
   TempDir proc;
   const std::string map = Write(tmp.File("perf-20.map"), "1000 100 theirs\n");
