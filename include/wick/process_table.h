@@ -113,6 +113,24 @@ class ProcessTable {
   // also for an unknown pid; the pid keys the recording's JIT symbols). Does not count kUserFrames
   // or kSamplesUnknownPid.
   Frame Resolve(pid_t pid, uint64_t addr);
+
+  // The same for many addresses of one sample, with the process looked up once: Find() it
+  // (nullptr when unknown), then Resolve each address in it. The pointer is valid until the
+  // next event handler or SetResolveTime call.
+  static constexpr uint32_t kNoBinary = 0xffffffffu;
+  struct Mapping {
+    uint64_t start = 0;
+    uint64_t end = 0;  // exclusive
+    uint64_t pgoff = 0;
+    uint32_t binary = kNoBinary;  // kNoBinary: anonymous / special, frames stay raw
+    bool has_build_id = false;
+  };
+  struct Process {
+    std::vector<Mapping> mappings;  // sorted by start, non-overlapping
+    bool exited = false;
+  };
+  const Process* Find(pid_t pid) const { return ProcessAt(pid); }
+  Frame ResolveIn(pid_t pid, const Process* process, uint64_t addr);
   // Hot path for one sample: out[i] = Resolve(pid, addrs[i]) for i < addrs.size()
   // (out.size() must be >= addrs.size()); counts kSamplesUnknownPid once if pid is unknown.
   void ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::span<Frame> out);
@@ -133,18 +151,6 @@ class ProcessTable {
   size_t MappingCount(pid_t pid) const;
 
  private:
-  static constexpr uint32_t kNoBinary = 0xffffffffu;
-  struct Mapping {
-    uint64_t start = 0;
-    uint64_t end = 0;  // exclusive
-    uint64_t pgoff = 0;
-    uint32_t binary = kNoBinary;  // kNoBinary: anonymous / special, frames stay raw
-    bool has_build_id = false;
-  };
-  struct Process {
-    std::vector<Mapping> mappings;  // sorted by start, non-overlapping
-    bool exited = false;
-  };
   struct FileKey {
     uint64_t dev, ino, size;
     int64_t mtime_ns;
@@ -168,7 +174,6 @@ class ProcessTable {
   const Process* ProcessAt(pid_t pid, uint32_t* comm = nullptr) const;
   static void AddMapping(Process& process, const Mapping& mapping);
   static void RemoveMapping(Process& process, const Mapping& mapping);
-  Frame ResolveIn(pid_t pid, const Process& process, uint64_t addr);
   uint32_t BinaryFor(pid_t pid, std::string_view filename, std::span<const std::byte> kernel_id,
                      bool* has_build_id);
   std::string BuildIdOfFile(pid_t pid, std::string_view filename);

@@ -341,16 +341,15 @@ void ProcessTable::OnExit(pid_t pid, pid_t /*tid*/) {
 }
 
 Frame ProcessTable::Resolve(pid_t pid, uint64_t addr) {
-  const Process* process = ProcessAt(pid);
+  return ResolveIn(pid, ProcessAt(pid), addr);
+}
+
+Frame ProcessTable::ResolveIn(pid_t pid, const Process* process, uint64_t addr) {
   if (process == nullptr) {
     stats_->Add(Stat::kFramesUnmapped);
     return RawFrame(pid, addr);
   }
-  return ResolveIn(pid, *process, addr);
-}
-
-Frame ProcessTable::ResolveIn(pid_t pid, const Process& process, uint64_t addr) {
-  const std::vector<Mapping>& maps = process.mappings;
+  const std::vector<Mapping>& maps = process->mappings;
   auto it = std::upper_bound(maps.begin(), maps.end(), addr,
                              [](uint64_t a, const Mapping& m) { return a < m.end; });
   if (it == maps.end() || addr < it->start || it->binary == kNoBinary) {
@@ -371,7 +370,7 @@ void ProcessTable::ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::
     for (size_t i = 0; i < n; ++i) out[i] = RawFrame(pid, addrs[i]);
     return;
   }
-  for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(pid, *process, addrs[i]);
+  for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(pid, process, addrs[i]);
 }
 
 bool ProcessTable::HasExited(pid_t pid) const {

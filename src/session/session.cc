@@ -145,7 +145,6 @@ class Session : public RecordSession {
   // forward ring while the samples go to the backward one.
   perf_event_attr tracking_attr_{};
   uint32_t max_stack_ = 0;
-  uint32_t swapper_comm_ = 0;  // pid 0 (the idle tasks), which /proc does not list
 
   std::optional<Launcher> launcher_;
   std::vector<PerfEvent> events_;
@@ -319,7 +318,6 @@ absl::Status Session::Init() {
   processes_ = std::make_unique<ProcessTable>(&stats_);
   // --overwrite handles its samples at the end, after every exec and pid reuse of the run.
   if (options_.overwrite) processes_->KeepHistory();
-  swapper_comm_ = processes_->comms().Intern("swapper");
   // Which tasks to open events on; -1 means every task (system-wide).
   std::vector<pid_t> tasks;
   std::vector<std::pair<pid_t, unsigned>> watch;  // pidfds: (pid, flags)
@@ -630,16 +628,15 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
   switch (rec.type) {
     case PERF_RECORD_SAMPLE: {
       auto it = type_of_id_.find(rec.sample.identifier);
-      uint32_t stack = r.builder->OnSample(rec);
+      const StackBuilder::SampleIds ids = r.builder->OnSample(rec);
       if (it == type_of_id_.end()) break;
       EventType& type = types_[it->second];
       ++type.samples;
       if (type.is_trace) {
         // What `wick script` prints: every hit of a trace event, with its payload.
         const SampleRecord& s = rec.sample;
-        uint32_t comm = s.pid == 0 ? swapper_comm_ : processes_->CommId(pid_t(s.pid), pid_t(s.tid));
-        writer_->AddTraceSample(s.time, s.cpu, s.pid, s.tid, comm, it->second,
-                                options_.callchain ? stack : kNoStack, s.raw);
+        writer_->AddTraceSample(s.time, s.cpu, s.pid, s.tid, ids.comm, it->second,
+                                options_.callchain ? ids.stack : kNoStack, s.raw);
       }
       break;
     }

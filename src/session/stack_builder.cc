@@ -25,14 +25,16 @@ StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* sta
       // not bound by kernel.perf_event_max_stack, only by the stack copy (64 KiB at most).
       pool_(size_t{max_stack} + 2 + (dwarf_regs_mask ? kMaxDwarfFrames : size_t{max_stack})) {}
 
-uint32_t StackBuilder::OnSample(const ParsedRecord& rec) {
+StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec) {
   const SampleRecord& s = rec.sample;
   stats_->Add(Stat::kSamples);
   Frame* frames = pool_.data();
   const size_t capacity = pool_.size();
   size_t n = 0;
   const pid_t pid = pid_t(s.pid);
-  if (pid != 0 && !processes_->KnowsProcess(pid)) stats_->Add(Stat::kSamplesUnknownPid);
+  // Looked up once for all the sample's user frames.
+  const ProcessTable::Process* process = processes_->Find(pid);
+  if (pid != 0 && process == nullptr) stats_->Add(Stat::kSamplesUnknownPid);
   if (sample_type_ & PERF_SAMPLE_CALLCHAIN) {
     CallchainContext context = CallchainContext::kUnknown;
     bool first_in_context = true;
@@ -60,7 +62,7 @@ uint32_t StackBuilder::OnSample(const ParsedRecord& rec) {
         frames[n++] = Frame{addr, 0, FrameKind::kKernel};
         stats_->Add(Stat::kKernelFrames);
       } else if (context == CallchainContext::kUser) {
-        frames[n++] = processes_->Resolve(pid, addr);
+        frames[n++] = processes_->ResolveIn(pid, process, addr);
         stats_->Add(Stat::kUserFrames);
       }
       // Hypervisor and guest frames are not ours to name; they are skipped.
@@ -87,7 +89,7 @@ uint32_t StackBuilder::OnSample(const ParsedRecord& rec) {
       frames[n++] = Frame{s.ip, 0, FrameKind::kKernel};
       stats_->Add(Stat::kKernelFrames);
     } else {
-      frames[n++] = processes_->Resolve(pid, s.ip);
+      frames[n++] = processes_->ResolveIn(pid, process, s.ip);
       stats_->Add(Stat::kUserFrames);
     }
   }
@@ -96,9 +98,9 @@ uint32_t StackBuilder::OnSample(const ParsedRecord& rec) {
       stacks_->Insert(comm, s.pid, s.tid, std::span<const Frame>(frames, n));
   if (!id) {
     stats_->Add(Stat::kStackMapFull);
-    return 0xffffffffu;
+    return {0xffffffffu, comm};
   }
-  return *id;
+  return {*id, comm};
 }
 
 }  // namespace wick

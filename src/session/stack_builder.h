@@ -37,9 +37,14 @@ class StackBuilder {
   // Points later samples at another stack map (an --overwrite snapshot's own).
   void set_stack_map(StackMap* stacks) { stacks_ = stacks; }
 
-  // Adds one PERF_RECORD_SAMPLE to the stack map; returns its stack id, or kNoStack (from
-  // recording.h's convention, 0xffffffff) when the map is full.
-  uint32_t OnSample(const ParsedRecord& record);
+  // What OnSample made of a sample: its stack id in the stack map, or kNoStack (from
+  // recording.h's convention, 0xffffffff) when the map is full; and its thread's comm id.
+  struct SampleIds {
+    uint32_t stack;
+    uint32_t comm;
+  };
+  // Adds one PERF_RECORD_SAMPLE to the stack map.
+  SampleIds OnSample(const ParsedRecord& record);
 
  private:
   ProcessTable* processes_;
