@@ -4,10 +4,14 @@
 #define WICK_TOOLS_WICK_COMMANDS_H_
 
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "wick/recording.h"
 #include "wick/symbolizer.h"
 
 namespace wick::cli {
@@ -108,6 +112,15 @@ SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& flags);
 
 // "wick <sub>: <message>" on stderr.
 void PrintError(const std::string& sub, const std::string& message);
+
+// Reads the recording at `path` for subcommand `sub`: its one-line error printed (nullopt),
+// or the recording, with a warning printed when it was cut short.
+std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path);
+
+// Creates `path` and lets `write` fill it: OK, or an error saying the file could not be
+// created (and that the directory must exist) or written.
+absl::Status WriteOutputFile(const std::string& path,
+                             const std::function<absl::Status(std::ostream&)>& write);
 
 }  // namespace wick::cli
 

@@ -36,22 +36,10 @@ void AddDiffCommand(CLI::App& app, DiffFlags& f) {
 }
 
 int RunDiff(const DiffFlags& f) {
-  auto base = ReadRecording(f.base);
-  if (!base.ok()) {
-    PrintError("diff", std::string(base.status().message()));
-    return 1;
-  }
-  auto now = ReadRecording(f.now);
-  if (!now.ok()) {
-    PrintError("diff", std::string(now.status().message()));
-    return 1;
-  }
-  for (const auto& [rec, path] : {std::pair{&*base, &f.base}, {&*now, &f.now}}) {
-    if (!rec->complete) {
-      PrintError("diff", "warning: " + *path + " is incomplete (wick record did not finish): " +
-                             rec->truncation_note);
-    }
-  }
+  std::optional<Recording> base = LoadRecording("diff", f.base);
+  if (!base) return 1;
+  std::optional<Recording> now = LoadRecording("diff", f.now);
+  if (!now) return 1;
   // One symbolizer for both: its caches are keyed by build-id, so a binary both recordings
   // share is read once.
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
@@ -84,16 +72,9 @@ int RunDiff(const DiffFlags& f) {
     opts.lines = f.lines;
     opts.include_comm = f.with_comm;
     opts.title = "wick diff: " + f.base + " -> " + f.now;
-    std::ofstream out(f.flamegraph, std::ios::trunc);
-    if (!out) {
-      PrintError("diff", "cannot create " + f.flamegraph + " (check the directory exists)");
-      rc = 1;
-    } else {
-      absl::Status s = WriteDiffFlameGraph(*base, *now, symbolizer, out, opts);
-      out.close();
-      if (s.ok() && !out) s = absl::DataLossError("writing " + f.flamegraph + " failed");
-      check(s);
-    }
+    check(WriteOutputFile(f.flamegraph, [&](std::ostream& out) {
+      return WriteDiffFlameGraph(*base, *now, symbolizer, out, opts);
+    }));
   }
   std::cout.flush();
   return rc;

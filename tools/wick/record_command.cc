@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -147,6 +148,29 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
 
 void PrintError(const std::string& sub, const std::string& message) {
   std::fprintf(stderr, "wick %s: %s\n", sub.c_str(), message.c_str());
+}
+
+absl::Status WriteOutputFile(const std::string& path,
+                             const std::function<absl::Status(std::ostream&)>& write) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return absl::NotFoundError("cannot create " + path + " (check the directory exists)");
+  absl::Status s = write(out);
+  out.close();
+  if (s.ok() && !out) s = absl::DataLossError("writing " + path + " failed");
+  return s;
+}
+
+std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path) {
+  absl::StatusOr<Recording> rec = ReadRecording(path);
+  if (!rec.ok()) {
+    PrintError(sub, std::string(rec.status().message()));
+    return std::nullopt;
+  }
+  if (!rec->complete) {
+    PrintError(sub, "warning: " + path +
+                        " is incomplete (wick record did not finish): " + rec->truncation_note);
+  }
+  return *std::move(rec);
 }
 
 void AddRecordCommand(CLI::App& app, RecordFlags& f) {

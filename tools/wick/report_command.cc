@@ -70,15 +70,8 @@ void WarnAboutSymbols(const Symbolizer& sym) {
 }  // namespace
 
 int RunReport(const ReportFlags& f) {
-  auto rec = ReadRecording(f.input);
-  if (!rec.ok()) {
-    PrintError("report", std::string(rec.status().message()));
-    return 1;
-  }
-  if (!rec->complete) {
-    PrintError("report", "warning: " + f.input + " is incomplete (wick record did not finish): " +
-                             rec->truncation_note);
-  }
+  std::optional<Recording> rec = LoadRecording("report", f.input);
+  if (!rec) return 1;
   if (rec->version == 1 && (f.per_thread || !f.pids.empty() || !f.tids.empty())) {
     PrintError("report", "warning: " + f.input +
                              " is a format-1 recording, which has no pid/tid per stack (all 0); "
@@ -116,16 +109,9 @@ int RunReport(const ReportFlags& f) {
     opts.lines = f.lines;
     opts.include_comm = !f.no_comm;
     opts.title = "wick: " + (rec->meta.command_line.empty() ? f.input : rec->meta.command_line);
-    std::ofstream out(f.flamegraph, std::ios::trunc);
-    if (!out) {
-      PrintError("report", "cannot create " + f.flamegraph + " (check the directory exists)");
-      rc = 1;
-    } else {
-      absl::Status s = WriteFlameGraph(*rec, symbolizer, out, opts);
-      out.close();
-      if (s.ok() && !out) s = absl::DataLossError("writing " + f.flamegraph + " failed");
-      check(s);
-    }
+    check(WriteOutputFile(f.flamegraph, [&](std::ostream& out) {
+      return WriteFlameGraph(*rec, symbolizer, out, opts);
+    }));
   }
   if (!f.folded && f.pprof.empty() && f.flamegraph.empty()) {
     TopOptions opts;

@@ -23,15 +23,8 @@ void AddScriptCommand(CLI::App& app, ScriptFlags& f) {
 }
 
 int RunScript(const ScriptFlags& f) {
-  auto rec = ReadRecording(f.input);
-  if (!rec.ok()) {
-    PrintError("script", std::string(rec.status().message()));
-    return 1;
-  }
-  if (!rec->complete) {
-    PrintError("script", "warning: " + f.input + " is incomplete (wick record did not finish): " +
-                             rec->truncation_note);
-  }
+  std::optional<Recording> rec = LoadRecording("script", f.input);
+  if (!rec) return 1;
   if (rec->trace_samples.empty()) {
     PrintError("script", NoTraceEventsMessage(*rec, f.input));
     return 0;
