@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "wick/byte_reader.h"
+#include "wick/read_file.h"
 #include "wick/scoped.h"
 #include "wick/status.h"
 
@@ -200,11 +201,9 @@ OwnVdso LoadOwnVdso() {
   OwnVdso out;
   const uint64_t base = getauxval(AT_SYSINFO_EHDR);
   if (base == 0) return out;
-  ScopedFd maps(::open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
-  if (!maps) return out;
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(maps.get(), buf, sizeof(buf))) > 0;) text.append(buf, n);
+  absl::StatusOr<std::string> maps = ReadFile("/proc/self/maps");
+  if (!maps.ok()) return out;
+  const std::string& text = *maps;
   uint64_t size = 0;
   for (size_t pos = 0; pos < text.size();) {
     const size_t nl = std::min(text.find('\n', pos), text.size());

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "wick/read_file.h"
 #include "wick/status.h"
 
 namespace wick {
@@ -50,13 +51,8 @@ bool ParseLine(std::string_view line, RawSymbol* out) {
 
 absl::StatusOr<std::vector<KernelSymbol>> CaptureKernelSymbols(std::span<const uint64_t> addresses,
                                                                const std::string& kallsyms_path) {
-  std::ifstream in(kallsyms_path);
-  if (!in) return ErrnoError(errno, absl::StrCat("open ", kallsyms_path));
-  // /proc/kallsyms reports size 0: read it as a stream.
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return ErrnoError(errno, absl::StrCat("read ", kallsyms_path));
-  const std::string text = std::move(buffer).str();
+  // /proc/kallsyms reports size 0: read until the end.
+  WICK_ASSIGN_OR_RETURN(const std::string text, ReadFile(kallsyms_path));
 
   std::vector<RawSymbol> symbols;
   bool any_nonzero = false;
