@@ -16,6 +16,15 @@
 namespace wick {
 namespace {
 
+// ":u" (user space only), ":k" (kernel only), ":uk" or none (both) onto `spec`.
+void SetModifiers(std::string_view modifiers, EventSpec* spec) {
+  spec->modifiers = std::string(modifiers);
+  const bool user = modifiers.find('u') != std::string_view::npos;
+  const bool kernel = modifiers.find('k') != std::string_view::npos;
+  spec->exclude_kernel = user && !kernel;
+  spec->exclude_user = kernel && !user;
+}
+
 struct KnownEvent {
   std::string_view name;   // canonical, as perf lists it
   std::string_view alias;  // empty when none
@@ -145,11 +154,7 @@ absl::StatusOr<EventSpec> ParseTraceKindSpec(std::string_view text) {
         "tracepoint '", Sv(text), "': expected SYSTEM:EVENT (e.g. sched:sched_switch)"));
   }
   spec.name = spec.canonical = absl::StrCat(Sv(system), ":", Sv(event));
-  spec.modifiers = std::string(modifiers);
-  const bool user = modifiers.find('u') != std::string_view::npos;
-  const bool kernel = modifiers.find('k') != std::string_view::npos;
-  spec.exclude_kernel = user && !kernel;
-  spec.exclude_user = kernel && !user;
+  SetModifiers(modifiers, &spec);
   return spec;
 }
 
@@ -167,9 +172,9 @@ absl::StatusOr<EventSpec> ParseEventSpec(std::string_view text) {
 
   std::string_view name = trimmed;
   std::string_view modifiers;
-  const bool has_colon = trimmed.find(':') != std::string_view::npos;
+  const size_t colon = trimmed.find(':');
+  const bool has_colon = colon != std::string_view::npos;
   if (has_colon) {
-    const size_t colon = trimmed.find(':');
     name = trimmed.substr(0, colon);
     modifiers = trimmed.substr(colon + 1);
   }
@@ -197,11 +202,7 @@ absl::StatusOr<EventSpec> ParseEventSpec(std::string_view text) {
                          "'; wick supports 'u' (user space only), 'k' (kernel only) and 'uk'"));
       }
     }
-    spec.modifiers = std::string(modifiers);
-    const bool user = modifiers.find('u') != std::string_view::npos;
-    const bool kernel = modifiers.find('k') != std::string_view::npos;
-    spec.exclude_kernel = user && !kernel;
-    spec.exclude_user = kernel && !user;
+    SetModifiers(modifiers, &spec);
   }
   return spec;
 }
