@@ -58,8 +58,10 @@ struct ResolvedTraceEvent {
   // NUL-terminated and kept alive by this object (shared, so copies stay valid).
   std::shared_ptr<const std::string> probe_string;
   uint64_t config2 = 0;  // probes: the file offset (uprobes) or offset into the function
-  // Tracepoints: the parsed events/SYSTEM/EVENT/format, for decoding PERF_SAMPLE_RAW.
+  // Tracepoints: the parsed events/SYSTEM/EVENT/format, for decoding PERF_SAMPLE_RAW, and
+  // its text, which recordings carry so that `wick script` decodes them anywhere.
   std::shared_ptr<const TraceFormat> format;
+  std::string format_text;
 
   bool is_tracepoint() const { return kind == EventKind::kTracepoint; }
 };

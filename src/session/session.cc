@@ -388,13 +388,7 @@ absl::Status Session::Init() {
 
 void Session::AddEventTypes(RecordingWriter& writer) {
   for (uint32_t i = 0; i < types_.size(); ++i) {
-    // Tracepoints carry their format file, so `wick script` decodes them anywhere later.
-    std::string format;
-    if (types_[i].tracepoint && tracefs_) {
-      auto text = tracefs_->ReadFormat(*types_[i].tracepoint);
-      if (text.ok()) format = std::move(*text);
-    }
-    writer.AddEventType(i, types_[i].name, format);
+    writer.AddEventType(i, types_[i].name, types_[i].trace.format_text);
   }
 }
 

@@ -351,6 +351,7 @@ absl::StatusOr<std::vector<ResolvedTraceEvent>> ResolveTraceEvents(const EventSp
                                                         tp.event, "/format"));
         }
         ev.format = std::make_shared<const TraceFormat>(*std::move(format));
+        ev.format_text = std::move(text);
         out.push_back(std::move(ev));
       }
       return out;
