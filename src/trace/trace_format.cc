@@ -475,34 +475,51 @@ absl::StatusOr<std::vector<TraceValue>> DecodeTraceFields(const TraceFormat& for
   return out;
 }
 
+namespace {
+
+// One value as text (`json` false: strings bare, pointers and bytes as bare hex) or as JSON
+// (strings escaped and quoted; pointers and bytes as quoted hex).
+void AppendValue(std::string& out, const TraceValue& v, bool json) {
+  const char* quote = json ? "\"" : "";
+  switch (v.type) {
+    case TraceValue::Type::kSigned:
+      absl::StrAppend(&out, v.s);
+      break;
+    case TraceValue::Type::kUnsigned:
+      absl::StrAppend(&out, v.u);
+      break;
+    case TraceValue::Type::kPointer:
+      absl::StrAppend(&out, quote, "0x", absl::Hex(v.u), quote);
+      break;
+    case TraceValue::Type::kString:
+      if (json) {
+        AppendJsonString(out, v.str);
+      } else {
+        out.append(v.str);
+      }
+      break;
+    case TraceValue::Type::kSignedArray:
+      AppendArray(out, v.signed_array);
+      break;
+    case TraceValue::Type::kUnsignedArray:
+      AppendArray(out, v.unsigned_array);
+      break;
+    case TraceValue::Type::kBytes:
+      out.append(quote);
+      AppendHex(out, v.str);
+      out.append(quote);
+      break;
+  }
+}
+
+}  // namespace
+
 std::string FormatTraceText(const std::vector<TraceValue>& values) {
   std::string out;
   for (const TraceValue& v : values) {
     if (!out.empty()) out.push_back(' ');
     absl::StrAppend(&out, v.field != nullptr ? v.field->name : "?", "=");
-    switch (v.type) {
-      case TraceValue::Type::kSigned:
-        absl::StrAppend(&out, v.s);
-        break;
-      case TraceValue::Type::kUnsigned:
-        absl::StrAppend(&out, v.u);
-        break;
-      case TraceValue::Type::kPointer:
-        absl::StrAppend(&out, "0x", absl::Hex(v.u));
-        break;
-      case TraceValue::Type::kString:
-        out.append(v.str);
-        break;
-      case TraceValue::Type::kSignedArray:
-        AppendArray(out, v.signed_array);
-        break;
-      case TraceValue::Type::kUnsignedArray:
-        AppendArray(out, v.unsigned_array);
-        break;
-      case TraceValue::Type::kBytes:
-        AppendHex(out, v.str);
-        break;
-    }
+    AppendValue(out, v, /*json=*/false);
   }
   return out;
 }
@@ -513,31 +530,7 @@ std::string FormatTraceJson(const std::vector<TraceValue>& values) {
     if (out.size() > 1) out.push_back(',');
     AppendJsonString(out, v.field != nullptr ? v.field->name : "?");
     out.push_back(':');
-    switch (v.type) {
-      case TraceValue::Type::kSigned:
-        absl::StrAppend(&out, v.s);
-        break;
-      case TraceValue::Type::kUnsigned:
-        absl::StrAppend(&out, v.u);
-        break;
-      case TraceValue::Type::kPointer:
-        absl::StrAppend(&out, "\"0x", absl::Hex(v.u), "\"");
-        break;
-      case TraceValue::Type::kString:
-        AppendJsonString(out, v.str);
-        break;
-      case TraceValue::Type::kSignedArray:
-        AppendArray(out, v.signed_array);
-        break;
-      case TraceValue::Type::kUnsignedArray:
-        AppendArray(out, v.unsigned_array);
-        break;
-      case TraceValue::Type::kBytes:
-        out.push_back('"');
-        AppendHex(out, v.str);
-        out.push_back('"');
-        break;
-    }
+    AppendValue(out, v, /*json=*/true);
   }
   out.push_back('}');
   return out;
