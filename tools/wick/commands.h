@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -112,6 +113,14 @@ SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& flags);
 
 // "wick <sub>: <message>" on stderr.
 void PrintError(const std::string& sub, const std::string& message);
+
+// Makes each of `signals` write to eventfd `stop_fd` (the session's stop request) instead
+// of killing wick; StopOnSignals(-1, {}) makes the handlers do nothing again.
+void StopOnSignals(int stop_fd, std::initializer_list<int> signals);
+
+// wick's exit code for a launched command's wait status: its own exit code, 128 + the
+// signal that killed it, or 0 when there was no command (-1).
+int ExitCodeOf(int wait_status);
 
 // Reads the recording at `path` for subcommand `sub`: its one-line error printed (nullopt),
 // or the recording, with a warning printed when it was cut short.

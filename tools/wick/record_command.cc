@@ -160,6 +160,23 @@ absl::Status WriteOutputFile(const std::string& path,
   return s;
 }
 
+void StopOnSignals(int stop_fd, std::initializer_list<int> signals) {
+  g_stop_fd = stop_fd;
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : signals) sigaction(sig, &sa, nullptr);
+}
+
+int ExitCodeOf(int wait_status) {
+  if (wait_status >= 0) {
+    if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  }
+  return 0;
+}
+
 std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path) {
   absl::StatusOr<Recording> rec = ReadRecording(path);
   if (!rec.ok()) {
@@ -334,18 +351,13 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     PrintError("record", std::string(session.status().message()));
     return 1;
   }
-  g_stop_fd = (*session)->StopFd();
-  struct sigaction sa = {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGHUP, &sa, nullptr);
+  StopOnSignals((*session)->StopFd(), {SIGINT, SIGTERM, SIGHUP});
   // The flight recorder's "dump now": SIGUSR2 writes what the rings hold to OUTPUT.N.
   g_snapshot_fd = (*session)->SnapshotFd();
-  struct sigaction usr = sa;
+  struct sigaction usr = {};
   usr.sa_handler = opts.overwrite ? OnSnapshotSignal : OnSnapshotSignalWithoutOverwrite;
+  sigemptyset(&usr.sa_mask);
+  usr.sa_flags = SA_RESTART;
   sigaction(SIGUSR2, &usr, nullptr);
 
   auto summary = (*session)->Run();
@@ -356,12 +368,7 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     return 1;
   }
   PrintSummary(*summary, opts.output);
-  int ws = summary->command_wait_status;
-  if (ws >= 0) {
-    if (WIFEXITED(ws)) return WEXITSTATUS(ws);
-    if (WIFSIGNALED(ws)) return 128 + WTERMSIG(ws);
-  }
-  return 0;
+  return ExitCodeOf(summary->command_wait_status);
 }
 
 }  // namespace wick::cli

@@ -17,16 +17,6 @@
 namespace wick::cli {
 namespace {
 
-volatile sig_atomic_t g_stat_stop_fd = -1;
-
-void OnStatStop(int) {
-  int fd = g_stat_stop_fd;
-  if (fd >= 0) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(fd, &one, sizeof(one));
-  }
-}
-
 std::string Grouped(double v) {
   std::string digits = absl::StrFormat("%.0f", v);
   std::string out;
@@ -136,13 +126,7 @@ int RunStat(const StatFlags& f) {
     return 1;
   }
   StatSession& s = **session;
-  g_stat_stop_fd = s.StopFd();
-  struct sigaction sa = {};
-  sa.sa_handler = OnStatStop;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  StopOnSignals(s.StopFd(), {SIGINT, SIGTERM});
 
   if (absl::Status st = s.Start(); !st.ok()) {
     PrintError("stat", std::string(st.message()));
@@ -167,7 +151,7 @@ int RunStat(const StatFlags& f) {
     if (done) break;
   }
   int ws = s.Finish();
-  g_stat_stop_fd = -1;
+  StopOnSignals(-1, {});
   auto final_readings = s.Read();
   if (!final_readings.ok()) {
     PrintError("stat", std::string(final_readings.status().message()));
@@ -182,11 +166,7 @@ int RunStat(const StatFlags& f) {
   }
   for (const CounterReading& r : *final_readings) Print(r, r.value, f.json, -1);
   if (!f.json) std::fprintf(stderr, "\n %20.3f s   time elapsed\n", elapsed);
-  if (ws >= 0) {
-    if (WIFEXITED(ws)) return WEXITSTATUS(ws);
-    if (WIFSIGNALED(ws)) return 128 + WTERMSIG(ws);
-  }
-  return 0;
+  return ExitCodeOf(ws);
 }
 
 }  // namespace wick::cli
