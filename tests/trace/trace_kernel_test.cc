@@ -202,20 +202,27 @@ TEST_F(TraceKernelTest, SchedSwitchDecodesOnOneCpu) {
   const int cpu = caps_.online_cpus.front();
   WICK_ASSERT_OK_AND_ASSIGN(PerfEvent event, PerfEvent::Open(attr, -1, cpu, -1, ev.event.name));
   WICK_ASSERT_OK_AND_ASSIGN(MappedRing ring, MappedRing::Map(event.fd(), 64));
-  WICK_ASSERT_OK(event.Enable());
 
-  // A thread pinned to that CPU, with a known name, that sleeps (switches out) 50 times.
+  // A thread pinned to that CPU, with a known name, that sleeps (switches out) 50 times. The
+  // event is enabled only once the thread has its name and its CPU: moving to the CPU is a
+  // switch of its own, which would otherwise be recorded under the inherited name.
   std::atomic<pid_t> tid{0};
+  std::atomic<bool> go{false};
   std::thread sleeper([&] {
+    prctl(PR_SET_NAME, "wick_switcher");
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     sched_setaffinity(0, sizeof(set), &set);
-    prctl(PR_SET_NAME, "wick_switcher");
     tid = static_cast<pid_t>(syscall(SYS_gettid));
+    while (!go) std::this_thread::yield();
     for (int i = 0; i < 50; ++i) usleep(1000);
   });
+  while (tid == 0) std::this_thread::yield();
+  const absl::Status enabled = event.Enable();
+  go = true;
   sleeper.join();
+  WICK_ASSERT_OK(enabled);
   WICK_ASSERT_OK(event.Disable());
 
   auto samples = DrainSamples(ring, attr, *ev.format);
