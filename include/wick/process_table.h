@@ -134,6 +134,9 @@ class ProcessTable {
   // Hot path for one sample: out[i] = Resolve(pid, addrs[i]) for i < addrs.size()
   // (out.size() must be >= addrs.size()); counts kSamplesUnknownPid once if pid is unknown.
   void ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::span<Frame> out);
+  // True when `addr` lies in a mapping of `pid`, file or anonymous (JIT code), or when the
+  // process is unknown (nothing to tell). Not the hot path: for the unwinder's checks.
+  bool MayBeMapped(pid_t pid, uint64_t addr) const;
   // True when wick has scanned or seen records for `pid` (exited processes included).
   bool KnowsProcess(pid_t pid) const { return processes_.contains(pid); }
   bool HasExited(pid_t pid) const;

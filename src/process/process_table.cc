@@ -373,6 +373,15 @@ void ProcessTable::ResolveUser(pid_t pid, std::span<const uint64_t> addrs, std::
   for (size_t i = 0; i < n; ++i) out[i] = ResolveIn(pid, process, addrs[i]);
 }
 
+bool ProcessTable::MayBeMapped(pid_t pid, uint64_t addr) const {
+  const Process* process = ProcessAt(pid);
+  if (process == nullptr) return true;
+  const std::vector<Mapping>& maps = process->mappings;
+  auto it = std::upper_bound(maps.begin(), maps.end(), addr,
+                             [](uint64_t a, const Mapping& m) { return a < m.end; });
+  return it != maps.end() && addr >= it->start;
+}
+
 bool ProcessTable::HasExited(pid_t pid) const {
   auto it = processes_.find(pid);
   return it != processes_.end() && it->second.exited;

@@ -228,6 +228,17 @@ class Unwinder::Impl {
       StackMemory stack(regs.sp(), sample.stack, sample.dyn_size);
       result = backend_->Unwind(sample.pid, sample.tid, regs, &stack,
                                 std::span<uint64_t>(pcs_.data(), max));
+      // A caller's return address in no mapping at all (JIT code lies in anonymous mappings,
+      // which count) is no frame: a frame-pointer guess through a function without CFI, or a
+      // CFA computed from it, produced it. Seen in exit handlers: _fini has no CFI. Stop
+      // before it instead of showing a bare unknown frame as the root.
+      for (size_t i = 1; i < result.frames; ++i) {
+        if (!processes_->MayBeMapped(sample.pid, pcs_[i])) {
+          result.frames = i;
+          result.reason = StopReason::kUnmapped;
+          break;
+        }
+      }
       processes_->ResolveUser(sample.pid, std::span<const uint64_t>(pcs_.data(), result.frames),
                               out);
     }

@@ -226,6 +226,32 @@ TEST_P(UnwinderTest, RegistersPointingNowhere) {
   EXPECT_EQ(TotalUnwinds(), 2u);
 }
 
+// _fini (crti.o, in every executable) has no CFI, as in the exit handlers of real programs: a
+// sample at its entry leaves libunwind to guess through rbp, and a guess that leads to an
+// address nothing maps must end the stack there, not show a bare unknown frame.
+extern "C" void _fini();
+
+TEST_P(UnwinderTest, GuessIntoNoMappingEndsTheStack) {
+  Snapshot snap;
+  Level1(&snap, 1024);
+  const uint64_t nowhere = 0x100000000000;  // user space, not mapped in this process
+  ASSERT_FALSE(table_.MayBeMapped(getpid(), nowhere));
+  snap.regs[8] = reinterpret_cast<uint64_t>(&_fini);
+  // rbp -> {saved rbp one frame up, return address nowhere}, inside the snapshot.
+  const uint64_t sp = snap.regs[7];
+  const uint64_t chain[2] = {sp + 64, nowhere};
+  std::memcpy(snap.stack.data() + 32, chain, sizeof(chain));
+  snap.regs[6] = sp + 32;
+  Unwinder unwinder(&table_, &stats_, GetParam());
+  std::vector<Frame> frames(16);
+  const UnwindResult r = unwinder.Unwind(snap.View(), frames);
+  ASSERT_GE(r.frames, 1u);
+  EXPECT_EQ(frames[0].kind, FrameKind::kUserFile);
+  for (size_t i = 1; i < r.frames; ++i) EXPECT_NE(frames[i].value, nowhere) << i;
+  EXPECT_EQ(r.frames, 1u);
+  EXPECT_NE(r.reason, StopReason::kRoot) << StopReasonName(r.reason);
+}
+
 TEST_P(UnwinderTest, DynSizeSmallerThanSizeIsNotReadPast) {
   Snapshot snap;
   Level1(&snap, 4096);
