@@ -4,12 +4,16 @@
 // code back into node's own C++ frames; with --call-graph dwarf the name must appear too.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "folded.h"
 #include "run.h"
 #include "testing/testing.h"
 #include "wick/recording.h"
@@ -22,8 +26,8 @@ const std::string kWick = WICK_BINARY;
 // About 2 s in one hot JS function (V8 optimizes it early; most samples land in its code).
 constexpr char kScript[] =
     "function hotFunction(n){let s=0;for(let i=0;i<n;i++){s+=Math.sqrt(i)*i%7;}return s;}"
-    "const end=Date.now()+2000;let t=0;"
-    "while(Date.now()<end){t+=hotFunction(1e5);}"
+    "const start=process.cpuUsage();let t=0;"
+    "for(let u=start;u.user+u.system<2e6;u=process.cpuUsage(start)){t+=hotFunction(1e5);}"
     "console.log(t>0?'done':'?');";
 
 std::string FindNode() {
@@ -42,19 +46,19 @@ struct Counts {
 
 Counts Count(const std::string& folded) {
   Counts c;
-  for (absl::string_view line : absl::StrSplit(folded, '\n', absl::SkipEmpty())) {
-    const size_t space = line.rfind(' ');
-    uint64_t n = 0;
-    if (space == absl::string_view::npos || !absl::SimpleAtoi(line.substr(space + 1), &n)) {
-      continue;
+  const Folded parsed = ParseFoldedOrFail(folded);
+  c.total = parsed.total();
+  for (const FoldedStack& s : parsed.stacks()) {
+    const auto hot = std::find_if(s.frames.begin(), s.frames.end(), [](const std::string& f) {
+      return absl::StrContains(f, "hotFunction");
+    });
+    if (hot == s.frames.end()) continue;
+    c.hot += s.count;
+    if (c.example.empty()) c.example = absl::StrJoin(s.frames, ";");
+    if (std::any_of(s.frames.begin(), hot,
+                    [](const std::string& f) { return absl::StartsWith(f, "node::Start("); })) {
+      c.hot_under_node += s.count;
     }
-    c.total += n;
-    const size_t hot = line.find("hotFunction");
-    if (hot == absl::string_view::npos) continue;
-    c.hot += n;
-    if (c.example.empty()) c.example = std::string(line);
-    const size_t start = line.find("node::Start(");
-    if (start != absl::string_view::npos && start < hot) c.hot_under_node += n;
   }
   return c;
 }

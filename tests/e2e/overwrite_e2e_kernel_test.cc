@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "folded.h"
 #include "run.h"
 #include "testing/testing.h"
 #include "workloads.h"
@@ -24,27 +25,15 @@ namespace {
 
 const std::string kWick = WICK_BINARY;
 
-// Samples per leaf function (a, b, c) and in total, from folded output.
+// Samples per phase of known_tree (a, b, c: the leaf-most of them) and in total.
 struct Leaves {
   uint64_t total = 0;
   std::map<std::string, uint64_t> leaf;
 };
 
 Leaves Report(const std::string& file) {
-  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  Leaves l;
-  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
-    const size_t space = line.rfind(' ');
-    uint64_t n = 0;
-    if (space == absl::string_view::npos || !absl::SimpleAtoi(line.substr(space + 1), &n)) continue;
-    l.total += n;
-    const absl::string_view stack = line.substr(0, space);
-    for (const char* f : {"a", "b", "c"}) {
-      if (absl::EndsWith(stack, absl::StrCat(";main;work;", f))) l.leaf[f] += n;
-    }
-  }
-  return l;
+  const Folded folded = ReportFolded(kWick, file);
+  return Leaves{folded.total(), folded.LeafMost({"a", "b", "c"})};
 }
 
 class OverwriteE2eTest : public ::testing::Test {
@@ -98,28 +87,19 @@ TEST_F(OverwriteE2eTest, SamplesFromBeforeAnExecKeepTheirImage) {
   const std::string file = TempPath("ow-exec.wick");
   const std::string cc = workloads::KnownTreeCcPath();
   RunResult r = RunProgram({kWick, "record", "--overwrite", "-m", "256", "-g", "-o", file, "--",
-                            workloads::KnownTreePath(), "r60", "exec", cc, "0.6"});
+                            workloads::KnownTreePath(), "r60", "exec", cc, "r60"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  RunResult folded = RunProgram({kWick, "report", "-i", file, "--folded"});
-  ASSERT_EQ(folded.exit_code, 0) << folded.err;
-  uint64_t before = 0, after = 0, total = 0;
-  for (absl::string_view line : absl::StrSplit(folded.out, '\n', absl::SkipEmpty())) {
-    const size_t space = line.rfind(' ');
-    uint64_t n = 0;
-    if (space == absl::string_view::npos || !absl::SimpleAtoi(line.substr(space + 1), &n)) continue;
-    total += n;
-    // The C program before the exec, under its own name; the C++ one after.
-    if (absl::StartsWith(line, "known_tree_fp;") && absl::StrContains(line, ";main;work;")) {
-      before += n;
-    }
-    if (absl::StartsWith(line, "known_tree_cc_f;") && absl::StrContains(line, "Tree::Work")) {
-      after += n;
-    }
-  }
-  // ~0.6 s of CPU before the exec at 999 Hz (fixed work); 0.6 s of wall time after it.
-  EXPECT_GT(before, 300u) << folded.out;
-  EXPECT_GT(after, 100u) << folded.out;
-  EXPECT_GE(double(before + after), 0.9 * double(total)) << folded.out;
+  const Folded folded = ReportFolded(kWick, file);
+  // The C program before the exec, under its own name; the C++ one after.
+  const uint64_t before = folded.OnlyRoot("known_tree_fp").With({"main", "work"});
+  const uint64_t after = folded.OnlyRoot("known_tree_cc_f").WithFrame([](const std::string& f) {
+    return absl::StrContains(f, "Tree::Work");
+  });
+  const uint64_t total = folded.total();
+  // 0.6 s of CPU before the exec at 999 Hz and 0.6 s after it (60 rounds of 10 ms each).
+  EXPECT_GT(before, 400u) << total;
+  EXPECT_GT(after, 400u) << total;
+  EXPECT_GE(double(before + after), 0.9 * double(total));
 }
 
 // SIGUSR2 writes what the rings hold at that moment to OUTPUT.1 and recording goes on: the

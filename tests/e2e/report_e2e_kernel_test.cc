@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "folded.h"
 #include "run.h"
 #include "testing/testing.h"
 #include "workloads.h"
@@ -25,13 +26,39 @@ namespace {
 
 const std::string kWick = WICK_BINARY;
 
-uint64_t FoldedTotal(const std::string& text) {
-  uint64_t total = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    uint64_t n = 0;
-    if (absl::SimpleAtoi(line.substr(line.rfind(' ') + 1), &n)) total += n;
+uint64_t FoldedTotal(const std::string& text) { return ParseFoldedOrFail(text).total(); }
+
+// The rows of `wick report`'s table: the header, then rows
+// "SELF% SELF TOTAL% TOTAL  FUNCTION [MODULE]", then at most one "unsymbolized: ..." line. A
+// line of any other shape fails the test.
+std::vector<std::string> TableRows(const std::string& out) {
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  std::vector<std::string> rows;
+  if (lines.empty()) {
+    ADD_FAILURE() << "no table";
+    return rows;
   }
-  return total;
+  EXPECT_EQ(lines[0], "  Self%      Self  Total%     Total  Function [Module]");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    if (absl::StartsWith(lines[i], "unsymbolized: ")) {
+      EXPECT_EQ(i + 1, lines.size()) << "the unsymbolized line ends the table:\n" << out;
+      break;
+    }
+    std::vector<std::string> cols = absl::StrSplit(lines[i], ' ', absl::SkipEmpty());
+    double pct = 0;
+    uint64_t n = 0;
+    const bool ok = cols.size() >= 5 && absl::EndsWith(cols[0], "%") &&
+                    absl::SimpleAtod(absl::StripSuffix(cols[0], "%"), &pct) &&
+                    absl::SimpleAtoi(cols[1], &n) && absl::EndsWith(cols[2], "%") &&
+                    absl::SimpleAtod(absl::StripSuffix(cols[2], "%"), &pct) &&
+                    absl::SimpleAtoi(cols[3], &n);
+    if (!ok) {
+      ADD_FAILURE() << "not a table row: '" << lines[i] << "'";
+      continue;
+    }
+    rows.push_back(lines[i]);
+  }
+  return rows;
 }
 
 class ReportE2eTest : public ::testing::Test {
@@ -40,7 +67,7 @@ class ReportE2eTest : public ::testing::Test {
     recording_ = new std::string(TempPath("report_e2e.wick"));
     record_result_ =
         new RunResult(RunProgram({kWick, "record", "-F", "999", "-g", "-o", *recording_, "--",
-                                  workloads::KnownTreePath(), "r60"}));
+                                  workloads::KnownTreePath(), "r100"}));
   }
   static void TearDownTestSuite() {
     unlink(recording_->c_str());
@@ -62,17 +89,16 @@ RunResult* ReportE2eTest::record_result_ = nullptr;
 TEST_F(ReportE2eTest, DefaultTableRanksABC) {
   RunResult r = RunProgram({kWick, "report", "-i", *recording_});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
-  ASSERT_GE(lines.size(), 4u) << r.out;
-  EXPECT_EQ(lines[0], "  Self%      Self  Total%     Total  Function [Module]");
+  std::vector<std::string> rows = TableRows(r.out);
+  ASSERT_GE(rows.size(), 3u) << r.out;
   // The three leaves, by self share, each in the workload's binary.
-  EXPECT_TRUE(absl::EndsWith(lines[1], "  a [known_tree_fp]")) << r.out;
-  EXPECT_TRUE(absl::EndsWith(lines[2], "  b [known_tree_fp]")) << r.out;
-  EXPECT_TRUE(absl::EndsWith(lines[3], "  c [known_tree_fp]")) << r.out;
-  EXPECT_LE(lines.size(), 31u);  // header + --top 30
+  EXPECT_TRUE(absl::EndsWith(rows[0], "  a [known_tree_fp]")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(rows[1], "  b [known_tree_fp]")) << r.out;
+  EXPECT_TRUE(absl::EndsWith(rows[2], "  c [known_tree_fp]")) << r.out;
+  EXPECT_LE(rows.size(), 30u);  // --top 30
   // main is on (nearly) every stack.
   bool main_found = false;
-  for (const std::string& line : lines) {
+  for (const std::string& line : rows) {
     if (!absl::EndsWith(line, "  main [known_tree_fp]")) continue;
     main_found = true;
     double total_pct = 0;
@@ -84,8 +110,7 @@ TEST_F(ReportE2eTest, DefaultTableRanksABC) {
 
   r = RunProgram({kWick, "report", "-i", *recording_, "--top", "2", "--sort", "total"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
-  EXPECT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(TableRows(r.out).size(), 2u) << r.out;
   r = RunProgram({kWick, "report", "-i", *recording_, "--sort", "bogus"});
   EXPECT_NE(r.exit_code, 0);
 }
@@ -151,18 +176,16 @@ TEST_F(ReportE2eTest, FoldedInlineMarksInlinedFrames) {
   RunResult r = RunProgram({kWick, "report", "-i", file, "--folded", "--inline"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_GT(FoldedTotal(r.out), 300u) << r.out;
-  uint64_t burn = 0;
-  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
-    if (line.find(";main;outer;burn_[i]") == absl::string_view::npos) continue;
-    uint64_t n = 0;
-    if (absl::SimpleAtoi(line.substr(line.rfind(' ') + 1), &n)) burn += n;
-  }
+  const Folded inlined = ParseFoldedOrFail(r.out);
   // Nearly all the time is in the inlined loop.
-  EXPECT_GE(double(burn), 0.8 * double(FoldedTotal(r.out))) << r.out;
+  EXPECT_GE(double(inlined.With({"main", "outer", "burn_[i]"})), 0.8 * double(inlined.total()))
+      << r.out;
   r = RunProgram({kWick, "report", "-i", file, "--folded"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_GT(FoldedTotal(r.out), 300u) << r.out;
-  EXPECT_EQ(r.out.find("burn"), std::string::npos) << r.out;
+  const Folded plain = ParseFoldedOrFail(r.out);
+  ASSERT_GT(plain.total(), 300u) << r.out;
+  EXPECT_EQ(plain.WithFrame([](const std::string& f) { return absl::StrContains(f, "burn"); }), 0u)
+      << r.out;
   unlink(file.c_str());
 }
 

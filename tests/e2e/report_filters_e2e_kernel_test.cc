@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "folded.h"
 #include "run.h"
 #include "testing/testing.h"
 #include "workloads.h"
@@ -27,19 +28,7 @@ const std::string kWick = WICK_BINARY;
 
 // Folded output: samples per root (the first frame of each line).
 std::map<std::string, uint64_t> Roots(const std::string& folded) {
-  std::map<std::string, uint64_t> roots;
-  for (absl::string_view line : absl::StrSplit(folded, '\n', absl::SkipEmpty())) {
-    uint64_t n = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(line.substr(line.rfind(' ') + 1), &n)) << line;
-    roots[std::string(line.substr(0, line.find(';')))] += n;
-  }
-  return roots;
-}
-
-uint64_t Total(const std::map<std::string, uint64_t>& roots) {
-  uint64_t total = 0;
-  for (const auto& [root, n] : roots) total += n;
-  return total;
+  return ParseFoldedOrFail(folded).ByRoot();
 }
 
 // "tree-worker-0-123/125" -> {123, 125}.
@@ -110,7 +99,7 @@ std::vector<RunResult>* ReportFiltersE2eTest::results_ = nullptr;
 TEST_F(ReportFiltersE2eTest, PerThreadShowsTwoWorkerRootsOfOneProcess) {
   RunResult all = Report({"--folded"});
   ASSERT_EQ(all.exit_code, 0) << all.err;
-  const uint64_t total = Total(Roots(all.out));
+  const uint64_t total = ParseFoldedOrFail(all.out).total();
   ASSERT_GT(total, 200u) << all.out;
 
   const std::map<std::string, uint64_t> workers = WorkerRoots();

@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "folded.h"
 #include "run.h"
 #include "testing/testing.h"
 #include "workloads.h"
@@ -16,6 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 const std::string kWick = WICK_BINARY;
+
+// A frame named by module and offset: the binary kt without its symbols.
+bool UnnamedInKt(const std::string& frame) { return absl::StartsWith(frame, "kt+0x"); }
 
 class SymbolsE2eTest : public ::testing::Test {
  protected:
@@ -32,12 +36,8 @@ class SymbolsE2eTest : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
 
-  std::string Folded(const std::vector<std::string>& extra) {
-    std::vector<std::string> argv = {kWick, "report", "-i", dir_ + "/r.wick", "--folded"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    RunResult r = RunProgram(argv);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out;
+  Folded Report(const std::vector<std::string>& extra) {
+    return ReportFolded(kWick, dir_ + "/r.wick", extra);
   }
 
   std::string dir_;
@@ -52,11 +52,12 @@ TEST_F(SymbolsE2eTest, SymfsFindsABinaryThatMovedAway) {
   // The binary leaves; a copy sits under a root elsewhere, at its recorded path.
   fs::create_directories(dir_ + "/root" + dir_ + "/app");
   fs::rename(dir_ + "/app/kt", dir_ + "/root" + dir_ + "/app/kt");
-  std::string without = Folded({});
-  EXPECT_FALSE(absl::StrContains(without, ";main;work;a ")) << without;
-  EXPECT_TRUE(absl::StrContains(without, "kt+0x")) << without;
-  std::string with = Folded({"--symfs", dir_ + "/root"});
-  EXPECT_TRUE(absl::StrContains(with, ";main;work;a ")) << with;
+  const Folded without = Report({});
+  EXPECT_EQ(without.With({"main", "work", "a"}), 0u);
+  EXPECT_GT(without.WithFrame(UnnamedInKt), without.total() / 2);
+  // a takes 60 % of the time.
+  const Folded with = Report({"--symfs", dir_ + "/root"});
+  EXPECT_GT(with.With({"main", "work", "a"}), with.total() * 4 / 10);
 }
 
 TEST_F(SymbolsE2eTest, DebugDirWithABuildIdTree) {
@@ -71,11 +72,11 @@ TEST_F(SymbolsE2eTest, DebugDirWithABuildIdTree) {
   RunResult r =
       RunProgram({kWick, "record", "-g", "-o", dir_ + "/r.wick", "--", dir_ + "/app/kt", "r30"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::string without = Folded({});
-  ASSERT_FALSE(without.empty());
-  EXPECT_FALSE(absl::StrContains(without, ";work;a ")) << without;
-  std::string with = Folded({"--debug-dir", dir_ + "/debug"});
-  EXPECT_TRUE(absl::StrContains(with, ";main;work;a ")) << with;
+  const Folded without = Report({});
+  ASSERT_GT(without.total(), 0u);
+  EXPECT_EQ(without.With({"work", "a"}), 0u);
+  const Folded with = Report({"--debug-dir", dir_ + "/debug"});
+  EXPECT_GT(with.With({"main", "work", "a"}), with.total() * 4 / 10);
 }
 
 }  // namespace

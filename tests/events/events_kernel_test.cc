@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,11 +40,19 @@ uint64_t ReadSysctl(const std::string& name) {
   return value;
 }
 
-// Burns CPU for about `ms` milliseconds so that cpu-clock advances.
+// Burns `ms` milliseconds of this thread's CPU time, so that cpu-clock advances by as much
+// however busy the machine is.
 void Spin(int ms) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  const auto cpu_ns = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  };
+  const int64_t end = cpu_ns() + int64_t{ms} * 1'000'000;
   volatile uint64_t x = 0;
-  while (std::chrono::steady_clock::now() < end) x = x + 1;
+  while (cpu_ns() < end) {
+    for (int i = 0; i < 1000; ++i) x = x + 1;
+  }
 }
 
 ResolvedEvent Resolve(std::string_view text, const KernelCaps& caps) {

@@ -93,7 +93,7 @@ class UnwinderKernelTest : public ::testing::TestWithParam<UnwindBackend> {};
 TEST_P(UnwinderKernelTest, KnownTreeO2ReachesMainWithTheRightSplit) {
   ProcessTable table(nullptr);
   const std::string bin = workloads::KnownTreeO2NoFpPath();
-  CAPTURE_OR_SKIP(samples, Capture({bin, "1.5"}, &table));
+  CAPTURE_OR_SKIP(samples, Capture({bin, "r150"}, &table));
   ASSERT_GT(samples.size(), 500u);
   Unwound u = UnwindAll(table, samples, GetParam());
   PrintReasons("known_tree_o2_nofp", u);
@@ -132,7 +132,7 @@ TEST_P(UnwinderKernelTest, KnownTreeO2ReachesMainWithTheRightSplit) {
 TEST_P(UnwinderKernelTest, ThreadsReachTheirStartRoutine) {
   ProcessTable table(nullptr);
   const std::string bin = workloads::KnownTreeO2NoFpPath();
-  CAPTURE_OR_SKIP(samples, Capture({bin, "1", "threads", "2"}, &table));
+  CAPTURE_OR_SKIP(samples, Capture({bin, "r100", "threads", "2"}, &table));
   ASSERT_GT(samples.size(), 500u);
   Unwound u = UnwindAll(table, samples, GetParam());
   PrintReasons("threads", u);
@@ -232,7 +232,7 @@ TEST_P(UnwinderKernelTest, RecursionDeeperThanTheSnapshotIsCountedAsTruncated) {
 TEST_P(UnwinderKernelTest, FramePointerFallbackWithoutUnwindTables) {
   ProcessTable table(nullptr);
   const std::string bin = workloads::KnownTreeFpNoEhPath();
-  CAPTURE_OR_SKIP(samples, Capture({bin, "1.5"}, &table));
+  CAPTURE_OR_SKIP(samples, Capture({bin, "r150"}, &table));
   ASSERT_GT(samples.size(), 300u);
   Unwound u = UnwindAll(table, samples, GetParam());
   PrintReasons("known_tree_fp_noeh", u);

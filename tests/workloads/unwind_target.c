@@ -1,6 +1,6 @@
 // Workloads for the DWARF unwinder (built -O2 -fomit-frame-pointer: only CFI finds callers).
 //
-// Usage:
+// Usage (SECONDS of the process's CPU time):
 //   unwind_target deep SECONDS DEPTH   recurse DEPTH frames of recurse() (~100 bytes each),
 //                                      then spin in spin_leaf(): deeper than a stack snapshot
 //   unwind_target qsort SECONDS        sort_loop() -> libc qsort -> compare_ints(), which
@@ -27,9 +27,11 @@
 
 volatile uint64_t sink;
 
+// The process's CPU time: a deadline in CPU seconds is the same amount of work however busy
+// the machine is (the process has one thread).
 static double Now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
