@@ -1,6 +1,7 @@
 // A JIT-like workload: copies a tiny hand-assembled loop into anonymous executable memory,
 // names it "jitted_loop" in /tmp/perf-<pid>.map (the format node --perf-basic-prof, Java
-// agents and CPython -X perf write) and runs it from main for the given number of seconds.
+// agents and CPython -X perf write) and runs it from main for the given number of seconds of
+// its CPU time.
 // The map is left in place (a profiler reads it after the process exits, as perf does);
 // whoever runs this removes it. Prints "jit <pid> <address>" on stdout when it starts.
 // x86-64 only: elsewhere it exits with 77 (the tests skip).
@@ -28,9 +29,10 @@ static const unsigned char kCode[] = {
 };
 #endif
 
+// The process's CPU time: SECONDS is the same amount of work however busy the machine is.
 static double Now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
