@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace wick::testing {
 namespace {
@@ -135,6 +138,44 @@ double CpuSeconds(pid_t pid) {
     if (i >= 12) ticks += std::strtod(field.c_str(), nullptr);
   }
   return ticks / double(sysconf(_SC_CLK_TCK));
+}
+
+double WaitForCpu(pid_t pid, double cpu_s, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  double cpu = CpuSeconds(pid);
+  while (cpu < cpu_s && std::chrono::steady_clock::now() < deadline && kill(pid, 0) == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    cpu = CpuSeconds(pid);
+  }
+  return cpu;
+}
+
+int WaitForPerfEvents(pid_t pid, int n, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (;;) {
+    int count = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      std::error_code link_ec;
+      if (std::filesystem::read_symlink(entry.path(), link_ec).string() ==
+          "anon_inode:[perf_event]") {
+        ++count;
+      }
+    }
+    if (count >= n || ec || std::chrono::steady_clock::now() > deadline) return count;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+pid_t WaitForChild(pid_t parent, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  pid_t child = ChildOf(parent);
+  while (child <= 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    child = ChildOf(parent);
+  }
+  return child;
 }
 
 }  // namespace wick::testing

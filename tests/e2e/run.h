@@ -51,6 +51,18 @@ pid_t ChildOf(pid_t pid);
 // is gone.
 double CpuSeconds(pid_t pid);
 
+// Waits (polling, at most `timeout_s` of wall time) until process `pid` has used `cpu_s` CPU
+// seconds: a point in the target's own work, however busy the machine is. Returns the CPU
+// seconds it had then (less than `cpu_s` on timeout, or when it is gone).
+double WaitForCpu(pid_t pid, double cpu_s, double timeout_s = 120);
+
+// Waits (at most `timeout_s`) until process `pid` holds at least `n` perf event fds (links to
+// anon_inode:[perf_event] in /proc/PID/fd): wick has opened its events. Returns how many.
+int WaitForPerfEvents(pid_t pid, int n, double timeout_s = 60);
+
+// The first child of `parent`, waiting up to `timeout_s` for it to appear; -1 if none did.
+pid_t WaitForChild(pid_t parent, double timeout_s = 30);
+
 }  // namespace wick::testing
 
 #endif  // WICK_TESTS_E2E_RUN_H_
