@@ -70,6 +70,14 @@ struct RecordSummary {
   uint64_t self_cpu_ns = 0;
   // For a launched command: its wait status (from waitpid), else -1.
   int command_wait_status = -1;
+  // Why the run ended: every target exited, --duration elapsed, or a stop request (StopFd:
+  // Ctrl-C, SIGTERM).
+  enum class End { kTargetsExited, kDuration, kStopRequest };
+  End end = End::kTargetsExited;
+  // The launched command was still running when the run ended by --duration or a stop
+  // request, and wick ended it (SIGTERM, then SIGKILL), or the same Ctrl-C did: its wait
+  // status is then not the command's own.
+  bool command_stopped = false;
   // --overwrite snapshots taken on request while recording (files OUTPUT.1, ...).
   uint32_t snapshots = 0;
   // --overwrite: whether any ring filled and lost older samples, and if so how far back from

@@ -64,6 +64,9 @@ class StatSession {
   // Stops counting, ends a still-running command (SIGTERM) and reaps it; returns its wait
   // status, or -1 when there was no command.
   virtual int Finish() = 0;
+  // After Finish(): true when the command was still running and Finish() ended it (its wait
+  // status is then wick's doing, not the command's).
+  virtual bool StoppedCommand() const = 0;
   // Nanoseconds since Start().
   virtual uint64_t ElapsedNs() const = 0;
 };

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -748,7 +749,10 @@ absl::StatusOr<RecordSummary> Session::Run() {
     int timeout_ms = -1;
     if (deadline_ns) {
       uint64_t now = MonotonicNs();
-      if (now >= deadline_ns) break;
+      if (now >= deadline_ns) {
+        summary.end = RecordSummary::End::kDuration;
+        break;
+      }
       timeout_ms = int((deadline_ns - now + 999'999) / 1'000'000);
     }
     int n = epoll_wait(epoll_fd_.get(), events, 16, timeout_ms);
@@ -762,6 +766,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
       uint64_t tag = events[i].data.u64;
       if (tag == kTagStop) {
         stop = true;
+        summary.end = RecordSummary::End::kStopRequest;
       } else if (tag == kTagTimer) {
         uint64_t expirations;
         while (read(timer_fd_.get(), &expirations, sizeof(expirations)) > 0) {
@@ -796,11 +801,26 @@ absl::StatusOr<RecordSummary> Session::Run() {
 
   // Stop sampling, then read what is left.
   for (PerfEvent& ev : events_) (void)ev.Disable();
-  if (launcher_ && !launcher_->reaped()) {
+  // A stop request that came with the targets' exit (Ctrl-C in a terminal signals the
+  // command too, and its exit may be seen first) still ended the run.
+  uint64_t requests = 0;
+  if (summary.end == RecordSummary::End::kTargetsExited &&
+      read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests)) {
+    summary.end = RecordSummary::End::kStopRequest;
+  }
+  const bool targets_exited = !target_pidfds_.empty() && targets_alive_ == 0;
+  if (launcher_ && !launcher_->reaped() && !targets_exited) {
     // Ended by time or signal while the command still runs: end it, as perf does.
     launcher_->Terminate();
+    summary.command_stopped = true;
   }
   if (launcher_) summary.command_wait_status = launcher_->Wait();
+  // The same Ctrl-C (or SIGTERM to the group) that stopped wick ended the command.
+  const int ws = summary.command_wait_status;
+  if (summary.end == RecordSummary::End::kStopRequest && ws >= 0 && WIFSIGNALED(ws) &&
+      (WTERMSIG(ws) == SIGINT || WTERMSIG(ws) == SIGTERM || WTERMSIG(ws) == SIGHUP)) {
+    summary.command_stopped = true;
+  }
   DrainAll();
   const uint64_t duration_ns = MonotonicNs() - start_ns;
   summary.overwrite = options_.overwrite;

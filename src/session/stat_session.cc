@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ class StatSessionImpl : public StatSession {
   absl::StatusOr<std::vector<CounterReading>> Read() override;
   int Finish() override;
   uint64_t ElapsedNs() const override { return MonotonicNs() - start_ns_; }
+  bool StoppedCommand() const override { return stopped_command_; }
 
  private:
   struct Counter {
@@ -62,6 +64,7 @@ class StatSessionImpl : public StatSession {
   ScopedFd stop_fd_;
   uint64_t start_ns_ = 0;
   bool finished_ = false;
+  bool stopped_command_ = false;
   int wait_status_ = -1;
 };
 
@@ -240,9 +243,21 @@ int StatSessionImpl::Finish() {
   if (launcher_) {
     if (!launcher_->reaped()) {
       // Still running when the duration or a signal ended the count: end it, as perf does.
-      if (alive_ > 0) launcher_->Terminate();
+      if (alive_ > 0) {
+        launcher_->Terminate();
+        stopped_command_ = true;
+      }
     }
     wait_status_ = launcher_->Wait();
+    // The same Ctrl-C (or SIGTERM to the group) that stopped wick ended the command; its
+    // exit may have been seen first.
+    uint64_t requests = 0;
+    const int ws = wait_status_;
+    if (ws >= 0 && WIFSIGNALED(ws) &&
+        (WTERMSIG(ws) == SIGINT || WTERMSIG(ws) == SIGTERM || WTERMSIG(ws) == SIGHUP) &&
+        read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests)) {
+      stopped_command_ = true;
+    }
   }
   return wait_status_;
 }

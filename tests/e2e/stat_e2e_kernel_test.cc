@@ -53,6 +53,13 @@ TEST_F(StatE2eTest, CountsACommandAndPassesItsExitCode) {
   r = RunProgram({kWick, "stat", "--", "/bin/sh", "-c", "exit 5"});
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "context-switches")) << r.err;
+  // Without "--": stat's options end at the command's first word.
+  r = RunProgram({kWick, "stat", "-e", "task-clock", "/bin/sh", "-c", "exit 6"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  // A command that wick ends (--duration): the count succeeded.
+  r = RunProgram({kWick, "stat", "--duration", "0.3", "--", "/bin/sleep", "30"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "the command was still running")) << r.err;
 }
 
 TEST_F(StatE2eTest, ChildrenAreCounted) {

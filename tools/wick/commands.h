@@ -99,8 +99,17 @@ int RunStat(const StatFlags& flags);
 void AddReportCommand(CLI::App& app, ReportFlags& flags);
 
 int RunRecord(const RecordFlags& flags, const std::string& command_line);
-// Fills flags.event_order from argv (CLI11 does not keep -e / --filter interleaving).
-void OrderEventFlags(int argc, char** argv, RecordFlags& flags);
+// Fills flags.event_order from record's own words (CLI11 does not keep -e / --filter
+// interleaving).
+void OrderEventFlags(const std::vector<std::string>& words, RecordFlags& flags);
+
+// perf's rule for subcommands that launch a program: their own options end at "--" or at the
+// first word that is neither an option nor an option's value (options of `sub` that take a
+// value take the next word, or the rest of their own: -F99, --freq=99). Returns the words that
+// are wick's (unknown options included, for CLI11 to refuse) and puts the rest in `command`.
+std::vector<std::string> SplitOffCommand(const CLI::App& sub,
+                                         const std::vector<std::string>& words,
+                                         std::vector<std::string>* command);
 int RunReport(const ReportFlags& flags);
 void AddDiffCommand(CLI::App& app, DiffFlags& flags);
 int RunDiff(const DiffFlags& flags);

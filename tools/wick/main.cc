@@ -1,6 +1,7 @@
 // wick: a sampling profiler built on perf_event_open(2). See man/wick.1.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "commands.h"
@@ -21,10 +22,36 @@ int main(int argc, char** argv) {
   wick::cli::DiffFlags diff_flags;
   wick::cli::AddDiffCommand(app, diff_flags);
 
+  std::vector<std::string> words(argv + 1, argv + argc);
+  const std::string sub = words.empty() ? "" : words[0];
+  // Subcommands that launch a program stop reading their own options where its words begin,
+  // as perf does: `wick record ls -l` runs `ls -l`.
+  std::vector<std::string> command;
+  if (sub == "record" || sub == "stat") {
+    std::vector<std::string> own = wick::cli::SplitOffCommand(
+        *app.get_subcommand(sub), std::vector<std::string>(words.begin() + 1, words.end()),
+        &command);
+    own.insert(own.begin(), sub);
+    words = std::move(own);
+  }
   try {
-    app.parse(argc, argv);
+    // CLI11 takes the words in reverse order.
+    std::vector<std::string> reversed(words.rbegin(), words.rend());
+    app.parse(reversed);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    // A usage error: one line, named after the subcommand, exit status 2 (wick(1)).
+    bool known = false;
+    for (const CLI::App* s : app.get_subcommands([](CLI::App*) { return true; })) {
+      known |= s->get_name() == sub;
+    }
+    const std::string name = known ? "wick " + sub : "wick";
+    if (!known && !sub.empty() && sub[0] != '-') {
+      std::fprintf(stderr, "wick: unknown command '%s' (see wick --help)\n", sub.c_str());
+    } else {
+      std::fprintf(stderr, "%s: %s (see %s --help)\n", name.c_str(), e.what(), name.c_str());
+    }
+    return 2;
   }
 
   std::string command_line;
@@ -33,11 +60,15 @@ int main(int argc, char** argv) {
     command_line += argv[i];
   }
   if (app.got_subcommand("record")) {
-    wick::cli::OrderEventFlags(argc, argv, record_flags);
+    record_flags.command = command;
+    wick::cli::OrderEventFlags(words, record_flags);
     return wick::cli::RunRecord(record_flags, command_line);
   }
   if (app.got_subcommand("report")) return wick::cli::RunReport(report_flags);
-  if (app.got_subcommand("stat")) return wick::cli::RunStat(stat_flags);
+  if (app.got_subcommand("stat")) {
+    stat_flags.command = command;
+    return wick::cli::RunStat(stat_flags);
+  }
   if (app.got_subcommand("script")) return wick::cli::RunScript(script_flags);
   if (app.got_subcommand("diff")) return wick::cli::RunDiff(diff_flags);
   return 2;

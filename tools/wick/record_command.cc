@@ -218,24 +218,26 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
                 "Flight recorder: keep only the newest samples that fit in the ring buffers "
                 "(-m pages per CPU), read when the run ends");
   rec->add_option("-o,--output", f.output, "Recording file (default wick.data)");
-  rec->add_option("command", f.command, "Command to launch and profile (after --)");
+  rec->footer(
+      "After the options: [--] COMMAND [ARGS...], a command to launch and profile. wick's own "
+      "options end at the first word that is not one of them (or at --), as perf's do.");
 }
 
-void OrderEventFlags(int argc, char** argv, RecordFlags& f) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") break;
+void OrderEventFlags(const std::vector<std::string>& words, RecordFlags& f) {
+  const size_t n = words.size();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& a = words[i];
     auto take = [&](char kind, const std::string& value) {
       f.event_order.push_back(std::string(1, kind) + ":" + value);
     };
-    if ((a == "-e" || a == "--event") && i + 1 < argc) {
-      take('e', argv[++i]);
+    if ((a == "-e" || a == "--event") && i + 1 < n) {
+      take('e', words[++i]);
     } else if (a.rfind("--event=", 0) == 0) {
       take('e', a.substr(8));
     } else if (a.rfind("-e", 0) == 0 && a.size() > 2 && a[1] == 'e') {
       take('e', a.substr(2));
-    } else if (a == "--filter" && i + 1 < argc) {
-      take('f', argv[++i]);
+    } else if (a == "--filter" && i + 1 < n) {
+      take('f', words[++i]);
     } else if (a.rfind("--filter=", 0) == 0) {
       take('f', a.substr(9));
     }
@@ -368,6 +370,15 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     return 1;
   }
   PrintSummary(*summary, opts.output);
+  if (summary->command_stopped) {
+    // wick ended the run, and then the command: its status says nothing about the command.
+    std::fprintf(stderr,
+                 "wick record: the command was still running %s: it was ended with the run\n",
+                 summary->end == RecordSummary::End::kDuration
+                     ? "when --duration elapsed"
+                     : "when the run was stopped (Ctrl-C, SIGTERM)");
+    return 0;
+  }
   return ExitCodeOf(summary->command_wait_status);
 }
 

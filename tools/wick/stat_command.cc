@@ -82,7 +82,9 @@ void AddStatCommand(CLI::App& app, StatFlags& f) {
   st->add_option("-I,--interval", f.interval_ms, "Print counts every MS milliseconds");
   st->add_option("--duration", f.duration, "Stop after SEC seconds");
   st->add_flag("--json", f.json, "One JSON object per counter on stdout");
-  st->add_option("command", f.command, "Command to launch and count (after --)");
+  st->footer(
+      "After the options: [--] COMMAND [ARGS...], a command to launch and count. wick's own "
+      "options end at the first word that is not one of them (or at --), as perf's do.");
 }
 
 int RunStat(const StatFlags& f) {
@@ -166,6 +168,11 @@ int RunStat(const StatFlags& f) {
   }
   for (const CounterReading& r : *final_readings) Print(r, r.value, f.json, -1);
   if (!f.json) std::fprintf(stderr, "\n %20.3f s   time elapsed\n", elapsed);
+  if (s.StoppedCommand()) {
+    // wick ended the count, and then the command: its status says nothing about the command.
+    PrintError("stat", "the command was still running when the count ended: it was ended with it");
+    return 0;
+  }
   return ExitCodeOf(ws);
 }
 
