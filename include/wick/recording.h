@@ -117,6 +117,13 @@ struct Recording {
   uint64_t invalid_items = 0;
 };
 
+// Before a new recording is written to `path`: an existing wick recording there is kept as
+// PATH.old (replacing an older PATH.old), as perf keeps perf.data.old, and true is returned;
+// false when there was nothing to keep (no file, an empty one, or not a regular file, such as
+// /dev/null). A regular file that is not a wick recording is refused (FailedPrecondition,
+// naming it and -f) unless `force`, so that -o never destroys a user's file by surprise.
+absl::StatusOr<bool> KeepPreviousRecording(const std::string& path, bool force);
+
 class RecordingWriter {
  public:
   // Creates (truncating) `path` and writes the file header and metadata.

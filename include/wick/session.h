@@ -53,6 +53,9 @@ struct RecordOptions {
   // mmap_pages per CPU. Nothing is written to the file before the end.
   bool overwrite = false;
   std::string output = "wick.data";
+  // An existing recording at `output` (or OUTPUT.N) is kept as OUTPUT.old; any other file
+  // there is refused unless `force` (-f).
+  bool force = false;
   std::string command_line;  // stored in the recording
   // Receives one-line notices (e.g. the cycles → cpu-clock fallback). May be empty.
   std::function<void(const std::string&)> notice;

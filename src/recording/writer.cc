@@ -1,6 +1,7 @@
 // RecordingWriter: buffers definitions and counts between flushes and appends each batch as
 // one checksummed chunk (layout in format.h), so the file on disk is always a valid prefix.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -323,6 +324,34 @@ class FileRecordingWriter final : public RecordingWriter {
 };
 
 }  // namespace
+
+absl::StatusOr<bool> KeepPreviousRecording(const std::string& path, bool force) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    return ErrnoError(errno, absl::StrCat("checking the output file ", path));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size == 0) return false;
+  char magic[sizeof(recording_format::kMagic)] = {};
+  {
+    ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return ErrnoError(errno, absl::StrCat("reading the output file ", path));
+    const ssize_t n = ::read(fd.get(), magic, sizeof(magic));
+    if (n < 0) return ErrnoError(errno, absl::StrCat("reading the output file ", path));
+  }
+  if (std::memcmp(magic, recording_format::kMagic, sizeof(magic)) != 0) {
+    if (force) return false;
+    return absl::FailedPreconditionError(
+        absl::StrCat(path,
+                     " exists and is not a wick recording: not overwriting it (use -f to "
+                     "overwrite it, or -o another file)"));
+  }
+  const std::string old = path + ".old";
+  if (::rename(path.c_str(), old.c_str()) != 0) {
+    return ErrnoError(errno, absl::StrCat("keeping the previous recording as ", old));
+  }
+  return true;
+}
 
 absl::StatusOr<std::unique_ptr<RecordingWriter>> RecordingWriter::Open(const std::string& path,
                                                                        const RecordingMeta& meta) {

@@ -116,6 +116,8 @@ class Session : public RecordSession {
   void DrainAll();
   void SnapshotBackwardRings(RecordSummary* summary, bool resume);
   absl::Status WriteSnapshot(uint32_t n, uint64_t start_ns);
+  // A writer for `path`, after keeping a previous recording there as PATH.old.
+  absl::StatusOr<std::unique_ptr<RecordingWriter>> OpenOutput(const std::string& path);
   void AddEventTypes(RecordingWriter& writer);
   bool Advance(CpuReader& r);
   void Handle(CpuReader& r, const ParsedRecord& rec);
@@ -382,7 +384,7 @@ absl::Status Session::Init() {
     meta_.kernel_release = un.release;
   }
   meta_.start_time_ns = RealtimeNs();
-  WICK_ASSIGN_OR_RETURN(writer_, RecordingWriter::Open(options_.output, meta_));
+  WICK_ASSIGN_OR_RETURN(writer_, OpenOutput(options_.output));
   AddEventTypes(*writer_);
   return absl::OkStatus();
 }
@@ -575,12 +577,17 @@ void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
 // An --overwrite snapshot while recording goes on: what the rings hold now, written to
 // OUTPUT.n as a recording of its own (its own stack map, counters and file), after which the
 // session's own state is as it was.
+absl::StatusOr<std::unique_ptr<RecordingWriter>> Session::OpenOutput(const std::string& path) {
+  WICK_ASSIGN_OR_RETURN(bool kept, KeepPreviousRecording(path, options_.force));
+  if (kept) Notice(absl::StrCat("the previous recording is kept as ", path, ".old"));
+  return RecordingWriter::Open(path, meta_);
+}
+
 absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
   const std::string path = absl::StrCat(options_.output, ".", n);
   // The tracking records up to now, so the newest mappings are known.
   DrainAll();
-  WICK_ASSIGN_OR_RETURN(std::unique_ptr<RecordingWriter> writer,
-                        RecordingWriter::Open(path, meta_));
+  WICK_ASSIGN_OR_RETURN(std::unique_ptr<RecordingWriter> writer, OpenOutput(path));
   AddEventTypes(*writer);
   auto stacks = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
   const Stats saved_stats = stats_;

@@ -219,6 +219,34 @@ TEST_F(RecordE2eTest, OptionsEndAtTheCommand) {
   EXPECT_EQ(r.out, "x--e\n");
 }
 
+// -o never destroys a file by surprise: a user's own file is refused (unless -f), and a
+// previous recording is kept as FILE.old, as perf keeps perf.data.old.
+TEST_F(RecordE2eTest, OutputFileIsNeverLostBySurprise) {
+  const std::string sql = TempPath("q.sql");
+  std::ofstream(sql) << "select 1;\n";
+  RunResult r = RunProgram({kWick, "record", "-o", sql, "/bin/true"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("not a wick recording: not overwriting it (use -f"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(ReadFile(sql), "select 1;\n");
+  r = RunProgram({kWick, "record", "-f", "-o", sql, "/bin/true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(sql).substr(0, 7), "WICKREC");
+
+  const std::string file = TempPath("kept.wick");
+  unlink(file.c_str());
+  unlink((file + ".old").c_str());
+  r = RunProgram({kWick, "record", "-o", file, workloads::KnownTreePath(), "r20"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const uint64_t first = Report(file).total();
+  ASSERT_GT(first, 0u);
+  r = RunProgram({kWick, "record", "-o", file, "/bin/true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("the previous recording is kept as " + file + ".old"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(Report(file + ".old").total(), first);
+}
+
 // Usage errors: status 2, one line that names the subcommand.
 TEST_F(RecordE2eTest, UsageErrorsAreOneLineWithStatusTwo) {
   for (const std::vector<std::string>& args :

@@ -35,6 +35,7 @@ struct RecordFlags {
   std::string mmap_pages;
   bool overwrite = false;
   std::string output = "wick.data";
+  bool force = false;
   std::vector<std::string> command;
 };
 

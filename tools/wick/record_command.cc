@@ -217,7 +217,11 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_flag("--overwrite", f.overwrite,
                 "Flight recorder: keep only the newest samples that fit in the ring buffers "
                 "(-m pages per CPU), read when the run ends");
-  rec->add_option("-o,--output", f.output, "Recording file (default wick.data)");
+  rec->add_option("-o,--output", f.output,
+                  "Recording file (default wick.data; a previous recording there is kept as "
+                  "FILE.old)");
+  rec->add_flag("-f,--force", f.force,
+                "Overwrite the -o file even when it is not a wick recording");
   rec->footer(
       "After the options: [--] COMMAND [ARGS...], a command to launch and profile. wick's own "
       "options end at the first word that is not one of them (or at --), as perf's do.");
@@ -343,6 +347,7 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   }
   opts.overwrite = f.overwrite;
   opts.output = f.output;
+  opts.force = f.force;
   opts.command_line = command_line;
   opts.notice = [](const std::string& line) {
     std::fprintf(stderr, "wick record: %s\n", line.c_str());
