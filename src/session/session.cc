@@ -412,7 +412,8 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
     reader->cpu = cpu;
     reader->builder = std::make_unique<StackBuilder>(
         processes_.get(), stacks_.get(), &stats_, format_.sample_type, max_stack_,
-        options_.dwarf_stack_size ? format_.sample_regs_user : 0, unwinder_.get());
+        options_.dwarf_stack_size ? format_.sample_regs_user : 0, unwinder_.get(),
+        options_.max_stack);
     // Indices in events_ (which may reallocate) of the events that own this CPU's rings.
     std::optional<size_t> leader, backward_leader;
     // Makes events_.back() write into this CPU's ring of its direction, mapping the ring when

@@ -2,6 +2,7 @@
 
 #include <linux/perf_event.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace wick {
@@ -12,12 +13,15 @@ constexpr size_t kMaxDwarfFrames = 4096;
 
 StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats,
                            uint64_t sample_type, uint32_t max_stack, uint64_t dwarf_regs_mask,
-                           Unwinder* unwinder)
+                           Unwinder* unwinder, uint32_t dwarf_max_frames)
     : processes_(processes),
       stacks_(stacks),
       stats_(stats),
       sample_type_(sample_type),
       max_stack_(max_stack),
+      dwarf_max_frames_(dwarf_max_frames == 0
+                            ? kMaxDwarfFrames
+                            : std::min<size_t>(dwarf_max_frames, kMaxDwarfFrames)),
       swapper_comm_(processes->comms().Intern("swapper")),
       dwarf_regs_mask_(dwarf_regs_mask),
       unwinder_(dwarf_regs_mask ? unwinder : nullptr),
@@ -79,7 +83,8 @@ StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec) {
                      .regs = s.regs_user,
                      .stack = s.stack_user,
                      .dyn_size = s.stack_user_dyn_size};
-      UnwindResult result = unwinder_->Unwind(user, std::span<Frame>(frames + n, capacity - n));
+      UnwindResult result = unwinder_->Unwind(
+          user, std::span<Frame>(frames + n, std::min(capacity - n, dwarf_max_frames_)));
       stats_->Add(Stat::kUserFrames, result.frames);
       n += result.frames;
     }

@@ -30,9 +30,12 @@ class StackBuilder {
   // when not set), per context; a chain that reaches it is counted as truncated.
   // With `unwinder` (--call-graph dwarf; `dwarf_regs_mask` the sampled registers), user
   // frames come from unwinding the sample's REGS_USER + STACK_USER copy; the callchain then
-  // holds kernel frames only.
+  // holds kernel frames only, and at most `dwarf_max_frames` user frames are unwound (0: as
+  // many as a 64 KiB copy can hold; --max-stack N limits them to N, counted as "maximum
+  // depth" where the stack was deeper).
   StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* stats, uint64_t sample_type,
-               uint32_t max_stack, uint64_t dwarf_regs_mask = 0, Unwinder* unwinder = nullptr);
+               uint32_t max_stack, uint64_t dwarf_regs_mask = 0, Unwinder* unwinder = nullptr,
+               uint32_t dwarf_max_frames = 0);
 
   // Points later samples at another stack map (an --overwrite snapshot's own).
   void set_stack_map(StackMap* stacks) { stacks_ = stacks; }
@@ -52,6 +55,7 @@ class StackBuilder {
   Stats* stats_;
   uint64_t sample_type_;
   uint32_t max_stack_;
+  size_t dwarf_max_frames_;
   uint32_t swapper_comm_;  // pid 0, the idle tasks, which /proc does not list
   uint64_t dwarf_regs_mask_;
   Unwinder* unwinder_;  // --call-graph dwarf only

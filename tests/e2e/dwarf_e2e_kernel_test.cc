@@ -46,6 +46,27 @@ TEST_F(DwarfE2eTest, KnownTreeWithoutFramePointersIsComplete) {
   ExpectKnownSplit(split, 3.0, l.total() * 6 / 10);
 }
 
+// --max-stack limits the unwound user stacks too (it limited only the kernel's callchain:
+// --max-stack 3 gave 14-frame stacks), and the summary says why they stopped.
+TEST_F(DwarfE2eTest, MaxStackLimitsUnwoundStacks) {
+  std::string file = TempPath("maxstack.wick");
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "--max-stack", "3", "-o",
+                            file, "--", workloads::KnownTreeO2NoFpPath(), "r30"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "maximum depth")) << r.err;
+  Folded l = Report(file);
+  ASSERT_GT(l.total(), 100u);
+  size_t deepest_user = 0;
+  for (const FoldedStack& s : l.stacks()) {
+    size_t user = 0;
+    for (size_t i = 1; i < s.frames.size(); ++i) user += !absl::EndsWith(s.frames[i], "_[k]");
+    deepest_user = std::max(deepest_user, user);
+  }
+  EXPECT_EQ(deepest_user, 3u);
+  // The three innermost user frames: main -> work -> a (or b, c).
+  EXPECT_GT(l.With({"work", "a"}), l.total() / 3);
+}
+
 TEST_F(DwarfE2eTest, StacksCrossLibcWithoutFramePointers) {
   std::string file = TempPath("qsort.wick");
   RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--",
