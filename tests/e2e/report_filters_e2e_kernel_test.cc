@@ -5,6 +5,7 @@
 // against a 1:3:6 split says a shrank and c grew, by about 50 points each.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <map>
@@ -133,7 +134,9 @@ TEST_F(ReportFiltersE2eTest, TidPidAndCommFiltersSelectThreads) {
   ASSERT_EQ(one_roots.count(w0), 1u) << one.out;
   EXPECT_EQ(one_roots.at(w0), workers.at(w0));
   const std::string thread_suffix = "-" + std::to_string(pid) + "/" + std::to_string(tid0);
+  uint64_t tid_total = 0;  // every sample of the thread, under whichever name it had
   for (const auto& [root, n] : one_roots) {
+    tid_total += n;
     EXPECT_TRUE(absl::EndsWith(root, thread_suffix)) << root;
     if (root != w0) {
       EXPECT_LE(n, 5u) << root;
@@ -154,6 +157,11 @@ TEST_F(ReportFiltersE2eTest, TidPidAndCommFiltersSelectThreads) {
   ASSERT_EQ(nobody.exit_code, 0) << nobody.err;
   EXPECT_EQ(nobody.out, "");
   EXPECT_NE(nobody.err.find("no samples"), std::string::npos) << nobody.err;
+  // The table too: one warning, no empty table after it.
+  nobody = Report({"--pid", "1"});
+  ASSERT_EQ(nobody.exit_code, 0) << nobody.err;
+  EXPECT_EQ(nobody.out, "");
+  EXPECT_EQ(std::count(nobody.err.begin(), nobody.err.end(), '\n'), 1) << nobody.err;
 
   // The table and the flame graph filter the same way.
   RunResult table = Report({"--tid", std::to_string(tid0), "--sort", "total", "--limit", "2"});
@@ -168,8 +176,8 @@ TEST_F(ReportFiltersE2eTest, TidPidAndCommFiltersSelectThreads) {
   ASSERT_GE(cols.size(), 5u) << table.out;
   uint64_t outer_total = 0;
   ASSERT_TRUE(absl::SimpleAtoi(cols[3], &outer_total)) << table.out;
-  EXPECT_LE(outer_total, workers.at(w0)) << table.out;
-  EXPECT_GE(outer_total, workers.at(w0) * 9 / 10) << table.out;
+  EXPECT_LE(outer_total, tid_total) << table.out;
+  EXPECT_GE(outer_total, tid_total * 9 / 10) << table.out;
   const std::string html = TempPath("filters.html");
   RunResult fg = Report({"--flamegraph", html, "--tid", std::to_string(tid0), "--per-thread"});
   ASSERT_EQ(fg.exit_code, 0) << fg.err;
@@ -204,6 +212,18 @@ TEST_F(ReportFiltersE2eTest, CallersAndCallees) {
   rows = absl::StrSplit(callers.out, '\n', absl::SkipEmpty());
   ASSERT_GE(rows.size(), 3u) << callers.out;
   EXPECT_TRUE(absl::EndsWith(rows[2], "  work [known_tree_fp]")) << callers.out;
+
+  // A callers table cannot be folded, pprof or HTML: refused, not dropped. Nor can a table
+  // have -1 rows.
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--callers", "a", "--folded"},
+           {"--callees", "work", "--flamegraph", TempPath("x.html")},
+           {"--callers", "a", "--pprof", TempPath("x.pb.gz")},
+           {"--top", "-1"}}) {
+    RunResult r = Report(bad);
+    EXPECT_EQ(r.exit_code, 2) << bad[0] << " " << bad[2] << ": " << r.err;
+    EXPECT_EQ(r.out, "") << bad[0];
+  }
 
   RunResult missing = Report({"--callers", "no_such_function"});
   EXPECT_EQ(missing.exit_code, 1);

@@ -19,15 +19,23 @@ void AddReportCommand(CLI::App& app, ReportFlags& f) {
       "report", "Turn a recording into a top-functions table, folded stacks, pprof or HTML");
   rep->add_option("-i,--input", f.input, "Recording file (default wick.data)");
   AddSymbolFlags(rep, f.symbols);
-  rep->add_flag("--folded", f.folded,
-                "Print folded stacks (comm;root;...;leaf count) for flamegraph.pl, inferno, "
-                "speedscope");
-  rep->add_option("--pprof", f.pprof, "Write a gzip'd pprof profile (go tool pprof, Pyroscope)")
-      ->type_name("FILE");
-  rep->add_option("--flamegraph", f.flamegraph, "Write a self-contained interactive HTML page")
-      ->type_name("FILE");
+  CLI::Option* folded = rep->add_flag(
+      "--folded", f.folded,
+      "Print folded stacks (comm;root;...;leaf count) for flamegraph.pl, inferno, speedscope");
+  CLI::Option* pprof =
+      rep->add_option("--pprof", f.pprof, "Write a gzip'd pprof profile (go tool pprof, Pyroscope)")
+          ->type_name("FILE");
+  CLI::Option* flamegraph =
+      rep->add_option("--flamegraph", f.flamegraph, "Write a self-contained interactive HTML page")
+          ->type_name("FILE");
   rep->add_option("--top,--limit", f.top,
-                  "Rows of the top-functions or callers/callees table (default 30, 0 = all)");
+                  "Rows of the top-functions or callers/callees table (default 30, 0 = all)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return !v.empty() && v[0] == '-' ? "rows must be 0 (all) or more, not " + v
+                                             : std::string();
+          },
+          "ROWS"));
   rep->add_option("--sort", f.sort, "Sort the table by self or total samples (default self)")
       ->check(CLI::IsMember({"self", "total"}));
   rep->add_flag("--lines", f.lines, "Add source file:line to frames where debug info has it");
@@ -49,12 +57,19 @@ void AddReportCommand(CLI::App& app, ReportFlags& f) {
   rep->add_flag("--per-thread", f.per_thread,
                 "One root per thread, named comm-pid/tid, instead of one per thread name")
       ->excludes(no_comm);
+  // The callers/callees table is a table: asking for it with another output would drop it.
   CLI::Option* callers =
       rep->add_option("--callers", f.callers, "Table of the functions calling FUNC")
-          ->type_name("FUNC");
+          ->type_name("FUNC")
+          ->excludes(folded)
+          ->excludes(pprof)
+          ->excludes(flamegraph);
   rep->add_option("--callees", f.callees, "Table of the functions FUNC calls")
       ->type_name("FUNC")
-      ->excludes(callers);
+      ->excludes(callers)
+      ->excludes(folded)
+      ->excludes(pprof)
+      ->excludes(flamegraph);
 }
 
 namespace {
@@ -82,7 +97,9 @@ int RunReport(const ReportFlags& f) {
   filter.tids = f.tids;
   filter.comms = f.comms;
   if (!filter.empty() && ApplyStackFilter(filter, &*rec) == 0) {
+    // Said once; no empty table or files follow.
     PrintError("report", "warning: no samples of " + f.input + " match --pid/--tid/--comm");
+    return 0;
   }
   if (f.per_thread) SplitCommsByThread(&*rec);
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
