@@ -1,4 +1,4 @@
-// Kernel symbols for a recording: captured from /proc/kallsyms at the end of `wick record`.
+// Kernel symbols for a recording: captured from /proc/kallsyms by `wick record` as it flushes.
 //
 // Only the symbols that contain one of the recorded kernel addresses are kept, so a
 // recording carries what its stacks need and nothing of the other ~200k symbols; report
@@ -18,13 +18,42 @@
 
 namespace wick {
 
-// Reads `kallsyms_path` (text symbols t/T/w/W, module symbols keep their "[module]"
-// name in KernelSymbol::module), and returns, sorted by address and without duplicates,
-// the symbols containing one of `addresses` (start <= addr < next symbol's start; size is
-// that distance). `addresses` may be unsorted and repeat. Addresses below the first
-// symbol or past the last one are left out.
+// /proc/kallsyms read once: its text symbols (t/T/w/W; a module's symbols keep their
+// "[module]" name in KernelSymbol::module) sorted by address, one per address (a global over
+// a local alias). For a recording session that names the kernel frames of each flush: ~120k
+// entries plus the file's text, ~10 MB. Not thread-safe to Load, safe to Lookup.
+class KallsymsTable {
+ public:
+  static absl::StatusOr<KallsymsTable> Load(const std::string& kallsyms_path = "/proc/kallsyms");
+
+  // Sorted by address and without duplicates: the symbols containing one of `addresses`
+  // (start <= addr < next symbol's start; size is that distance). `addresses` may be
+  // unsorted and repeat. Addresses below the first symbol or past the last one are left out.
+  std::vector<KernelSymbol> Lookup(std::span<const uint64_t> addresses) const;
+
+ private:
+  struct Entry {
+    uint64_t address;
+    uint32_t name_offset, name_size;  // in text_
+    uint32_t module_offset, module_size;
+  };
+  std::string text_;
+  std::vector<Entry> entries_;
+};
+
+// KallsymsTable::Load(kallsyms_path).Lookup(addresses): for a one-time capture.
 absl::StatusOr<std::vector<KernelSymbol>> CaptureKernelSymbols(
     std::span<const uint64_t> addresses, const std::string& kallsyms_path = "/proc/kallsyms");
+
+// This boot's id (/proc/sys/kernel/random/boot_id), "" when unreadable. A recording keeps
+// it, so that a report on the same boot may name kernel frames the recording lacks.
+std::string ThisBootId();
+
+// When `rec` was recorded on this boot (its meta.boot_id is ThisBootId()), adds from
+// `kallsyms_path` the symbols of its kernel frames that it lacks: those of a recording cut
+// short by kill -9 after its last flush. Returns how many were added (0 on another boot).
+absl::StatusOr<size_t> AddMissingKernelSymbolsOfThisBoot(
+    Recording* rec, const std::string& kallsyms_path = "/proc/kallsyms");
 
 // The symbol of `sorted` (sorted by address) containing `addr`, or nullptr. A symbol with
 // size 0 extends to the next symbol.

@@ -38,6 +38,7 @@ struct RecordingMeta {
   uint64_t sample_freq = 0;    // -F, or 0
   std::string hostname;
   std::string kernel_release;
+  std::string boot_id;         // /proc/sys/kernel/random/boot_id; "" in older files
   uint64_t start_time_ns = 0;  // CLOCK_REALTIME at start
   uint64_t duration_ns = 0;    // filled at Finish()
 };
@@ -153,6 +154,10 @@ class RecordingWriter {
   // JIT symbols (jit_map.h) written by Finish() as one JIT_SYMBOLS chunk; may be called
   // several times before Finish(), the symbols accumulate.
   virtual void AddJitSymbols(std::span<const JitSymbol> symbols) = 0;
+  // Kernel symbols the stacks added so far need, written by the next Flush() (those already
+  // written are skipped), so a file cut short keeps them. Finish() writes them all again
+  // for readers that predate these flush-time chunks.
+  virtual void AddKernelSymbols(std::span<const KernelSymbol> symbols) = 0;
   // Buffered definitions and counts go to the file as one chunk.
   virtual absl::Status Flush() = 0;
   // Writes kernel symbols, JIT symbols (if any), final stats, duration and the end chunk, then

@@ -28,6 +28,7 @@
 //  META (type 1), written by Open(), once:
 //    u64 sample_period | u64 sample_freq | u64 start_time_ns
 //    str command_line | str event | str hostname | str kernel_release
+//    [str boot_id]    (/proc/sys/kernel/random/boot_id; absent in files of older writers)
 //
 //  DATA (type 2), written by each Flush() that has anything new; four sections in order,
 //  each a u32 count then its entries. Definitions come before the counts that use them;
@@ -42,8 +43,13 @@
 //                    address: binary = pid, 0 when unknown)
 //    u32 n_counts,   n x { u32 stack_id | u64 delta }      (deltas add up across chunks)
 //
-//  KERNEL_SYMBOLS (type 3), written by Finish():
+//  KERNEL_SYMBOLS (type 3), written by Finish(): every kernel symbol the stacks need.
 //    u32 n, n x { u64 address | u64 size | str name | str module }
+//
+//  KERNEL_SYMBOLS_ADDED (type 9), written by a Flush() after its DATA chunk when stacks
+//  brought kernel symbols not written before (optional; readers that predate it skip it and
+//  read Finish()'s KERNEL_SYMBOLS): the same entries. They accumulate with KERNEL_SYMBOLS,
+//  so a file cut short after a flush still names the kernel frames it holds.
 //
 //  JIT_SYMBOLS (type 6), written by Finish() before STATS when there are any (optional;
 //  readers that predate it skip it). Symbols from /tmp/perf-PID.map files, keyed by the
@@ -104,6 +110,7 @@ enum ChunkType : uint32_t {
   kChunkJitSymbols = 6,
   kChunkEventTypes = 7,
   kChunkTraceSamples = 8,
+  kChunkKernelSymbolsAdded = 9,
 };
 
 // Smallest encoded size of one entry of each list, used to bound counts read from a file

@@ -143,6 +143,7 @@ class Parser {
       case fmt::kChunkData:
         return ParseData(r);
       case fmt::kChunkKernelSymbols:
+      case fmt::kChunkKernelSymbolsAdded:
         return ParseKernelSymbols(r);
       case fmt::kChunkStats:
         return ParseStats(r);
@@ -165,6 +166,12 @@ class Parser {
         !ReadStr(r, &m.command_line) || !ReadStr(r, &m.event) || !ReadStr(r, &m.hostname) ||
         !ReadStr(r, &m.kernel_release)) {
       return false;
+    }
+    // Added after version 2's first files: absent there. Bytes that do not read as one are
+    // a later extension's, not damage (the chunk's crc32 passed).
+    if (r.remaining() > 0) {
+      ByteReader rest(r.Rest());
+      if (!ReadStr(rest, &m.boot_id)) m.boot_id.clear();
     }
     m.duration_ns = rec_.meta.duration_ns;
     rec_.meta = std::move(m);
@@ -248,7 +255,9 @@ class Parser {
       }
       symbols.push_back(std::move(s));
     }
-    rec_.kernel_symbols = std::move(symbols);
+    // Flush-time chunks and Finish()'s full table accumulate; duplicates go at the end.
+    rec_.kernel_symbols.insert(rec_.kernel_symbols.end(), std::make_move_iterator(symbols.begin()),
+                               std::make_move_iterator(symbols.end()));
     return true;
   }
 
@@ -351,12 +360,20 @@ class Parser {
                      [](const RecordedTraceSample& a, const RecordedTraceSample& b) {
                        return std::tie(a.time, a.cpu) < std::tie(b.time, b.cpu);
                      });
-    // Full-key order, so equal addresses (aliases) come out the same on every run.
+    // Full-key order, so equal addresses (aliases) come out the same on every run; the same
+    // symbol from a flush-time chunk and from Finish()'s table is kept once.
     std::sort(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
               [](const KernelSymbol& a, const KernelSymbol& b) {
                 return std::tie(a.address, a.name, a.module, a.size) <
                        std::tie(b.address, b.name, b.module, b.size);
               });
+    rec_.kernel_symbols.erase(
+        std::unique(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
+                    [](const KernelSymbol& a, const KernelSymbol& b) {
+                      return std::tie(a.address, a.name, a.module, a.size) ==
+                             std::tie(b.address, b.name, b.module, b.size);
+                    }),
+        rec_.kernel_symbols.end());
     // Same for JIT symbols; the writer already sorted them and resolved equal starts, this
     // only makes a damaged or foreign file safe for binary search.
     std::sort(rec_.jit_symbols.begin(), rec_.jit_symbols.end(),

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "format.h"
 #include "wick/recording.h"
@@ -89,6 +90,7 @@ class FileRecordingWriter final : public RecordingWriter {
     p.PutStr(meta.event);
     p.PutStr(meta.hostname);
     p.PutStr(meta.kernel_release);
+    p.PutStr(meta.boot_id);
     return WriteChunk(fmt::kChunkMeta, payload);
   }
 
@@ -140,6 +142,29 @@ class FileRecordingWriter final : public RecordingWriter {
     jit_symbols_.insert(jit_symbols_.end(), symbols.begin(), symbols.end());
   }
 
+  void AddKernelSymbols(std::span<const KernelSymbol> symbols) override {
+    if (finished_) return;
+    for (const KernelSymbol& k : symbols) {
+      if (!kernel_symbol_addresses_.insert(k.address).second) continue;
+      kernel_symbols_.push_back(k);
+      ++kernel_symbols_pending_;
+    }
+  }
+
+  // u32 n, n x { u64 address | u64 size | str name | str module }.
+  static std::string EncodeKernelSymbols(std::span<const KernelSymbol> symbols) {
+    std::string payload;
+    Encoder p(&payload);
+    p.Put<uint32_t>(static_cast<uint32_t>(symbols.size()));
+    for (const KernelSymbol& s : symbols) {
+      p.Put<uint64_t>(s.address);
+      p.Put<uint64_t>(s.size);
+      p.PutStr(s.name);
+      p.PutStr(s.module);
+    }
+    return payload;
+  }
+
   absl::Status Flush() override {
     if (finished_) return absl::FailedPreconditionError(absl::StrCat(path_, ": already finished"));
     WICK_RETURN_IF_ERROR(error_);
@@ -164,6 +189,13 @@ class FileRecordingWriter final : public RecordingWriter {
       absl::Status status = WriteChunk(fmt::kChunkTraceSamples, trace_payload_);
       ResetTraceSamples();
       WICK_RETURN_IF_ERROR(status);
+    }
+    if (kernel_symbols_pending_ > 0) {
+      const std::span<const KernelSymbol> added(
+          kernel_symbols_.data() + (kernel_symbols_.size() - kernel_symbols_pending_),
+          kernel_symbols_pending_);
+      kernel_symbols_pending_ = 0;
+      WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkKernelSymbolsAdded, EncodeKernelSymbols(added)));
     }
     return absl::OkStatus();
   }
@@ -222,18 +254,15 @@ class FileRecordingWriter final : public RecordingWriter {
 
   absl::Status Finish(std::span<const KernelSymbol> kernel_symbols, const Stats& stats,
                       uint64_t duration_ns) override {
+    AddKernelSymbols(kernel_symbols);
     WICK_RETURN_IF_ERROR(Flush());
     finished_ = true;
 
-    std::string payload;
+    // Every kernel symbol, for readers that predate KERNEL_SYMBOLS_ADDED.
+    std::sort(kernel_symbols_.begin(), kernel_symbols_.end(),
+              [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+    std::string payload = EncodeKernelSymbols(kernel_symbols_);
     Encoder p(&payload);
-    p.Put<uint32_t>(static_cast<uint32_t>(kernel_symbols.size()));
-    for (const KernelSymbol& s : kernel_symbols) {
-      p.Put<uint64_t>(s.address);
-      p.Put<uint64_t>(s.size);
-      p.PutStr(s.name);
-      p.PutStr(s.module);
-    }
     WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkKernelSymbols, payload));
 
     if (!jit_symbols_.empty()) {
@@ -321,6 +350,11 @@ class FileRecordingWriter final : public RecordingWriter {
   std::string trace_payload_;  // u32 count placeholder + encoded samples, reused
   uint32_t trace_count_ = 0;
   std::vector<JitSymbol> jit_symbols_;
+  // Every kernel symbol added, in the order added; the last `kernel_symbols_pending_` are not
+  // in the file yet.
+  std::vector<KernelSymbol> kernel_symbols_;
+  absl::flat_hash_set<uint64_t> kernel_symbol_addresses_;
+  size_t kernel_symbols_pending_ = 0;
 };
 
 }  // namespace

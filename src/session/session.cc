@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -122,7 +123,8 @@ class Session : public RecordSession {
   bool Advance(CpuReader& r);
   void Handle(CpuReader& r, const ParsedRecord& rec);
   absl::Status FlushToFile();
-  std::vector<KernelSymbol> KernelSymbolsForStacks();
+  // Gives the writer the kernel symbols of `addresses` (sorted in place), from kallsyms_.
+  void AddKernelSymbolsFor(std::vector<uint64_t>* addresses);
 
   // One kind of event the user asked for (a glob may bring several). Its attr is opened on
   // every CPU × task; all kinds share one sample_type so any record parses the same way.
@@ -161,6 +163,9 @@ class Session : public RecordSession {
   std::unique_ptr<Unwinder> unwinder_;  // --call-graph dwarf: shared by every CPU's builder
   std::unique_ptr<RecordingWriter> writer_;
   size_t binaries_written_ = 0, comms_written_ = 0, stacks_written_ = 0;
+  std::optional<KallsymsTable> kallsyms_;  // loaded before sampling starts; empty on failure
+  absl::flat_hash_set<uint64_t> kernel_addresses_seen_;
+  std::vector<KernelSymbol> kernel_symbols_;  // of the addresses seen, sorted by address
   absl::Status write_status_;
 
   ScopedFd epoll_fd_, stop_fd_, timer_fd_, snapshot_fd_;
@@ -384,6 +389,16 @@ absl::Status Session::Init() {
     meta_.kernel_release = un.release;
   }
   meta_.start_time_ns = RealtimeNs();
+  meta_.boot_id = ThisBootId();
+  // /proc/kallsyms, read once before sampling starts (reading and sorting it takes tens of
+  // ms, which the reader thread cannot spend while rings fill): every flush names the kernel
+  // frames of its new stacks from it.
+  absl::StatusOr<KallsymsTable> kallsyms = KallsymsTable::Load();
+  if (kallsyms.ok()) {
+    kallsyms_ = *std::move(kallsyms);
+  } else {
+    Notice(absl::StrCat("kernel frames will stay unnamed: ", kallsyms.status().message()));
+  }
   WICK_ASSIGN_OR_RETURN(writer_, OpenOutput(options_.output));
   AddEventTypes(*writer_);
   return absl::OkStatus();
@@ -604,10 +619,9 @@ absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
   RecordSummary summary;
   SnapshotBackwardRings(&summary, /*resume=*/true);
   absl::Status status = FlushToFile();
-  std::vector<KernelSymbol> ksyms = KernelSymbolsForStacks();
   writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
   const uint64_t samples = stats_.Get(Stat::kSamples);
-  absl::Status finish = writer_->Finish(ksyms, stats_, MonotonicNs() - start_ns);
+  absl::Status finish = writer_->Finish({}, stats_, MonotonicNs() - start_ns);
   if (status.ok()) status = finish;
 
   std::swap(stacks_, stacks);
@@ -699,31 +713,51 @@ absl::Status Session::FlushToFile() {
     uint32_t id = uint32_t(comms_written_);
     writer_->AddComm(id, comms.name(id));
   }
+  std::vector<uint64_t> kernel_addresses;  // of the stacks written now
   for (; stacks_written_ < stacks_->size(); ++stacks_written_) {
     uint32_t id = uint32_t(stacks_written_);
     writer_->AddStack(id, stacks_->Comm(id), stacks_->Pid(id), stacks_->Tid(id),
                       stacks_->Frames(id));
+    for (const Frame& f : stacks_->Frames(id)) {
+      if (f.kind == FrameKind::kKernel) kernel_addresses.push_back(f.value);
+    }
   }
+  // Their kernel symbols go with them, so a recording cut short (kill -9) names its kernel
+  // frames too.
+  AddKernelSymbolsFor(&kernel_addresses);
   stacks_->TakeCountDeltas([&](uint32_t id, uint64_t delta) { writer_->AddCount(id, delta); });
   return writer_->Flush();
 }
 
-std::vector<KernelSymbol> Session::KernelSymbolsForStacks() {
-  std::vector<uint64_t> addrs;
-  for (uint32_t id = 0; id < stacks_->size(); ++id) {
-    for (const Frame& f : stacks_->Frames(id)) {
-      if (f.kind == FrameKind::kKernel) addrs.push_back(f.value);
+void Session::AddKernelSymbolsFor(std::vector<uint64_t>* addresses) {
+  if (addresses->empty()) return;
+  std::sort(addresses->begin(), addresses->end());
+  addresses->erase(std::unique(addresses->begin(), addresses->end()), addresses->end());
+  std::vector<uint64_t> unknown;
+  for (uint64_t a : *addresses) {
+    if (kernel_addresses_seen_.insert(a).second) unknown.push_back(a);
+  }
+  if (!unknown.empty()) {
+    if (kallsyms_) {
+      for (KernelSymbol& k : kallsyms_->Lookup(unknown)) kernel_symbols_.push_back(std::move(k));
+      std::sort(kernel_symbols_.begin(), kernel_symbols_.end(),
+                [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+      kernel_symbols_.erase(std::unique(kernel_symbols_.begin(), kernel_symbols_.end(),
+                                        [](const KernelSymbol& a, const KernelSymbol& b) {
+                                          return a.address == b.address;
+                                        }),
+                            kernel_symbols_.end());
     }
   }
-  std::sort(addrs.begin(), addrs.end());
-  addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
-  if (addrs.empty()) return {};
-  auto symbols = CaptureKernelSymbols(addrs);
-  if (!symbols.ok()) {
-    Notice(absl::StrCat("kernel frames will stay unnamed: ", symbols.status().message()));
-    return {};
+  // The writer keeps each symbol once (a snapshot's writer starts empty).
+  std::vector<KernelSymbol> needed;
+  for (uint64_t a : *addresses) {
+    const KernelSymbol* k = LookupKernelSymbol(kernel_symbols_, a);
+    if (k != nullptr && (needed.empty() || needed.back().address != k->address)) {
+      needed.push_back(*k);
+    }
   }
-  return std::move(*symbols);
+  writer_->AddKernelSymbols(needed);
 }
 
 absl::StatusOr<RecordSummary> Session::Run() {
@@ -836,10 +870,9 @@ absl::StatusOr<RecordSummary> Session::Run() {
 
   for (auto& r : readers_) stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
   if (write_status_.ok()) write_status_ = FlushToFile();
-  std::vector<KernelSymbol> ksyms = KernelSymbolsForStacks();
   // Issue 6 (JIT maps): /tmp/perf-PID.map of every process with raw frames, into the file.
   writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
-  absl::Status finish = writer_->Finish(ksyms, stats_, duration_ns);
+  absl::Status finish = writer_->Finish({}, stats_, duration_ns);
   if (!write_status_.ok()) return write_status_;
   WICK_RETURN_IF_ERROR(finish);
 

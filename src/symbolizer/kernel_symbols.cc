@@ -49,14 +49,14 @@ bool ParseLine(std::string_view line, RawSymbol* out) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<KernelSymbol>> CaptureKernelSymbols(std::span<const uint64_t> addresses,
-                                                               const std::string& kallsyms_path) {
+absl::StatusOr<KallsymsTable> KallsymsTable::Load(const std::string& kallsyms_path) {
+  KallsymsTable table;
   // /proc/kallsyms reports size 0: read until the end.
-  WICK_ASSIGN_OR_RETURN(const std::string text, ReadFile(kallsyms_path));
+  WICK_ASSIGN_OR_RETURN(table.text_, ReadFile(kallsyms_path));
 
   std::vector<RawSymbol> symbols;
   bool any_nonzero = false;
-  std::string_view rest(text);
+  std::string_view rest(table.text_);
   while (!rest.empty()) {
     const size_t nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);
@@ -86,25 +86,77 @@ absl::StatusOr<std::vector<KernelSymbol>> CaptureKernelSymbols(std::span<const u
       std::unique(symbols.begin(), symbols.end(),
                   [](const RawSymbol& a, const RawSymbol& b) { return a.address == b.address; }),
       symbols.end());
+  const char* base = table.text_.data();
+  table.entries_.reserve(symbols.size());
+  // Offsets into text_ (a symbol without a module has an empty view, pointing nowhere).
+  const auto offset = [base](std::string_view v) {
+    return v.empty() ? uint32_t{0} : static_cast<uint32_t>(v.data() - base);
+  };
+  for (const RawSymbol& sym : symbols) {
+    table.entries_.push_back(Entry{sym.address, offset(sym.name),
+                                   static_cast<uint32_t>(sym.name.size()), offset(sym.module),
+                                   static_cast<uint32_t>(sym.module.size())});
+  }
+  return table;
+}
 
+std::vector<KernelSymbol> KallsymsTable::Lookup(std::span<const uint64_t> addresses) const {
   std::vector<uint64_t> wanted(addresses.begin(), addresses.end());
   std::sort(wanted.begin(), wanted.end());
   std::vector<KernelSymbol> out;
-  size_t next = 0;  // symbols before `next` are behind the current address
   for (uint64_t addr : wanted) {
-    while (next < symbols.size() && symbols[next].address <= addr) ++next;
-    // symbols[next - 1] starts at or before addr; symbols[next] (if any) starts after it.
-    if (next == 0 || next == symbols.size()) continue;
-    const RawSymbol& sym = symbols[next - 1];
+    // entries_[next - 1] starts at or before addr; entries_[next] (if any) starts after it.
+    const size_t next = static_cast<size_t>(
+        std::upper_bound(entries_.begin(), entries_.end(), addr,
+                         [](uint64_t a, const Entry& e) { return a < e.address; }) -
+        entries_.begin());
+    if (next == 0 || next == entries_.size()) continue;
+    const Entry& sym = entries_[next - 1];
     if (!out.empty() && out.back().address == sym.address) continue;
     KernelSymbol k;
     k.address = sym.address;
-    k.size = symbols[next].address - sym.address;
-    k.name = std::string(sym.name);
-    k.module = std::string(sym.module);
+    k.size = entries_[next].address - sym.address;
+    k.name = text_.substr(sym.name_offset, sym.name_size);
+    k.module = text_.substr(sym.module_offset, sym.module_size);
     out.push_back(std::move(k));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<KernelSymbol>> CaptureKernelSymbols(std::span<const uint64_t> addresses,
+                                                               const std::string& kallsyms_path) {
+  WICK_ASSIGN_OR_RETURN(const KallsymsTable table, KallsymsTable::Load(kallsyms_path));
+  return table.Lookup(addresses);
+}
+
+std::string ThisBootId() {
+  absl::StatusOr<std::string> id = ReadFile("/proc/sys/kernel/random/boot_id");
+  if (!id.ok()) return "";
+  std::string text = *std::move(id);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+absl::StatusOr<size_t> AddMissingKernelSymbolsOfThisBoot(Recording* rec,
+                                                         const std::string& kallsyms_path) {
+  if (rec->meta.boot_id.empty() || rec->meta.boot_id != ThisBootId()) return 0;
+  std::vector<uint64_t> missing;
+  for (const RecordedStack& stack : rec->stacks) {
+    for (const Frame& f : stack.frames) {
+      if (f.kind == FrameKind::kKernel &&
+          LookupKernelSymbol(rec->kernel_symbols, f.value) == nullptr) {
+        missing.push_back(f.value);
+      }
+    }
+  }
+  if (missing.empty()) return 0;
+  WICK_ASSIGN_OR_RETURN(std::vector<KernelSymbol> found,
+                        CaptureKernelSymbols(missing, kallsyms_path));
+  const size_t added = found.size();
+  for (KernelSymbol& k : found) rec->kernel_symbols.push_back(std::move(k));
+  std::sort(rec->kernel_symbols.begin(), rec->kernel_symbols.end(),
+            [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+  return added;
 }
 
 const KernelSymbol* LookupKernelSymbol(std::span<const KernelSymbol> sorted, uint64_t addr) {

@@ -304,6 +304,11 @@ TEST_F(RecordE2eTest, KillNineLosesAtMostTheLastSecond) {
   const Folded folded = ParseFoldedOrFail(r.out);
   EXPECT_GT(double(folded.total()), 0.8 * 999 * (cpu - 1.3)) << cpu << " s of CPU";
   EXPECT_GT(folded.total(), 0u);
+  // Kernel frames keep their names: their symbols go out with each flush (and the last
+  // second's come from this boot's kallsyms). The workload's clock reads bring some.
+  EXPECT_GT(folded.WithFrame([](const std::string& f) { return absl::EndsWith(f, "_[k]"); }), 0u);
+  EXPECT_EQ(folded.WithFrame([](const std::string& f) { return f == "[unknown]_[k]"; }), 0u)
+      << r.out;
 }
 
 TEST_F(RecordE2eTest, CyclesFallsBackToCpuClockWithNotice) {

@@ -71,6 +71,7 @@ RecordingMeta TestMeta() {
   meta.sample_freq = 999;
   meta.hostname = "testhost";
   meta.kernel_release = "6.18.0-test";
+  meta.boot_id = "747a95c8-38b8-475a-8acb-edcb1c22f132";
   meta.start_time_ns = 1'700'000'000'123'456'789ull;
   return meta;
 }
@@ -175,6 +176,7 @@ TEST(RecordingTest, RoundTripsEverything) {
   EXPECT_EQ(rec.meta.sample_freq, want.sample_freq);
   EXPECT_EQ(rec.meta.hostname, want.hostname);
   EXPECT_EQ(rec.meta.kernel_release, want.kernel_release);
+  EXPECT_EQ(rec.meta.boot_id, want.boot_id);
   EXPECT_EQ(rec.meta.start_time_ns, want.start_time_ns);
   EXPECT_EQ(rec.meta.duration_ns, 123'456'789u);
 
@@ -262,6 +264,40 @@ TEST(RecordingTest, CountsAccumulateAcrossFlushesAndEachFlushIsDurable) {
   EXPECT_EQ(rec.stacks[1].count, 7u);
   EXPECT_FALSE(w.Flush().ok()) << "a finished writer refuses more";
   EXPECT_FALSE(w.Finish({}, Stats(), 1).ok());
+}
+
+// Kernel symbols go out with each flush (KERNEL_SYMBOLS_ADDED), so a file cut short after a
+// flush still names the kernel frames it holds; each symbol is written once by flushes, and
+// Finish()'s full table (for older readers) does not double them.
+TEST(RecordingTest, KernelSymbolsOfEachFlushSurviveACut) {
+  TempDir dir;
+  const std::string path = dir.File("ksyms.wick");
+  auto writer_or = RecordingWriter::Open(path, TestMeta());
+  WICK_ASSERT_OK(writer_or.status());
+  RecordingWriter& w = **writer_or;
+  const KernelSymbol a{0xffffffff81000000, 0x100, "schedule", ""};
+  const KernelSymbol b{0xffffffff81000100, 0x80, "ext4_sync_fs", "ext4"};
+  const Frame frames[] = {{a.address + 4, 0, FrameKind::kKernel}};
+  w.AddComm(0, "a");
+  w.AddStack(0, 0, frames);
+  w.AddCount(0, 1);
+  w.AddKernelSymbols(std::vector<KernelSymbol>{a});
+  WICK_ASSERT_OK(w.Flush());
+  w.AddKernelSymbols(std::vector<KernelSymbol>{a, b});  // a again: not written twice
+  WICK_ASSERT_OK(w.Flush());
+  {
+    WICK_ASSERT_OK_AND_ASSIGN(Recording rec, ReadRecording(path));  // as after kill -9
+    EXPECT_FALSE(rec.complete);
+    ASSERT_EQ(rec.kernel_symbols.size(), 2u);
+    EXPECT_EQ(rec.kernel_symbols[0].name, "schedule");
+    EXPECT_EQ(rec.kernel_symbols[1].module, "ext4");
+  }
+  WICK_ASSERT_OK(w.Finish(std::vector<KernelSymbol>{b}, Stats(), 1));
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, ReadRecording(path));
+  EXPECT_TRUE(rec.complete);
+  ASSERT_EQ(rec.kernel_symbols.size(), 2u);
+  EXPECT_EQ(rec.kernel_symbols[0].address, a.address);
+  EXPECT_EQ(rec.kernel_symbols[1].address, b.address);
 }
 
 TEST(RecordingTest, DefinitionsAddedOutOfOrderWithinAnIntervalReadBack) {
@@ -519,7 +555,7 @@ TEST(RecordingTest, LaterExtensionsAreSkipped) {
   Builder::Put<uint64_t>(&meta, 1);
   Builder::Put<uint64_t>(&meta, 2);
   Builder::Put<uint64_t>(&meta, 3);
-  for (const char* s : {"c", "e", "h", "k"}) Builder::PutStr(&meta, s);
+  for (const char* s : {"c", "e", "h", "k", "boot"}) Builder::PutStr(&meta, s);
   meta += "a field appended by a later wick";
   b.Chunk(1, meta);
   std::string stats;
@@ -533,6 +569,7 @@ TEST(RecordingTest, LaterExtensionsAreSkipped) {
   WICK_ASSERT_OK_AND_ASSIGN(Recording rec, Parse(b.bytes()));
   EXPECT_TRUE(rec.complete);
   EXPECT_EQ(rec.meta.event, "e");
+  EXPECT_EQ(rec.meta.boot_id, "boot");
   EXPECT_EQ(rec.meta.sample_freq, 2u);
   EXPECT_EQ(rec.stats.Get(Stat::kLostSamples), 6u);
   EXPECT_EQ(rec.stats.Get(Stat::kSamples), 0u);

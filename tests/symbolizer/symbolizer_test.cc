@@ -528,6 +528,37 @@ TEST(KernelSymbolsTest, MissingFileIsNotFound) {
   EXPECT_NE(syms.status().message().find("/nonexistent/kallsyms"), absl::string_view::npos);
 }
 
+// A recording cut short before its last kernel symbols were written: on the boot it was made
+// on, the report takes them from /proc/kallsyms (only those missing); on another boot, never.
+TEST(KernelSymbolsTest, MissingSymbolsComeFromThisBootOnly) {
+  TempDir dir;
+  const std::string path = WriteFile(dir, "kallsyms", kKallsyms);
+  ASSERT_FALSE(ThisBootId().empty());
+  Recording rec;
+  rec.meta.boot_id = ThisBootId();
+  rec.stacks.push_back(RecordedStack{.id = 0,
+                                     .frames = {Frame{0xffffffff81001210, 0, FrameKind::kKernel},
+                                                Frame{0xffffffff81000005, 0, FrameKind::kKernel}},
+                                     .count = 1});
+  rec.kernel_symbols.push_back(KernelSymbol{0xffffffff81000000, 0x1000, "_stext", ""});
+  WICK_ASSERT_OK_AND_ASSIGN(size_t added, AddMissingKernelSymbolsOfThisBoot(&rec, path));
+  EXPECT_EQ(added, 1u);
+  ASSERT_EQ(rec.kernel_symbols.size(), 2u);
+  EXPECT_EQ(LookupKernelSymbol(rec.kernel_symbols, 0xffffffff81001210)->name, "do_one_initcall");
+  WICK_ASSERT_OK_AND_ASSIGN(added, AddMissingKernelSymbolsOfThisBoot(&rec, path));
+  EXPECT_EQ(added, 0u) << "nothing missing any more";
+
+  Recording other = rec;
+  other.kernel_symbols.clear();
+  other.meta.boot_id = "00000000-0000-0000-0000-000000000000";
+  WICK_ASSERT_OK_AND_ASSIGN(added, AddMissingKernelSymbolsOfThisBoot(&other, path));
+  EXPECT_EQ(added, 0u);
+  EXPECT_TRUE(other.kernel_symbols.empty());
+  other.meta.boot_id = "";  // a file from before boot ids were recorded
+  WICK_ASSERT_OK_AND_ASSIGN(added, AddMissingKernelSymbolsOfThisBoot(&other, path));
+  EXPECT_EQ(added, 0u);
+}
+
 // The running kernel: the address of a well-known function, a little inside it, names it.
 TEST(KernelSymbolsTest, RealKallsyms) {
   std::ifstream in("/proc/kallsyms");

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "commands.h"
+#include "wick/kernel_symbols.h"
 #include "wick/session.h"
 #include "wick/stats.h"
 #include "wick/unwinder.h"
@@ -186,6 +187,13 @@ std::optional<Recording> LoadRecording(const std::string& sub, const std::string
   if (!rec->complete) {
     PrintError(sub, "warning: " + path +
                         " is incomplete (wick record did not finish): " + rec->truncation_note);
+  }
+  // Recorded on this boot: the kernel symbols a cut-short file lacks are still in kallsyms.
+  absl::StatusOr<size_t> added = AddMissingKernelSymbolsOfThisBoot(&*rec);
+  if (added.ok() && *added > 0) {
+    PrintError(sub, "note: " + std::to_string(*added) +
+                        " kernel symbols the recording lacked were read from this boot's "
+                        "/proc/kallsyms");
   }
   return *std::move(rec);
 }
