@@ -106,6 +106,14 @@ class BackwardRing {
   bool wrapped_ = false;
 };
 
+// The one rule for a ring's size (-m): a power of two number of data pages, 1 to
+// kMaxRingPages. InvalidArgument naming -m and the rule otherwise.
+inline constexpr uint64_t kMaxRingPages = uint64_t{1} << 20;
+inline constexpr char kRingPagesRule[] =
+    "the ring buffer size must be a power of two number of pages, from 1 to 1048576 (1, 2, 4, "
+    "..., 128, ...)";
+absl::Status CheckRingPages(uint64_t data_pages);
+
 enum class RingMode {
   kForward,    // read-write mapping: the reader gives bytes back through data_tail
   kOverwrite,  // read-only mapping of write_backward events: see BackwardRing

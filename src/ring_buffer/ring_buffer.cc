@@ -137,13 +137,15 @@ const std::vector<std::span<const std::byte>>& BackwardRing::Snapshot() {
   return records_;
 }
 
-absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages, RingMode mode) {
-  if (data_pages == 0 || (data_pages & (data_pages - 1)) != 0 || data_pages > (size_t{1} << 20)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("-m ", data_pages,
-                     ": ring buffer size must be a power of two number of pages (1, 2, 4, "
-                     "..., 1024)"));
+absl::Status CheckRingPages(uint64_t data_pages) {
+  if (data_pages == 0 || (data_pages & (data_pages - 1)) != 0 || data_pages > kMaxRingPages) {
+    return absl::InvalidArgumentError(absl::StrCat("-m ", data_pages, ": ", kRingPagesRule));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MappedRing> MappedRing::Map(int perf_fd, size_t data_pages, RingMode mode) {
+  WICK_RETURN_IF_ERROR(CheckRingPages(data_pages));
   const size_t page_size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t length = (1 + data_pages) * page_size;
   // A read-only mapping is what tells the kernel it may overwrite unread data.

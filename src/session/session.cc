@@ -277,10 +277,7 @@ absl::Status Session::Init() {
   // DWARF samples carry a stack copy each: give them room (4 MiB per CPU by default).
   if (options_.mmap_pages == 0) options_.mmap_pages = options_.dwarf_stack_size ? 1024 : 128;
   uint32_t pages = options_.mmap_pages;
-  if (pages == 0 || (pages & (pages - 1)) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "-m ", pages, ": ring buffer size must be a power of two number of pages (1, 2, 4, ...)"));
-  }
+  WICK_RETURN_IF_ERROR(CheckRingPages(pages));
   const size_t page_size = size_t(sysconf(_SC_PAGESIZE));
   size_t ring_bytes = size_t{pages} * page_size;
   if (options_.dwarf_stack_size) {

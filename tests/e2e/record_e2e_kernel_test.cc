@@ -254,7 +254,14 @@ TEST_F(RecordE2eTest, UsageErrorsAreOneLineWithStatusTwo) {
                                              {"record", "-F", "abc", "/bin/true"},
                                              {"record", "-p", "1", "-p", "2"},
                                              {"report", "--sort", "foo"},
-                                             {"stat", "--bogus", "/bin/true"}}) {
+                                             {"stat", "--bogus", "/bin/true"},
+                                             // Values that would mean nothing.
+                                             {"record", "-F", "0", "/bin/true"},
+                                             {"record", "-c", "0", "/bin/true"},
+                                             {"record", "--duration", "0", "/bin/true"},
+                                             {"record", "-m", "abc", "/bin/true"},
+                                             {"stat", "-I", "0", "/bin/true"},
+                                             {"stat", "--duration", "0", "/bin/true"}}) {
     std::vector<std::string> argv = {kWick};
     argv.insert(argv.end(), args.begin(), args.end());
     RunResult r = RunProgram(argv);

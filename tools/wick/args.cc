@@ -1,6 +1,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "commands.h"
 
 namespace wick::cli {
@@ -44,6 +45,16 @@ std::vector<std::string> SplitOffCommand(const CLI::App& sub, const std::vector<
   }
   command->assign(words.begin() + static_cast<std::ptrdiff_t>(i), words.end());
   return own;
+}
+
+CLI::Validator MoreThanZero() {
+  return CLI::Validator(
+      [](std::string& value) {
+        double v = 0;
+        if (!absl::SimpleAtod(value, &v)) return std::string();  // the type's own check says
+        return v > 0 ? std::string() : "must be more than 0, not " + value;
+      },
+      "> 0");
 }
 
 }  // namespace wick::cli

@@ -108,6 +108,10 @@ void OrderEventFlags(const std::vector<std::string>& words, RecordFlags& flags);
 // first word that is neither an option nor an option's value (options of `sub` that take a
 // value take the next word, or the rest of their own: -F99, --freq=99). Returns the words that
 // are wick's (unknown options included, for CLI11 to refuse) and puts the rest in `command`.
+// Refuses a value of 0 or less for options where it would mean nothing (-F 0, -c 0,
+// --duration 0), instead of a silent default or "forever".
+CLI::Validator MoreThanZero();
+
 std::vector<std::string> SplitOffCommand(const CLI::App& sub,
                                          const std::vector<std::string>& words,
                                          std::vector<std::string>* command);

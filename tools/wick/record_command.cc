@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "commands.h"
 #include "wick/kernel_symbols.h"
+#include "wick/ring_buffer.h"
 #include "wick/session.h"
 #include "wick/stats.h"
 #include "wick/unwinder.h"
@@ -208,8 +209,10 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
       ->take_all();
   rec->add_option("--filter", f.filters,
                   "Tracepoint filter (ftrace syntax) for the -e just before it");
-  rec->add_option("-F,--freq", f.frequency, "Sampling frequency in Hz (default 999)");
-  rec->add_option("-c,--count", f.period, "Sample every PERIOD events instead of -F");
+  rec->add_option("-F,--freq", f.frequency, "Sampling frequency in Hz (default 999)")
+      ->check(MoreThanZero());
+  rec->add_option("-c,--count", f.period, "Sample every PERIOD events instead of -F")
+      ->check(MoreThanZero());
   rec->add_flag("-g", f.g, "Record callchains (same as --call-graph fp)");
   rec->add_option("--call-graph", f.call_graph,
                   "Callchain mode: fp (frame pointers, from the kernel) or dwarf[,SIZE] (unwind a "
@@ -219,7 +222,7 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_option("-p,--pid", f.pids, "Profile these processes (comma-separated pids)");
   rec->add_option("-t,--tid", f.tids, "Profile these threads only (comma-separated tids)");
   rec->add_flag("-a,--all-cpus", f.all_cpus, "Profile the whole system, every online CPU");
-  rec->add_option("--duration", f.duration, "Stop after SEC seconds");
+  rec->add_option("--duration", f.duration, "Stop after SEC seconds")->check(MoreThanZero());
   rec->add_option("-m,--mmap-pages", f.mmap_pages,
                   "Ring buffer data pages per CPU, a power of two (default 128)");
   rec->add_flag("--overwrite", f.overwrite,
@@ -338,20 +341,18 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     PrintError("record", "choose one target: -p, -t, -a or -- COMMAND, not several");
     return 2;
   }
-  if (f.duration < 0) {
-    PrintError("record", "--duration must be positive");
-    return 2;
-  }
   opts.duration_s = f.duration;
   if (!f.mmap_pages.empty()) {
-    uint32_t pages = 0;
-    if (!absl::SimpleAtoi(f.mmap_pages, &pages) || pages == 0 || (pages & (pages - 1)) != 0) {
-      PrintError("record", "-m " + f.mmap_pages +
-                               ": ring buffer size must be a power of two number of pages "
-                               "(1, 2, 4, ..., 65536)");
+    uint64_t pages = 0;
+    absl::Status valid = absl::SimpleAtoi(f.mmap_pages, &pages)
+                             ? CheckRingPages(pages)
+                             : absl::InvalidArgumentError("-m " + f.mmap_pages + ": " +
+                                                          std::string(kRingPagesRule));
+    if (!valid.ok()) {
+      PrintError("record", std::string(valid.message()));
       return 2;
     }
-    opts.mmap_pages = pages;
+    opts.mmap_pages = static_cast<uint32_t>(pages);
   }
   opts.overwrite = f.overwrite;
   opts.output = f.output;

@@ -79,8 +79,9 @@ void AddStatCommand(CLI::App& app, StatFlags& f) {
                  "cpu-migrations,page-faults)");
   st->add_option("-p,--pid", f.pids, "Count these processes (comma-separated pids)");
   st->add_flag("-a,--all-cpus", f.all_cpus, "Count on every online CPU");
-  st->add_option("-I,--interval", f.interval_ms, "Print counts every MS milliseconds");
-  st->add_option("--duration", f.duration, "Stop after SEC seconds");
+  st->add_option("-I,--interval", f.interval_ms, "Print counts every MS milliseconds")
+      ->check(MoreThanZero());
+  st->add_option("--duration", f.duration, "Stop after SEC seconds")->check(MoreThanZero());
   st->add_flag("--json", f.json, "One JSON object per counter on stdout");
   st->footer(
       "After the options: [--] COMMAND [ARGS...], a command to launch and count. wick's own "
