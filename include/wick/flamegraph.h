@@ -44,6 +44,8 @@ struct FlameGraphOptions {
   bool lines = false;          // append " (file:line)" where debug info has it
   bool include_comm = true;    // thread names (comms) as the roots' children; false: frames
                                // of every thread merged right under "all"
+  // When set, counts the bytes of names that were not UTF-8 (shown as U+FFFD).
+  uint64_t* text_not_utf8 = nullptr;
 };
 
 // The embedded JSON document alone (what the page parses), for tests and other viewers.

@@ -27,6 +27,8 @@ struct PprofOptions {
   bool inlined = true;
   // Source file and line numbers in Line/Function entries where debug info has them.
   bool lines = true;
+  // When set, counts the bytes of strings that were not UTF-8 (written as U+FFFD).
+  uint64_t* text_not_utf8 = nullptr;
 };
 
 // The serialized (uncompressed) Profile message.

@@ -32,8 +32,9 @@ struct ScriptOptions {
 };
 
 struct ScriptResult {
-  uint64_t printed = 0;    // events written
-  uint64_t undecoded = 0;  // events whose payload did not decode with their format
+  uint64_t printed = 0;        // events written
+  uint64_t undecoded = 0;      // events whose payload did not decode with their format
+  uint64_t text_not_utf8 = 0;  // --json: bytes of names and strings that were not UTF-8 (U+FFFD)
 };
 
 // Writes the recording's trace events to `out`.

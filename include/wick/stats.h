@@ -10,59 +10,67 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace wick {
 
 enum class Severity : uint8_t { kInfo, kDataLoss, kError };
 
 // X(id, name, severity, description)
-#define WICK_STATS(X)                                                                        \
-  X(kSamples, "samples", kInfo, "samples recorded")                                          \
-  X(kLostSamples, "lost_samples", kDataLoss,                                                 \
-    "samples the kernel dropped because a ring buffer was full (PERF_RECORD_LOST); try -m")  \
-  X(kLostSamplesNoBuffer, "lost_samples_unreadable", kDataLoss,                              \
-    "samples the kernel could not write (PERF_RECORD_LOST_SAMPLES)")                         \
-  X(kLostRecords, "lost_records", kDataLoss, "PERF_RECORD_LOST records received")            \
-  X(kThrottle, "throttle_events", kDataLoss,                                                 \
-    "times the kernel throttled sampling (PERF_RECORD_THROTTLE); lower -F")                  \
-  X(kUnthrottle, "unthrottle_events", kInfo, "times sampling resumed after throttling")      \
-  X(kMalformedRecords, "malformed_records", kError, "records that failed to parse, skipped") \
-  X(kUnknownRecords, "unknown_records", kInfo, "records of a type wick does not use")        \
-  X(kTruncatedCallchains, "truncated_callchains", kInfo,                                     \
-    "callchains that reached --max-stack and were cut")                                      \
-  X(kUserFrames, "user_frames", kInfo, "user-space frames seen")                             \
-  X(kKernelFrames, "kernel_frames", kInfo, "kernel frames seen")                             \
-  X(kFramesNoBuildId, "frames_without_build_id", kInfo,                                      \
-    "user frames in a file whose build-id could not be read (stored by path + offset)")      \
-  X(kFramesUnmapped, "frames_unmapped", kInfo,                                               \
-    "user frames outside any known mapping (anonymous or JIT code), stored as raw address")  \
-  X(kSamplesUnknownPid, "samples_unknown_process", kInfo,                                    \
-    "samples of a process wick had no mappings for")                                         \
-  X(kStackMapFull, "stacks_dropped_map_full", kDataLoss,                                     \
-    "samples dropped because the stack map reached its size limit")                          \
-  X(kUnsymbolizedFrames, "unsymbolized_frames", kInfo,                                       \
-    "frames no symbol was found for at report time")                                         \
-  X(kBuildIdMismatch, "build_id_mismatch", kInfo,                                            \
-    "binaries found on disk whose build-id differs from the recorded one (not used)")        \
-  X(kJitMapsRead, "jit_maps_read", kInfo, "/tmp/perf-PID.map files read for JIT symbols")    \
-  X(kJitMapsSkipped, "jit_maps_skipped", kInfo,                                              \
-    "perf-PID.map files refused: a symlink, not a regular file, foreign owner or too big")   \
-  X(kJitMapBadLines, "jit_map_bad_lines", kInfo, "perf-PID.map lines that did not parse")    \
-  X(kUnwindComplete, "unwind_complete", kInfo,                                               \
-    "DWARF-unwound user stacks that reached their root")                                     \
-  X(kUnwindNoInfo, "unwind_no_info", kInfo,                                                  \
-    "DWARF unwinds stopped early: no unwind info and no frame pointer for a frame")          \
-  X(kUnwindStackTooSmall, "unwind_stack_too_small", kInfo,                                   \
-    "DWARF unwinds stopped early: the copied stack was too small (raise dwarf,SIZE)")        \
-  X(kUnwindUnmapped, "unwind_unmapped", kInfo,                                               \
-    "DWARF unwinds stopped early at an address outside every file mapping")                  \
-  X(kUnwindJit, "unwind_jit", kInfo, "DWARF unwinds stopped early in JIT (anonymous) code")  \
-  X(kUnwindMaxDepth, "unwind_max_depth", kInfo, "DWARF unwinds cut at the maximum depth")    \
-  X(kUnwindBadRegisters, "unwind_bad_registers", kInfo,                                      \
-    "samples without usable user registers (kernel threads, 32-bit processes)")              \
-  X(kUnwindError, "unwind_error", kInfo,                                                     \
-    "DWARF unwinds stopped early on a corrupt stack or unwinder error")
+#define WICK_STATS(X)                                                                             \
+  X(kSamples, "samples", kInfo, "samples recorded")                                               \
+  X(kLostSamples, "lost_samples", kDataLoss,                                                      \
+    "samples the kernel dropped because a ring buffer was full (PERF_RECORD_LOST); try -m")       \
+  X(kLostSamplesNoBuffer, "lost_samples_unreadable", kDataLoss,                                   \
+    "samples the kernel could not write (PERF_RECORD_LOST_SAMPLES)")                              \
+  X(kLostRecords, "lost_records", kDataLoss, "PERF_RECORD_LOST records received")                 \
+  X(kThrottle, "throttle_events", kDataLoss,                                                      \
+    "times the kernel throttled sampling (PERF_RECORD_THROTTLE); lower -F")                       \
+  X(kUnthrottle, "unthrottle_events", kInfo, "times sampling resumed after throttling")           \
+  X(kMalformedRecords, "malformed_records", kError, "records that failed to parse, skipped")      \
+  X(kUnknownRecords, "unknown_records", kInfo, "records of a type wick does not use")             \
+  X(kTruncatedCallchains, "truncated_callchains", kInfo,                                          \
+    "callchains that reached --max-stack and were cut")                                           \
+  X(kUserFrames, "user_frames", kInfo, "user-space frames seen")                                  \
+  X(kKernelFrames, "kernel_frames", kInfo, "kernel frames seen")                                  \
+  X(kFramesNoBuildId, "frames_without_build_id", kInfo,                                           \
+    "user frames in a file whose build-id could not be read (stored by path + offset)")           \
+  X(kFramesUnmapped, "frames_unmapped", kInfo,                                                    \
+    "user frames outside any known mapping (anonymous or JIT code), stored as raw address")       \
+  X(kSamplesUnknownPid, "samples_unknown_process", kInfo,                                         \
+    "samples of a process wick had no mappings for")                                              \
+  X(kStackMapFull, "stacks_dropped_map_full", kDataLoss,                                          \
+    "samples dropped because the stack map reached its size limit")                               \
+  X(kUnsymbolizedFrames, "unsymbolized_frames", kInfo,                                            \
+    "frames no symbol was found for at report time")                                              \
+  X(kBuildIdMismatch, "build_id_mismatch", kInfo,                                                 \
+    "binaries found on disk whose build-id differs from the recorded one (not used)")             \
+  X(kJitMapsRead, "jit_maps_read", kInfo, "/tmp/perf-PID.map files read for JIT symbols")         \
+  X(kJitMapsSkipped, "jit_maps_skipped", kInfo,                                                   \
+    "perf-PID.map files refused: a symlink, not a regular file, foreign owner or too big")        \
+  X(kJitMapBadLines, "jit_map_bad_lines", kInfo, "perf-PID.map lines that did not parse")         \
+  X(kUnwindComplete, "unwind_complete", kInfo, "DWARF-unwound user stacks that reached the root") \
+  X(kUnwindNoInfo, "unwind_no_info", kInfo,                                                       \
+    "DWARF unwinds stopped early: no unwind info and no frame pointer for a frame")               \
+  X(kUnwindStackTooSmall, "unwind_stack_too_small", kInfo,                                        \
+    "DWARF unwinds stopped early: stack copy too small (raise dwarf,SIZE)")                       \
+  X(kUnwindUnmapped, "unwind_unmapped", kInfo,                                                    \
+    "DWARF unwinds stopped early at an address outside every file mapping")                       \
+  X(kUnwindJit, "unwind_jit", kInfo, "DWARF unwinds stopped early in JIT (anonymous) code")       \
+  X(kUnwindMaxDepth, "unwind_max_depth", kInfo, "DWARF unwinds cut at the maximum depth")         \
+  X(kUnwindBadRegisters, "unwind_bad_registers", kInfo,                                           \
+    "samples without usable user registers (kernel threads, 32-bit processes)")                   \
+  X(kUnwindError, "unwind_error", kInfo,                                                          \
+    "DWARF unwinds stopped early on a corrupt stack or unwinder error")                           \
+  X(kTextNotUtf8, "text_not_utf8", kInfo,                                                         \
+    "bytes of names that were not UTF-8, shown as U+FFFD in JSON, HTML and pprof")                \
+  X(kCountersScaled, "counters_scaled", kInfo,                                                    \
+    "counters the kernel multiplexed: counted part of the time, scaled to all of it")             \
+  X(kCountersNotCounted, "counters_not_counted", kDataLoss,                                       \
+    "counters that never ran (more events than the PMU has counters?)")
 
 enum class Stat : uint16_t {
 #define WICK_STAT_ENUM(id, name, sev, desc) id,
@@ -80,6 +88,7 @@ struct StatInfo {
 };
 
 const StatInfo& GetStatInfo(Stat stat);
+
 // Looks a counter up by its stable name (used by the recording reader); false if unknown.
 bool StatFromName(std::string_view name, Stat* out);
 
@@ -95,6 +104,11 @@ class Stats {
  private:
   std::array<uint64_t, kNumStats> values_{};
 };
+
+// The one formatter of counters: every non-zero counter of `stats` but those in `skip` (a
+// caller that already said them), one line each, errors and data loss first, as
+// "VALUE DESCRIPTION [name]"; DWARF unwind outcomes also as a share of all unwinds.
+std::vector<std::string> FormatStats(const Stats& stats, std::span<const Stat> skip = {});
 
 }  // namespace wick
 

@@ -93,7 +93,9 @@ std::string FormatTraceText(const std::vector<TraceValue>& values);
 
 // {"name":value,...}: integers as JSON numbers, pointers as "0x..." strings, strings escaped
 // (non-UTF-8-safe bytes as \u00XX), arrays as JSON arrays, bytes as a hex string.
-std::string FormatTraceJson(const std::vector<TraceValue>& values);
+// Strings that are not UTF-8 get U+FFFD for each bad byte, counted in *text_not_utf8.
+std::string FormatTraceJson(const std::vector<TraceValue>& values,
+                            uint64_t* text_not_utf8 = nullptr);
 
 }  // namespace wick
 

@@ -1,5 +1,10 @@
 #include "wick/stats.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
 namespace wick {
 namespace {
 
@@ -22,6 +27,35 @@ bool StatFromName(std::string_view name, Stat* out) {
     }
   }
   return false;
+}
+
+std::vector<std::string> FormatStats(const Stats& stats, std::span<const Stat> skip) {
+  uint64_t unwinds = 0;
+  for (size_t i = static_cast<size_t>(Stat::kUnwindComplete);
+       i <= static_cast<size_t>(Stat::kUnwindError); ++i) {
+    unwinds += stats.Get(static_cast<Stat>(i));
+  }
+  std::vector<std::string> lines;
+  for (Severity severity : {Severity::kError, Severity::kDataLoss, Severity::kInfo}) {
+    for (size_t i = 0; i < kNumStats; ++i) {
+      const Stat stat = static_cast<Stat>(i);
+      const StatInfo& info = kInfos[i];
+      const uint64_t value = stats.Get(stat);
+      if (value == 0 || info.severity != severity ||
+          std::find(skip.begin(), skip.end(), stat) != skip.end()) {
+        continue;
+      }
+      std::string line = absl::StrCat(value, " ", std::string(info.description));
+      if (i >= static_cast<size_t>(Stat::kUnwindComplete) &&
+          i <= static_cast<size_t>(Stat::kUnwindError)) {
+        absl::StrAppend(&line, absl::StrFormat(" (%.1f%% of unwinds)",
+                                               100.0 * double(value) / double(unwinds)));
+      }
+      absl::StrAppend(&line, " [", std::string(info.name), "]");
+      lines.push_back(std::move(line));
+    }
+  }
+  return lines;
 }
 
 }  // namespace wick

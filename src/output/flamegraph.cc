@@ -9,70 +9,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "frame_expand.h"
+#include "wick/text.h"
 
 namespace wick {
 namespace {
 
 using output_internal::DisplayFrame;
-
-// JSON string contents, also safe inside an HTML <script> element: '<', '>' and '&' are
-// escaped so a name like "</script>" cannot end the element; U+2028/2029 are escaped because
-// older JavaScript parsers treat them as line ends.
-void AppendJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        continue;
-      case '\\':
-        out->append("\\\\");
-        continue;
-      case '<':
-      case '>':
-      case '&':
-        absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        continue;
-      default:
-        break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-    } else if (c == 0xe2 && i + 2 < s.size() && s[i + 1] == '\x80' &&
-               (s[i + 2] == '\xa8' || s[i + 2] == '\xa9')) {
-      out->append(s[i + 2] == '\xa8' ? "\\u2028" : "\\u2029");
-      i += 2;
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
-}
-
-// HTML text (the title).
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 class Tree {
  public:
@@ -99,13 +41,14 @@ class Tree {
   void Add(uint32_t node, uint64_t count) { nodes_[node].total += count; }
   void AddBase(uint32_t node, uint64_t count) { nodes_[node].base += count; }
 
-  // With `diff`, every node carries its base count and the document the base total.
-  std::string Json(bool diff = false) {
+  // With `diff`, every node carries its base count and the document the base total. Names
+  // that are not UTF-8 are counted in *replaced.
+  std::string Json(bool diff, uint64_t* replaced) {
     diff_ = diff;
     std::string out = "{\"names\":[";
     for (size_t i = 0; i < names_.size(); ++i) {
       if (i != 0) out.push_back(',');
-      AppendJsonString(names_[i].first, &out);
+      AppendJsonString(names_[i].first, &out, JsonEscape::kInsideHtmlScript, replaced);
     }
     out += "],\"kinds\":[";
     for (size_t i = 0; i < names_.size(); ++i) {
@@ -241,6 +184,9 @@ let maxDepth=0;
 })();
 const N=nm.length,total=tot[0]||1;
 const ROW=17;
+// A name as shown: a thread name may hold any byte, and a line break or tab in it would split
+// the tooltip and the details line; they show as \n, \r and \t. Search sees the name itself.
+const shown=names.map(s=>s.replace(/[\n\r\t]/g,c=>c==="\n"?"\\n":c==="\r"?"\\r":"\\t"));
 const canvas=document.getElementById("fg"),ctx=canvas.getContext("2d");
 const tip=document.getElementById("tip"),details=document.getElementById("details");
 document.getElementById("info").textContent=tot[0]+" samples, "+N+" frames"+(diff?" (base: "+bas[0]+" samples)":"");
@@ -291,7 +237,7 @@ function draw(){
     ctx.fillStyle=color(i);ctx.fillRect(x,y,Math.max(w-0.5,0.5),ROW-1);
     drawn[dep[i]].push([x,w,i]);
     if(w>28){
-      const label=names[nm[i]],max=Math.floor((w-6)/7.2);
+      const label=shown[nm[i]],max=Math.floor((w-6)/7.2);
       ctx.fillStyle="#000";
       ctx.fillText(label.length>max?label.slice(0,Math.max(0,max-2))+"..":label,x+3,y+ROW/2);
     }
@@ -312,7 +258,7 @@ function at(ev){
   return -1;
 }
 function describe(i){
-  let s=names[nm[i]]+"\n"+tot[i]+" samples, "+fmt(tot[i]/total)+" of all";
+  let s=shown[nm[i]]+"\n"+tot[i]+" samples, "+fmt(tot[i]/total)+" of all";
   if(zoom!==0)s+=", "+fmt(tot[i]/(tot[zoom]||1))+" of zoom";
   let self=tot[i];for(let c=i+1;c<end[i];c=end[c])self-=tot[c];
   if(self>0)s+="\nself: "+self+" samples";
@@ -366,9 +312,10 @@ void ReplaceAll(std::string* s, std::string_view from, std::string_view to) {
   }
 }
 
-absl::Status WritePage(std::string_view title, const std::string& json, std::ostream& out) {
+absl::Status WritePage(std::string_view title, const std::string& json, std::ostream& out,
+                       uint64_t* replaced) {
   std::string head(kPageHead);
-  ReplaceAll(&head, "@TITLE@", HtmlEscape(title));
+  ReplaceAll(&head, "@TITLE@", HtmlEscape(title, replaced));
   out << head << json << kPageTail;
   out.flush();
   if (!out) return absl::DataLossError("writing the flame graph failed (stream error)");
@@ -380,7 +327,7 @@ absl::Status WritePage(std::string_view title, const std::string& json, std::ost
 std::string FlameGraphJson(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts) {
   Tree tree;
   AddRecording(rec, sym, opts, /*base=*/false, &tree);
-  return tree.Json();
+  return tree.Json(/*diff=*/false, opts.text_not_utf8);
 }
 
 std::string DiffFlameGraphJson(const Recording& base, const Recording& now, Symbolizer& sym,
@@ -388,17 +335,17 @@ std::string DiffFlameGraphJson(const Recording& base, const Recording& now, Symb
   Tree tree;
   AddRecording(now, sym, opts, /*base=*/false, &tree);
   AddRecording(base, sym, opts, /*base=*/true, &tree);
-  return tree.Json(/*diff=*/true);
+  return tree.Json(/*diff=*/true, opts.text_not_utf8);
 }
 
 absl::Status WriteFlameGraph(const Recording& rec, Symbolizer& sym, std::ostream& out,
                              const FlameGraphOptions& opts) {
-  return WritePage(opts.title, FlameGraphJson(rec, sym, opts), out);
+  return WritePage(opts.title, FlameGraphJson(rec, sym, opts), out, opts.text_not_utf8);
 }
 
 absl::Status WriteDiffFlameGraph(const Recording& base, const Recording& now, Symbolizer& sym,
                                  std::ostream& out, const FlameGraphOptions& opts) {
-  return WritePage(opts.title, DiffFlameGraphJson(base, now, sym, opts), out);
+  return WritePage(opts.title, DiffFlameGraphJson(base, now, sym, opts), out, opts.text_not_utf8);
 }
 
 }  // namespace wick

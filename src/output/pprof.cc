@@ -20,21 +20,25 @@
 #include "frame_expand.h"
 #include "profile.pb.h"
 #include "wick/status.h"
+#include "wick/text.h"
 
 namespace wick {
 namespace {
 
+// pprof's strings are protobuf strings, which must be UTF-8: names that are not (a comm may
+// hold any byte but NUL) get U+FFFD for each bad byte, counted in *replaced.
 class StringTable {
  public:
-  StringTable() { Intern(""); }  // string_table[0] must be ""
+  explicit StringTable(uint64_t* replaced) : replaced_(replaced) { Intern(""); }
   int64_t Intern(std::string_view s) {
     auto [it, inserted] = index_.try_emplace(std::string(s), static_cast<int64_t>(strings_.size()));
-    if (inserted) strings_.emplace_back(s);
+    if (inserted) strings_.push_back(ToValidUtf8(s, replaced_));
     return it->second;
   }
   const std::vector<std::string>& strings() const { return strings_; }
 
  private:
+  uint64_t* replaced_;
   absl::flat_hash_map<std::string, int64_t> index_;
   std::vector<std::string> strings_;
 };
@@ -57,7 +61,7 @@ uint64_t NanosPerSample(const RecordingMeta& meta) {
 
 std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const PprofOptions& opts) {
   namespace pb = perftools::profiles;
-  StringTable strings;
+  StringTable strings(opts.text_not_utf8);
   pb::Profile profile;
   auto set_value_type = [&](pb::ValueType* vt, std::string_view type, std::string_view unit) {
     vt->set_type(strings.Intern(type));

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "frame_expand.h"
 #include "wick/status.h"
+#include "wick/text.h"
 #include "wick/trace_format.h"
 
 namespace wick {
@@ -18,36 +19,6 @@ namespace {
 
 using output_internal::DisplayFrame;
 using output_internal::ExpandFrame;
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (const char c : s) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        // Control bytes and non-ASCII bytes (comms and paths need not be UTF-8) escaped,
-        // so every line is valid JSON whatever the kernel handed us.
-        if (u < 0x20 || u >= 0x7f) {
-          absl::StrAppendFormat(out, "\\u%04x", u);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 // One event type's format, parsed on first use.
 struct TypeDecoder {
@@ -117,7 +88,8 @@ absl::Status WriteScript(const Recording& rec, Symbolizer& sym, std::ostream& ou
       auto values =
           DecodeTraceFields(*dec.format, std::as_bytes(std::span(s.raw.data(), s.raw.size())));
       if (values.ok()) {
-        fields = opts.json ? FormatTraceJson(*values) : FormatTraceText(*values);
+        fields =
+            opts.json ? FormatTraceJson(*values, &res.text_not_utf8) : FormatTraceText(*values);
       } else {
         error = std::string(values.status().message());
       }
@@ -141,16 +113,16 @@ absl::Status WriteScript(const Recording& rec, Symbolizer& sym, std::ostream& ou
     line.clear();
     if (opts.json) {
       line.append("{\"comm\":");
-      AppendJsonString(&line, comm);
+      AppendJsonString(comm, &line, JsonEscape::kPlain, &res.text_not_utf8);
       absl::StrAppendFormat(&line,
                             ",\"pid\":%u,\"tid\":%u,\"cpu\":%u,\"time\":%u.%06u,\"time_ns\":%u,"
                             "\"event\":",
                             s.pid, s.tid, s.cpu, sec, usec, s.time);
-      AppendJsonString(&line, type.name);
+      AppendJsonString(type.name, &line, JsonEscape::kPlain, &res.text_not_utf8);
       line.append(",\"fields\":");
       if (!error.empty()) {
         line.append("null,\"error\":");
-        AppendJsonString(&line, error);
+        AppendJsonString(error, &line, JsonEscape::kPlain, &res.text_not_utf8);
       } else {
         line.append(fields.empty() ? "{}" : fields);
       }
@@ -159,9 +131,9 @@ absl::Status WriteScript(const Recording& rec, Symbolizer& sym, std::ostream& ou
         for (size_t i = 0; i < frames.size(); ++i) {
           absl::StrAppendFormat(&line, "%s{\"addr\":\"0x%x\",\"name\":", i ? "," : "",
                                 (*raw_frames)[i].value);
-          AppendJsonString(&line, frames[i].name);
+          AppendJsonString(frames[i].name, &line, JsonEscape::kPlain, &res.text_not_utf8);
           line.append(",\"module\":");
-          AppendJsonString(&line, frames[i].module);
+          AppendJsonString(frames[i].module, &line, JsonEscape::kPlain, &res.text_not_utf8);
           line.push_back('}');
         }
         line.push_back(']');

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "wick/status.h"
+#include "wick/text.h"
 
 namespace wick {
 namespace {
@@ -275,62 +276,6 @@ void AppendHex(std::string& out, std::string_view bytes) {
 }
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not one.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const unsigned char c = s[i];
-  size_t n;
-  uint32_t cp;
-  if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0) {
-    n = 2;
-    cp = c & 0x1f;
-  } else if ((c & 0xf0) == 0xe0) {
-    n = 3;
-    cp = c & 0x0f;
-  } else if ((c & 0xf8) == 0xf0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    const unsigned char cc = s[i + k];
-    if ((cc & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
-}
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = s[i];
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-      ++i;
-    } else if (c < 0x20 || c == 0x7f) {
-      absl::StrAppend(&out, "\\u00");
-      AppendHex(out, s.substr(i, 1));
-      ++i;
-    } else if (c < 0x80) {
-      out.push_back(static_cast<char>(c));
-      ++i;
-    } else if (const size_t n = Utf8SequenceLength(s, i); n > 0) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      // A byte that is not UTF-8: keep it visible as its Latin-1 code point.
-      absl::StrAppend(&out, "\\u00");
-      AppendHex(out, s.substr(i, 1));
-      ++i;
-    }
-  }
-  out.push_back('"');
-}
-
 template <typename T>
 void AppendArray(std::string& out, const std::vector<T>& values) {
   out.push_back('[');
@@ -479,7 +424,7 @@ namespace {
 
 // One value as text (`json` false: strings bare, pointers and bytes as bare hex) or as JSON
 // (strings escaped and quoted; pointers and bytes as quoted hex).
-void AppendValue(std::string& out, const TraceValue& v, bool json) {
+void AppendValue(std::string& out, const TraceValue& v, bool json, uint64_t* text_not_utf8) {
   const char* quote = json ? "\"" : "";
   switch (v.type) {
     case TraceValue::Type::kSigned:
@@ -493,7 +438,7 @@ void AppendValue(std::string& out, const TraceValue& v, bool json) {
       break;
     case TraceValue::Type::kString:
       if (json) {
-        AppendJsonString(out, v.str);
+        AppendJsonString(v.str, &out, JsonEscape::kPlain, text_not_utf8);
       } else {
         out.append(v.str);
       }
@@ -519,18 +464,19 @@ std::string FormatTraceText(const std::vector<TraceValue>& values) {
   for (const TraceValue& v : values) {
     if (!out.empty()) out.push_back(' ');
     absl::StrAppend(&out, v.field != nullptr ? v.field->name : "?", "=");
-    AppendValue(out, v, /*json=*/false);
+    AppendValue(out, v, /*json=*/false, nullptr);
   }
   return out;
 }
 
-std::string FormatTraceJson(const std::vector<TraceValue>& values) {
+std::string FormatTraceJson(const std::vector<TraceValue>& values, uint64_t* text_not_utf8) {
   std::string out = "{";
   for (const TraceValue& v : values) {
     if (out.size() > 1) out.push_back(',');
-    AppendJsonString(out, v.field != nullptr ? v.field->name : "?");
+    AppendJsonString(v.field != nullptr ? v.field->name : "?", &out, JsonEscape::kPlain,
+                     text_not_utf8);
     out.push_back(':');
-    AppendValue(out, v, /*json=*/true);
+    AppendValue(out, v, /*json=*/true, text_not_utf8);
   }
   out.push_back('}');
   return out;

@@ -2,9 +2,11 @@
 // golang-go), which shares no code with wick or libprotobuf. The known-answer workload
 // (main -> work -> a 60 %, b 30 %, c 10 %) must come out of pprof's -top with that split,
 // the sample count of wick's folded output, the thread label and source lines.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -167,6 +169,28 @@ TEST_F(PprofE2eTest, GoToolPprofReadsTheKnownSplit) {
   EXPECT_NE(traces.out.find("thread:  known_tree_fp"), std::string::npos) << traces.out;
   EXPECT_NE(traces.out.find("   a\n             work\n             main\n"), std::string::npos)
       << traces.out.substr(0, 2000);
+}
+
+// pprof's strings must be UTF-8: a thread named by a file name that is not (any byte but '/'
+// and NUL) reaches go tool pprof as U+FFFD for the bad byte, and UTF-8 names as they are.
+TEST_F(PprofE2eTest, ThreadNamesThatAreNotUtf8) {
+  const std::string dir = TempPath("pprof-names");
+  mkdir(dir.c_str(), 0755);
+  const std::string name = "q\xff\xc5\xbe\"x";  // a stray byte, then "ž" and a quote
+  const std::string program = dir + "/" + name;
+  std::filesystem::copy_file(workloads::KnownTreePath(), program,
+                             std::filesystem::copy_options::overwrite_existing);
+  const std::string rec = TempPath("pprof-names.wick");
+  RunResult r = RunProgram({kWick, "record", "-g", "-o", rec, "--", program, "r20"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string pb = TempPath("pprof-names.pb.gz");
+  r = RunProgram({kWick, "report", "-i", rec, "--pprof", pb});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "were not UTF-8")) << r.err;
+  RunResult traces = Pprof({"-traces", pb});
+  ASSERT_EQ(traces.exit_code, 0) << traces.err;
+  EXPECT_TRUE(absl::StrContains(traces.out, "thread:  q\xef\xbf\xbd\xc5\xbe\"x\n"))
+      << traces.out.substr(0, 1000);
 }
 
 }  // namespace

@@ -191,8 +191,7 @@ TEST_F(RecordE2eTest, CommandEndedByDurationExitsZero) {
   RunResult r = RunProgram(
       {kWick, "record", "--duration", "0.3", "-o", TempPath("dur.wick"), "--", "/bin/sleep", "30"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("the command was still running when --duration elapsed"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("the command was still running when --duration elapsed"), std::string::npos)
       << r.err;
 }
 

@@ -88,6 +88,11 @@ try{
     search.dispatchEvent(new KeyboardEvent("keydown",{key:"Enter",bubbles:true}));
     return match.textContent;
   }
+  if(E.names){
+    const f=scan();
+    for(const n of E.names)check(n in f,"frame "+JSON.stringify(n)+" drawn");
+    log.push("drawn: "+JSON.stringify(Object.keys(f)));
+  }
   if(E.frames){
     let f=scan();
     for(const n of E.frames)check(n in f,"frame "+n+" drawn");
@@ -220,6 +225,29 @@ TEST_F(FlameGraphChromiumTest, ClickZoomsSearchHighlightsNoErrors) {
   const std::string result = Drive(rec_, expect, &seconds);
   EXPECT_EQ(result.substr(0, 4), "PASS") << result;
   std::printf("%s\nchromium ran %.1f s\n", result.c_str(), seconds);
+}
+
+// Thread names hold any byte but NUL: valid UTF-8 shows as it is, a byte that is not UTF-8 as
+// U+FFFD, and quotes, backslashes, a newline and "</script>" do not break the page.
+TEST_F(FlameGraphChromiumTest, NamesThatAreNotPlainAsciiShowAsTheyAre) {
+  rec_.comms.push_back({1, "\xc5\xbelu\xc5\xa5"});    // "žluť"
+  rec_.comms.push_back({2, "q\xff\"\\\n</script>"});  // invalid byte, quote, backslash, newline
+  AddStack(1, {F("a"), F("work"), F("main")}, 6);
+  AddStack(2, {F("b"), F("work"), F("main")}, 6);
+  uint64_t replaced = 0;
+  FlameGraphOptions opts;
+  opts.text_not_utf8 = &replaced;
+  ASSERT_FALSE(FlameGraphJson(rec_, sym_, opts).empty());
+  EXPECT_EQ(replaced, 1u);
+  // (The expectation sits in a <script> of its own: its "</script>" is written <\/script>.)
+  // The newline shows as \n (it would split the tooltip).
+  const std::string expect = R"JS({
+    info: "12 samples, 9 frames",
+    names: ["\u017elu\u0165", "q\uFFFD\"\\\\n<\/script>", "a", "b", "work", "main"]
+  })JS";
+  double seconds = 0;
+  const std::string result = Drive(rec_, expect, &seconds);
+  EXPECT_EQ(result.substr(0, 4), "PASS") << result;
 }
 
 // The harness itself: an uncaught exception and a console.error on the page fail the check.

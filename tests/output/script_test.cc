@@ -158,11 +158,18 @@ TEST_F(ScriptTest, UndecodablePayloadsAreShownNotFatal) {
   EXPECT_NE(json.find(R"("fields":null,"error":")"), std::string::npos) << json;
 }
 
-TEST_F(ScriptTest, JsonEscapesNamesThatAreNotPlainAscii) {
-  rec_.comms[1].name = "a\"b\\c\x01\xff";
+// A comm may hold any byte but NUL: valid UTF-8 passes as it is, a byte that is not UTF-8
+// becomes U+FFFD (counted), quotes, backslashes and control bytes are escaped.
+TEST_F(ScriptTest, JsonNamesAreValidUtf8) {
+  rec_.comms[1].name = "a\"b\\c\n\x01\xff\xc5\xbelu\xc5\xa5";
   ScriptOptions opts;
   opts.json = true;
-  EXPECT_NE(Run(opts).find(R"({"comm":"a\"b\\c\u0001\u00ff",)"), std::string::npos) << Run(opts);
+  ScriptResult result;
+  const std::string json = Run(opts, &result);
+  EXPECT_NE(json.find("{\"comm\":\"a\\\"b\\\\c\\n\\u0001\xef\xbf\xbd\xc5\xbelu\xc5\xa5\","),
+            std::string::npos)
+      << json;
+  EXPECT_EQ(result.text_not_utf8, 1u);
 }
 
 TEST(ScriptMessageTest, NoTraceEvents) {

@@ -314,7 +314,11 @@ TEST(DecodeTest, JsonEscapesStrings) {
   Payload p(16);
   p.PutBytes(0, "a\"b\\c\n\xff\xc3\xa9\x01");
   WICK_ASSERT_OK_AND_ASSIGN(std::vector<TraceValue> values, DecodeTraceFields(f, p.span()));
-  EXPECT_EQ(FormatTraceJson(values), "{\"s\":\"a\\\"b\\\\c\\u000a\\u00ff\xc3\xa9\\u0001\"}");
+  // Valid UTF-8 as it is; the stray \xff as U+FFFD, counted.
+  uint64_t replaced = 0;
+  EXPECT_EQ(FormatTraceJson(values, &replaced),
+            "{\"s\":\"a\\\"b\\\\c\\n\xef\xbf\xbd\xc3\xa9\\u0001\"}");
+  EXPECT_EQ(replaced, 1u);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 
 #include "CLI/CLI.hpp"
 #include "wick/recording.h"
+#include "wick/stats.h"
 #include "wick/symbolizer.h"
 
 namespace wick::cli {
@@ -127,6 +128,9 @@ SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& flags);
 
 // "wick <sub>: <message>" on stderr.
 void PrintError(const std::string& sub, const std::string& message);
+
+// Every non-zero counter of `stats` but `skip`, one "wick <sub>: ..." line each (FormatStats).
+void PrintStats(const std::string& sub, const Stats& stats, std::initializer_list<Stat> skip = {});
 
 // Makes each of `signals` write to eventfd `stop_fd` (the session's stop request) instead
 // of killing wick; StopOnSignals(-1, {}) makes the handlers do nothing again.

@@ -107,26 +107,6 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
       std::fprintf(stderr, "wick record:   %" PRIu64 " samples of %s\n", count, name.c_str());
     }
   }
-  uint64_t unwinds = 0;
-  const Stat kUnwindStats[] = {Stat::kUnwindComplete,      Stat::kUnwindNoInfo,
-                               Stat::kUnwindStackTooSmall, Stat::kUnwindUnmapped,
-                               Stat::kUnwindJit,           Stat::kUnwindMaxDepth,
-                               Stat::kUnwindBadRegisters,  Stat::kUnwindError};
-  for (Stat u : kUnwindStats) unwinds += st.Get(u);
-  if (unwinds > 0) {
-    // The honest account of DWARF unwinding: how many stacks reached the root, and why the
-    // others stopped.
-    std::fprintf(stderr, "wick record: user stacks unwound (DWARF): %" PRIu64 "\n", unwinds);
-    const char* kLabels[] = {"reached the root",  "no unwind info", "stack copy too small",
-                             "unmapped address",  "JIT code",       "maximum depth",
-                             "no user registers", "unwinder error"};
-    for (size_t i = 0; i < std::size(kUnwindStats); ++i) {
-      uint64_t n = st.Get(kUnwindStats[i]);
-      if (n == 0 && i != 0) continue;
-      std::fprintf(stderr, "wick record:   %-22s %10" PRIu64 "  %5.1f%%\n", kLabels[i], n,
-                   100.0 * double(n) / double(unwinds));
-    }
-  }
   // A share of the run only means something over a run long enough to amortize start-up.
   if (s.duration_ns >= 500'000'000) {
     std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s (%.2f%% of one CPU)\n",
@@ -134,22 +114,24 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
   } else {
     std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s\n", s.self_cpu_ns / 1e9);
   }
-  // Every other non-zero counter that means something was lost or went wrong.
-  for (size_t i = 0; i < kNumStats; ++i) {
-    Stat stat = static_cast<Stat>(i);
-    const StatInfo& info = GetStatInfo(stat);
-    if (st.Get(stat) == 0 || info.severity == Severity::kInfo) continue;
-    if (stat == Stat::kLostSamples || stat == Stat::kLostSamplesNoBuffer || stat == Stat::kThrottle)
-      continue;
-    std::fprintf(stderr, "wick record: %s: %" PRIu64 " (%s)\n", std::string(info.name).c_str(),
-                 st.Get(stat), std::string(info.description).c_str());
-  }
+  // Every other non-zero counter, with what it means (DWARF unwinds: how many reached the
+  // root and why the others stopped).
+  PrintStats("record", st,
+             {Stat::kSamples, Stat::kLostSamples, Stat::kLostSamplesNoBuffer, Stat::kThrottle,
+              Stat::kFramesNoBuildId});
 }
 
 }  // namespace
 
 void PrintError(const std::string& sub, const std::string& message) {
   std::fprintf(stderr, "wick %s: %s\n", sub.c_str(), message.c_str());
+}
+
+void PrintStats(const std::string& sub, const Stats& stats, std::initializer_list<Stat> skip) {
+  for (const std::string& line :
+       FormatStats(stats, std::span<const Stat>(skip.begin(), skip.size()))) {
+    PrintError(sub, line);
+  }
 }
 
 absl::Status WriteOutputFile(const std::string& path,
@@ -344,10 +326,10 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   opts.duration_s = f.duration;
   if (!f.mmap_pages.empty()) {
     uint64_t pages = 0;
-    absl::Status valid = absl::SimpleAtoi(f.mmap_pages, &pages)
-                             ? CheckRingPages(pages)
-                             : absl::InvalidArgumentError("-m " + f.mmap_pages + ": " +
-                                                          std::string(kRingPagesRule));
+    absl::Status valid =
+        absl::SimpleAtoi(f.mmap_pages, &pages)
+            ? CheckRingPages(pages)
+            : absl::InvalidArgumentError("-m " + f.mmap_pages + ": " + std::string(kRingPagesRule));
     if (!valid.ok()) {
       PrintError("record", std::string(valid.message()));
       return 2;

@@ -82,6 +82,15 @@ void WarnAboutSymbols(const Symbolizer& sym) {
   }
 }
 
+// One short block on stderr: the recording's counters (what was lost while recording), the
+// symbolizer's (what could not be named) and the report's own.
+void PrintReportStats(const Recording& rec, const Symbolizer& sym, uint64_t text_not_utf8) {
+  Stats all = rec.stats;
+  all.Merge(sym.stats());
+  all.Add(Stat::kTextNotUtf8, text_not_utf8);
+  PrintStats("report", all);
+}
+
 }  // namespace
 
 int RunReport(const ReportFlags& f) {
@@ -103,6 +112,7 @@ int RunReport(const ReportFlags& f) {
   }
   if (f.per_thread) SplitCommsByThread(&*rec);
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
+  uint64_t text_not_utf8 = 0;
   int rc = 0;
   auto check = [&](const absl::Status& s) {
     if (!s.ok()) {
@@ -119,12 +129,14 @@ int RunReport(const ReportFlags& f) {
   }
   if (!f.pprof.empty()) {
     PprofOptions opts;  // pprof always carries inlined Lines and line numbers
+    opts.text_not_utf8 = &text_not_utf8;
     check(WritePprofFile(*rec, symbolizer, f.pprof, opts));
   }
   if (!f.flamegraph.empty()) {
     FlameGraphOptions opts;
     opts.lines = f.lines;
     opts.include_comm = !f.no_comm;
+    opts.text_not_utf8 = &text_not_utf8;
     opts.title = "wick: " + (rec->meta.command_line.empty() ? f.input : rec->meta.command_line);
     check(WriteOutputFile(f.flamegraph, [&](std::ostream& out) {
       return WriteFlameGraph(*rec, symbolizer, out, opts);
@@ -149,6 +161,7 @@ int RunReport(const ReportFlags& f) {
       check(WriteCallTable(table, direction, std::cout, opts));
       std::cout.flush();
       WarnAboutSymbols(symbolizer);
+      PrintReportStats(*rec, symbolizer, text_not_utf8);
       return rc;
     }
     const TopTable table = ComputeTopTable(*rec, symbolizer, opts);
@@ -157,6 +170,7 @@ int RunReport(const ReportFlags& f) {
   }
   std::cout.flush();
   WarnAboutSymbols(symbolizer);
+  PrintReportStats(*rec, symbolizer, text_not_utf8);
   return rc;
 }
 

@@ -13,6 +13,8 @@
 #include "absl/strings/str_split.h"
 #include "commands.h"
 #include "wick/stat_session.h"
+#include "wick/stats.h"
+#include "wick/text.h"
 
 namespace wick::cli {
 namespace {
@@ -29,18 +31,9 @@ std::string Grouped(double v) {
   return out;
 }
 
-std::string JsonEscape(const std::string& s) {
+std::string JsonString(const std::string& s) {
   std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
+  AppendJsonString(s, &out);
   return out;
 }
 
@@ -50,9 +43,9 @@ void Print(const CounterReading& r, double value, bool json, double interval_s) 
       r.time_enabled ? 100.0 * double(r.time_running) / double(r.time_enabled) : 100.0;
   if (json) {
     std::string prefix = interval_s >= 0 ? absl::StrFormat("\"interval\":%.3f,", interval_s) : "";
-    std::printf("{%s\"event\":\"%s\",\"value\":%s,\"unit\":\"%s\",\"time_enabled\":%" PRIu64
+    std::printf("{%s\"event\":%s,\"value\":%s,\"unit\":\"%s\",\"time_enabled\":%" PRIu64
                 ",\"time_running\":%" PRIu64 ",\"scaled\":%s,\"counted\":%s}\n",
-                prefix.c_str(), JsonEscape(r.event).c_str(),
+                prefix.c_str(), JsonString(r.event).c_str(),
                 r.not_counted ? "null" : absl::StrFormat("%.0f", value).c_str(), r.unit.c_str(),
                 r.time_enabled, r.time_running, r.scaled ? "true" : "false",
                 r.not_counted ? "false" : "true");
@@ -169,6 +162,14 @@ int RunStat(const StatFlags& f) {
   }
   for (const CounterReading& r : *final_readings) Print(r, r.value, f.json, -1);
   if (!f.json) std::fprintf(stderr, "\n %20.3f s   time elapsed\n", elapsed);
+  Stats counts;
+  for (const CounterReading& r : *final_readings) {
+    if (r.not_counted)
+      counts.Add(Stat::kCountersNotCounted);
+    else if (r.scaled)
+      counts.Add(Stat::kCountersScaled);
+  }
+  PrintStats("stat", counts);
   if (s.StoppedCommand()) {
     // wick ended the count, and then the command: its status says nothing about the command.
     PrintError("stat", "the command was still running when the count ended: it was ended with it");
