@@ -164,8 +164,14 @@ class RecordingWriter {
   // closes the file.
   virtual absl::Status Finish(std::span<const KernelSymbol> kernel_symbols, const Stats& stats,
                               uint64_t duration_ns) = 0;
-  // Bytes written so far.
+  // Bytes written so far. After a failed write (ENOSPC), the file has been cut back to its
+  // last complete chunk, which every reader takes as a recording cut short; nothing more is
+  // written and every later call returns the same error.
   virtual uint64_t BytesWritten() const = 0;
+  // Samples (AddCount deltas) in chunks written whole, and the rest added so far: those
+  // still buffered, or lost with a failed write.
+  virtual uint64_t SamplesWritten() const = 0;
+  virtual uint64_t SamplesNotWritten() const = 0;
 };
 
 // Reads a whole recording. A truncated file is not an error: the result has complete=false.

@@ -73,9 +73,9 @@ struct RecordSummary {
   uint64_t self_cpu_ns = 0;
   // For a launched command: its wait status (from waitpid), else -1.
   int command_wait_status = -1;
-  // Why the run ended: every target exited, --duration elapsed, or a stop request (StopFd:
-  // Ctrl-C, SIGTERM).
-  enum class End { kTargetsExited, kDuration, kStopRequest };
+  // Why the run ended: every target exited, --duration elapsed, a stop request (StopFd:
+  // Ctrl-C, SIGTERM), or the recording could not be written (the disk is full).
+  enum class End { kTargetsExited, kDuration, kStopRequest, kWriteFailed };
   End end = End::kTargetsExited;
   // The launched command was still running when the run ended by --duration or a stop
   // request, and wick ended it (SIGTERM, then SIGKILL), or the same Ctrl-C did: its wait
@@ -88,6 +88,11 @@ struct RecordSummary {
   bool overwrite = false;
   bool overwrite_wrapped = false;
   uint64_t overwrite_kept_ns = 0;
+  // Set when writing the recording failed (ENOSPC): the file was cut back to its last
+  // complete chunk, which holds `samples_written` samples; `samples_not_written` were lost.
+  std::string write_error;
+  uint64_t samples_written = 0;
+  uint64_t samples_not_written = 0;
 };
 
 class RecordSession {

@@ -128,7 +128,7 @@ class Parser {
     } else if (bad > 0) {
       absl::StrAppend(&note, "the last ", bad, " bytes were incomplete");
     } else {
-      absl::StrAppend(&note, "no end chunk (wick was killed or stopped before finishing)");
+      absl::StrAppend(&note, "no end chunk (wick was killed, or the disk filled, before it finished)");
     }
     rec_.complete = false;
     rec_.truncation_note = std::move(note);

@@ -79,7 +79,11 @@ class FileRecordingWriter final : public RecordingWriter {
     e.Put<uint32_t>(kRecordingVersion);
     e.Put<uint32_t>(fmt::kHeaderSize);
     e.Put<uint64_t>(0);
-    WICK_RETURN_IF_ERROR(WriteAll(header));
+    if (absl::Status status = WriteAll(header); !status.ok()) {
+      (void)::ftruncate(fd_.get(), 0);  // not even a header: an empty file, not a foreign one
+      return status;
+    }
+    complete_bytes_ = bytes_written_;
 
     std::string payload;
     Encoder p(&payload);
@@ -111,6 +115,7 @@ class FileRecordingWriter final : public RecordingWriter {
   void AddCount(uint32_t id, uint64_t delta) override {
     if (finished_ || delta == 0) return;
     counts_[id] += delta;
+    samples_added_ += delta;
   }
 
   void AddEventType(uint32_t id, std::string_view name, std::string_view format) override {
@@ -213,6 +218,8 @@ class FileRecordingWriter final : public RecordingWriter {
     std::sort(stacks_.begin(), stacks_.end(), by_id);
     std::vector<std::pair<uint32_t, uint64_t>> counts(counts_.begin(), counts_.end());
     std::sort(counts.begin(), counts.end());
+    uint64_t samples = 0;
+    for (const auto& [id, delta] : counts) samples += delta;
 
     std::string payload;
     Encoder p(&payload);
@@ -249,7 +256,7 @@ class FileRecordingWriter final : public RecordingWriter {
     comms_.clear();
     stacks_.clear();
     counts_.clear();
-    return WriteChunk(fmt::kChunkData, payload);
+    return WriteChunk(fmt::kChunkData, payload, samples);
   }
 
   absl::Status Finish(std::span<const KernelSymbol> kernel_symbols, const Stats& stats,
@@ -299,6 +306,8 @@ class FileRecordingWriter final : public RecordingWriter {
   }
 
   uint64_t BytesWritten() const override { return bytes_written_; }
+  uint64_t SamplesWritten() const override { return samples_written_; }
+  uint64_t SamplesNotWritten() const override { return samples_added_ - samples_written_; }
 
  private:
   void ResetTraceSamples() {
@@ -306,7 +315,8 @@ class FileRecordingWriter final : public RecordingWriter {
     trace_count_ = 0;
   }
 
-  absl::Status WriteChunk(uint32_t type, const std::string& payload) {
+  // `samples`: the sample counts the chunk carries, written once the whole chunk is.
+  absl::Status WriteChunk(uint32_t type, const std::string& payload, uint64_t samples = 0) {
     // Header and payload in two writes: no copy of a possibly large payload.
     std::string header;
     const uint64_t size = payload.size();
@@ -315,8 +325,19 @@ class FileRecordingWriter final : public RecordingWriter {
     e.Put<uint32_t>(type);
     e.Put<uint32_t>(crc);
     e.Put<uint64_t>(size);
-    WICK_RETURN_IF_ERROR(WriteAll(header));
-    return WriteAll(payload);
+    absl::Status status = WriteAll(header);
+    if (status.ok()) status = WriteAll(payload);
+    if (!status.ok()) {
+      // A part of a chunk would read as a cut (or, after a later write that fit, corrupt)
+      // file: end the file at its last complete chunk, which a reader takes as cut short.
+      if (fd_ && ::ftruncate(fd_.get(), static_cast<off_t>(complete_bytes_)) == 0) {
+        bytes_written_ = complete_bytes_;
+      }
+      return status;
+    }
+    complete_bytes_ = bytes_written_;
+    samples_written_ += samples;
+    return absl::OkStatus();
   }
 
   // One write error ends the recording: later calls return the same error.
@@ -342,6 +363,9 @@ class FileRecordingWriter final : public RecordingWriter {
   absl::Status error_;
   bool finished_ = false;
   uint64_t bytes_written_ = 0;
+  uint64_t complete_bytes_ = 0;  // the end of the last chunk written whole
+  uint64_t samples_added_ = 0;   // by AddCount
+  uint64_t samples_written_ = 0;
   std::vector<PendingBinary> binaries_;
   std::vector<PendingComm> comms_;
   std::vector<PendingStack> stacks_;

@@ -835,7 +835,14 @@ absl::StatusOr<RecordSummary> Session::Run() {
       }
     }
     DrainAll();
-    if (flush && write_status_.ok()) write_status_ = FlushToFile();
+    if (flush && write_status_.ok()) {
+      write_status_ = FlushToFile();
+      // The disk is full (or gone): nothing more can be kept, so stop as Ctrl-C would.
+      if (!write_status_.ok()) {
+        summary.end = RecordSummary::End::kWriteFailed;
+        stop = true;
+      }
+    }
   }
 
   // Stop sampling, then read what is left.
@@ -866,12 +873,20 @@ absl::StatusOr<RecordSummary> Session::Run() {
   if (options_.overwrite) SnapshotBackwardRings(&summary, /*resume=*/false);
 
   for (auto& r : readers_) stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
-  if (write_status_.ok()) write_status_ = FlushToFile();
+  if (write_status_.ok()) {
+    write_status_ = FlushToFile();
+  } else {
+    (void)FlushToFile();  // fails at once; hands the writer the samples the disk lost
+  }
   // Issue 6 (JIT maps): /tmp/perf-PID.map of every process with raw frames, into the file.
   writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
   absl::Status finish = writer_->Finish({}, stats_, duration_ns);
-  if (!write_status_.ok()) return write_status_;
-  WICK_RETURN_IF_ERROR(finish);
+  if (write_status_.ok()) write_status_ = finish;
+  // After a failed write the writer has cut the file back to its last complete chunk: the run
+  // still reports everything, and says what the file holds and what the disk lost.
+  if (!write_status_.ok()) summary.write_error = std::string(write_status_.message());
+  summary.samples_written = writer_->SamplesWritten();
+  summary.samples_not_written = writer_->SamplesNotWritten();
 
   summary.stats = stats_;
   summary.duration_ns = duration_ns;

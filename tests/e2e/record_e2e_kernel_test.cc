@@ -1,11 +1,16 @@
 // wick record + wick report --folded on the known-answer workload (main -> work -> a 60 %,
 // b 30 %, c 10 %), run as a user would: the real program, the real kernel.
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cinttypes>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
@@ -14,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "folded.h"
@@ -244,6 +250,55 @@ TEST_F(RecordE2eTest, OutputFileIsNeverLostBySurprise) {
   EXPECT_NE(r.err.find("the previous recording is kept as " + file + ".old"), std::string::npos)
       << r.err;
   EXPECT_EQ(Report(file + ".old").total(), first);
+}
+
+// ENOSPC: a 16 KiB tmpfs fills within seconds with a busy two-thread target under -g. wick
+// stops, cuts the file back to its last complete chunk, says how many samples it keeps and how
+// many the disk lost, and exits 1; the file reads as a recording cut short with exactly the
+// samples it says.
+TEST_F(RecordE2eTest, AFullDiskKeepsEveryCompleteChunk) {
+  const std::string dir = TempPath("full-disk");
+  mkdir(dir.c_str(), 0755);
+  if (mount("wick-full", dir.c_str(), "tmpfs", 0, "size=16k") != 0) {
+    WICK_SKIP_OR_FAIL("cannot mount a tmpfs (needs root): " + std::string(strerror(errno)));
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{dir};
+  const std::string file = dir + "/out.wick";
+  // Far more CPU than the disk can hold samples of: wick ends it when the disk is full.
+  RunResult r = RunProgram({kWick, "record", "-g", "-F", "999", "-o", file, "--",
+                            workloads::KnownTreePath(), "r100000", "threads", "2"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  const std::string keeps = " was cut back to its last complete chunk and keeps ";
+  const size_t at = r.err.find(keeps);
+  ASSERT_NE(at, std::string::npos) << r.err;
+  uint64_t kept = 0, lost = 0;
+  const std::string rest = r.err.substr(at + keeps.size());
+  ASSERT_EQ(std::sscanf(rest.c_str(), "%" SCNu64 " samples (wick report reads it), %" SCNu64, &kept,
+                        &lost),
+            2)
+      << r.err;
+  EXPECT_GT(kept, 0u) << r.err;
+  EXPECT_GT(lost, 0u) << "the samples of the chunk that did not fit: " << r.err;
+  // Every line of the summary still came, with the total that includes both.
+  EXPECT_NE(r.err.find(absl::StrCat(kept, " of them kept in ", file)), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(absl::StrCat("wick record: ", kept + lost, " samples of cpu-clock")),
+            std::string::npos)
+      << r.err;
+  const Folded p = Report(file);
+  EXPECT_EQ(p.total(), kept);
+  EXPECT_GE(double(p.With({"work"})), 0.95 * double(p.total()));
+  // Nothing of the chunk that did not fit is left in the file: it ends where a chunk ends.
+  struct stat st = {};
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  const RunResult report = RunProgram({kWick, "report", "-i", file, "--folded"});
+  EXPECT_NE(report.err.find(absl::StrCat("cut short after ", st.st_size, " of ", st.st_size,
+                                         " bytes: recovered")),
+            std::string::npos)
+      << report.err;
 }
 
 // Usage errors: status 2, one line that names the subcommand.

@@ -246,8 +246,8 @@ TEST(RecordingTest, CountsAccumulateAcrossFlushesAndEachFlushIsDurable) {
     const std::string size = std::to_string(w.BytesWritten());
     EXPECT_EQ(rec.truncation_note,
               "cut short after " + size + " of " + size +
-                  " bytes: recovered 2 stacks, 10 samples; no end chunk (wick was killed or "
-                  "stopped before finishing)");
+                  " bytes: recovered 2 stacks, 10 samples; no end chunk (wick was killed, or the "
+                  "disk filled, before it finished)");
   }
 
   const uint64_t before = w.BytesWritten();

@@ -74,10 +74,14 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
   uint64_t samples = st.Get(Stat::kSamples);
   uint64_t lost = st.Get(Stat::kLostSamples) + st.Get(Stat::kLostSamplesNoBuffer);
   double lost_pct = samples + lost ? 100.0 * lost / double(samples + lost) : 0.0;
+  const std::string written = s.write_error.empty()
+                                  ? absl::StrCat("written to ", output)
+                                  : absl::StrCat(s.samples_written, " of them kept in ", output,
+                                                 " before the write failed");
   std::fprintf(stderr,
                "wick record: %" PRIu64 " samples of %s in %.2f s, %" PRIu64
-               " distinct stacks, written to %s (%s)\n",
-               samples, s.event.c_str(), s.duration_ns / 1e9, s.distinct_stacks, output.c_str(),
+               " distinct stacks, %s (%s)\n",
+               samples, s.event.c_str(), s.duration_ns / 1e9, s.distinct_stacks, written.c_str(),
                HumanBytes(s.output_bytes).c_str());
   std::fprintf(stderr,
                "wick record: lost samples: %" PRIu64 " (%.2f%%), throttle events: %" PRIu64
@@ -366,6 +370,14 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     return 1;
   }
   PrintSummary(*summary, opts.output);
+  if (!summary->write_error.empty()) {
+    PrintError("record", absl::StrCat(summary->write_error, "; ", opts.output,
+                                      " was cut back to its last complete chunk and keeps ",
+                                      summary->samples_written, " samples (wick report reads it), ",
+                                      summary->samples_not_written,
+                                      " samples since were lost with the disk"));
+    return 1;
+  }
   if (summary->command_stopped) {
     // wick ended the run, and then the command: its status says nothing about the command.
     std::fprintf(stderr,
