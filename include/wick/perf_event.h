@@ -50,6 +50,13 @@ absl::StatusOr<perf_event_attr> MakeSamplingAttr(const ResolvedEvent& event,
 // A plain counting attr (no sampling, read_format 0: read() returns one u64), enabled at open.
 perf_event_attr MakeCountingAttr(const ResolvedEvent& event, const EventSpec& modifiers);
 
+// Makes room for `needed` more file descriptors (perf events are one fd each per task and
+// cpu: -p of a 2,000-thread process opens thousands). Raises the soft RLIMIT_NOFILE to the
+// hard limit when the files open now plus `needed` would not fit, as perf does. Returns
+// FailedPrecondition naming RLIMIT_NOFILE, the limit and `what` (e.g. "2001 threads x 2
+// cpus x 1 event") when even the hard limit is too low.
+absl::Status ReserveFileDescriptors(uint64_t needed, std::string_view what);
+
 class PerfEvent {
  public:
   // perf_event_open(attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC). `description` names the

@@ -103,9 +103,19 @@ class ProcessTable {
   void KeepHistory() { keep_history_ = true; }
   // The sample time that the lookups answer for; UINT64_MAX (the default): now.
   void SetResolveTime(uint64_t time) { resolve_time_ = time; }
-  // PERF_RECORD_EXIT. Only marks the process: samples still queued in other CPUs' ring
-  // buffers may need its mappings.
+  // PERF_RECORD_EXIT of thread `tid` of process `pid` (of the process when tid == pid). Only
+  // marks it: samples still queued in other CPUs' ring buffers may need its mappings.
   void OnExit(pid_t pid, pid_t tid);
+  // Frees the processes and threads whose exit was seen before the previous call, unless a
+  // new one took the pid or tid since. A process whose main thread exited first is freed
+  // after its last thread. The session calls this once a second, after reading every ring up
+  // to then, so no sample of theirs can still come. The table then holds the live tasks plus
+  // those that exited in the last two seconds, however many come and go (a fork storm).
+  // Counts kProcessesForgotten. Does nothing with KeepHistory (--overwrite resolves its
+  // samples at the end, against kept images).
+  void ForgetExited();
+  size_t ProcessCount() const { return processes_.size(); }
+  size_t ThreadCount() const { return thread_comms_.size(); }
 
   // Hot path. The frame of user address `addr` in process `pid`: kUserFile {binary id, file
   // offset = addr - start + pgoff} when in a file mapping (kFramesNoBuildId counted when the
@@ -188,7 +198,11 @@ class ProcessTable {
   CommTable comms_;
   uint32_t unknown_comm_;
   absl::flat_hash_map<pid_t, Process> processes_;
-  absl::flat_hash_map<pid_t, uint32_t> thread_comms_;         // tid -> comm id
+  absl::flat_hash_map<pid_t, uint32_t> thread_comms_;  // tid -> comm id
+  // Exits not yet forgotten: pid or tid -> the ForgetExited() epoch in which it was seen.
+  absl::flat_hash_map<pid_t, uint64_t> process_exits_;
+  absl::flat_hash_map<pid_t, uint64_t> thread_exits_;
+  uint64_t forget_epoch_ = 0;
   absl::flat_hash_map<FileKey, std::string> build_id_cache_;  // by file identity
   bool keep_history_ = false;
   uint64_t resolve_time_ = UINT64_MAX;

@@ -46,6 +46,11 @@ class RingBuffer {
   // ends the batch, so the next Next() sees new records.
   void Consume();
 
+  // Un-reads `record`, the last one Next() returned: the next batch starts with it again and
+  // Consume() does not give it back. For a reader that must wait for other rings before it
+  // can handle the record.
+  void PutBack(std::span<const std::byte> record);
+
   // Bytes between data_tail (as last stored by Consume) and the kernel's current data_head.
   size_t Available() const;
   bool Empty() const { return Available() == 0; }

@@ -40,6 +40,8 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
     "user frames in a file whose build-id could not be read (stored by path + offset)")           \
   X(kFramesUnmapped, "frames_unmapped", kInfo,                                                    \
     "user frames outside any known mapping (anonymous or JIT code), stored as raw address")       \
+  X(kSamplesNoPid, "samples_without_pid", kInfo,                                                  \
+    "samples of a task in the last steps of its exit, which the kernel gives no pid for")         \
   X(kSamplesUnknownPid, "samples_unknown_process", kInfo,                                         \
     "samples of a process wick had no mappings for")                                              \
   X(kStackMapFull, "stacks_dropped_map_full", kDataLoss,                                          \
@@ -67,6 +69,8 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
     "DWARF unwinds stopped early on a corrupt stack or unwinder error")                           \
   X(kTextNotUtf8, "text_not_utf8", kInfo,                                                         \
     "bytes of names that were not UTF-8, shown as U+FFFD in JSON, HTML and pprof")                \
+  X(kProcessesForgotten, "processes_forgotten", kInfo,                                            \
+    "processes that exited during the run, their mappings freed two seconds later")               \
   X(kCountersScaled, "counters_scaled", kInfo,                                                    \
     "counters the kernel multiplexed: counted part of the time, scaled to all of it")             \
   X(kCountersNotCounted, "counters_not_counted", kDataLoss,                                       \

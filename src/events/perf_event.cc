@@ -1,7 +1,9 @@
 #include "wick/perf_event.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,9 +94,14 @@ std::string OpenErrorHint(int err, const perf_event_attr& attr, std::string_view
         return absl::StrCat("cpu ", cpu, " is not online");
       }
       return "the kernel rejected perf_event_attr (an option this kernel does not support?)";
-    case EMFILE:
+    case EMFILE: {
+      rlimit limit{};
+      getrlimit(RLIMIT_NOFILE, &limit);
+      return absl::StrCat("wick has as many files open as RLIMIT_NOFILE allows (", limit.rlim_cur,
+                          "); raise it (ulimit -n) or profile fewer threads");
+    }
     case ENFILE:
-      return "too many open files; raise ulimit -n";
+      return "the system's limit of open files (sysctl fs.file-max) is reached";
     case EBUSY:
       return "the PMU is in exclusive use by another event (another profiler running?)";
     case E2BIG:
@@ -182,6 +189,35 @@ absl::StatusOr<perf_event_attr> MakeSamplingAttr(const ResolvedEvent& event,
 
 perf_event_attr MakeCountingAttr(const ResolvedEvent& event, const EventSpec& modifiers) {
   return BaseAttr(event, modifiers);
+}
+
+absl::Status ReserveFileDescriptors(uint64_t needed, std::string_view what) {
+  uint64_t open = 0;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    while (readdir(dir) != nullptr) ++open;  // counts ".", ".." and its own fd: slack
+    closedir(dir);
+  }
+  // Room for what a run opens besides the events (rings' epoll, pidfds, files read).
+  constexpr uint64_t kSlack = 64;
+  const uint64_t want = open + needed + kSlack;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return ErrnoError(errno, "getrlimit(RLIMIT_NOFILE)");
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < want) {
+    // As perf does: the soft limit up to the hard one, which needs no privilege.
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      return ErrnoError(errno, "raising the soft RLIMIT_NOFILE to the hard limit");
+    }
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < want) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        std::string(what), " need ", needed,
+        " perf event file descriptors, more than RLIMIT_NOFILE allows (", limit.rlim_cur,
+        " open files, hard limit; ", open,
+        " already open): raise it (ulimit -Hn as root, LimitNOFILE= for a service) or profile "
+        "fewer threads (-t TID)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PerfEvent> PerfEvent::Open(const perf_event_attr& attr, pid_t pid, int cpu,

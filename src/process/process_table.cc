@@ -141,6 +141,7 @@ absl::Status ProcessTable::ScanProcess(pid_t pid) {
   Process& process = GetProcess(pid);
   process.mappings.clear();
   process.exited = false;
+  process_exits_.erase(pid);
   std::string_view rest = *maps;
   while (!rest.empty()) {
     size_t nl = rest.find('\n');
@@ -313,6 +314,7 @@ void ProcessTable::OnComm(pid_t pid, pid_t tid, std::string_view comm, bool exec
   if (exec) {
     process.mappings.clear();
     process.exited = false;
+    process_exits_.erase(pid);
   }
   thread_comms_[tid] = comms_.Intern(comm);
 }
@@ -329,15 +331,54 @@ void ProcessTable::OnFork(pid_t pid, pid_t ppid, pid_t tid, pid_t ptid, uint64_t
     Process& child = GetProcess(pid);  // may rehash: the parent reference is not kept
     child.mappings = std::move(inherited);
     child.exited = false;
+    process_exits_.erase(pid);
   } else {
     GetProcess(pid);
   }
   thread_comms_[tid] = comm;
+  thread_exits_.erase(tid);
 }
 
-void ProcessTable::OnExit(pid_t pid, pid_t /*tid*/) {
+void ProcessTable::OnExit(pid_t pid, pid_t tid) {
+  thread_exits_[tid] = forget_epoch_;
+  if (tid != pid) {
+    // A thread's exit is not its process's (the kernel sends one record per task). When the
+    // main thread went first (pthread_exit, or the order of an exit_group), the process is
+    // forgotten one interval after its last thread instead.
+    if (auto it = process_exits_.find(pid); it != process_exits_.end()) {
+      it->second = forget_epoch_;
+    }
+    return;
+  }
   auto it = processes_.find(pid);
-  if (it != processes_.end()) it->second.exited = true;
+  if (it == processes_.end()) return;
+  it->second.exited = true;
+  process_exits_[pid] = forget_epoch_;
+}
+
+void ProcessTable::ForgetExited() {
+  if (keep_history_) return;
+  const uint64_t now = forget_epoch_++;
+  // Seen before the previous call: at least one whole interval ago.
+  uint64_t forgotten = 0;
+  for (auto it = process_exits_.begin(); it != process_exits_.end();) {
+    if (it->second < now) {
+      processes_.erase(it->first);
+      ++forgotten;
+      process_exits_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = thread_exits_.begin(); it != thread_exits_.end();) {
+    if (it->second < now) {
+      thread_comms_.erase(it->first);
+      thread_exits_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  stats_->Add(Stat::kProcessesForgotten, forgotten);
 }
 
 Frame ProcessTable::Resolve(pid_t pid, uint64_t addr) {

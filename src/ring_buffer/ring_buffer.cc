@@ -99,6 +99,11 @@ void RingBuffer::Consume() {
   batch_open_ = false;
 }
 
+void RingBuffer::PutBack(std::span<const std::byte> record) {
+  // Only the last record: read_ moves back by its size, never behind what was consumed.
+  if (record.size() <= read_ - tail_) read_ -= record.size();
+}
+
 size_t RingBuffer::Available() const {
   return __atomic_load_n(&meta_->data_head, __ATOMIC_ACQUIRE) - tail_;
 }

@@ -58,6 +58,10 @@ constexpr size_t kMaxFrames = size_t{1} << 23;
 // hung up no longer wakes us); the file is flushed every kFlushTicks drains.
 constexpr int64_t kDrainIntervalNs = 100'000'000;
 constexpr int kFlushTicks = 10;
+// How long a sample of a process not known yet waits for the record that makes it known
+// (DrainAll): far longer than the few microseconds between a record's time stamp and its
+// commit, unless the vCPU was preempted in between.
+constexpr uint64_t kOrderMarginNs = 100'000'000;
 // Data pages of the forward (tracking-only) ring of each CPU under --overwrite.
 constexpr uint32_t kTrackingPages = 16;
 
@@ -96,6 +100,7 @@ struct CpuReader {
   ParsedRecord current;
   bool has_current = false;
   uint64_t current_time = 0;
+  std::span<const std::byte> current_bytes;  // `current` as read, to put back
   bool in_epoll = false;
 };
 
@@ -114,7 +119,9 @@ class Session : public RecordSession {
   void Notice(const std::string& s) {
     if (options_.notice) options_.notice(s);
   }
-  void DrainAll();
+  // Reads every ring and handles its records in time order; `final`: the events are
+  // disabled, so nothing more can come and nothing waits.
+  void DrainAll(bool final = false);
   void SnapshotBackwardRings(RecordSummary* summary, bool resume);
   absl::Status WriteSnapshot(uint32_t n, uint64_t start_ns);
   // A writer for `path`, after keeping a previous recording there as PATH.old.
@@ -352,6 +359,17 @@ absl::Status Session::Init() {
     return absl::InvalidArgumentError("nothing to profile: give -p, -t, -a or a command");
   }
 
+  {
+    // One fd per task, cpu and event (and the tracking event with --overwrite).
+    const uint64_t per_task = types_.size() + (options_.overwrite ? 1 : 0);
+    const uint64_t cpus = caps_.online_cpus.size();
+    WICK_RETURN_IF_ERROR(
+        ReserveFileDescriptors(tasks.size() * cpus * per_task,
+                               absl::StrCat(tasks.size(), tasks.size() == 1 ? " task" : " tasks",
+                                            " x ", cpus, cpus == 1 ? " cpu" : " cpus", " x ",
+                                            per_task, per_task == 1 ? " event" : " events")));
+  }
+
   stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_fd_) return ErrnoError(errno, "eventfd");
   epoll_fd_ = ScopedFd(epoll_create1(EPOLL_CLOEXEC));
@@ -507,6 +525,7 @@ bool Session::Advance(CpuReader& r) {
       stats_.Add(Stat::kMalformedRecords);
       continue;
     }
+    r.current_bytes = bytes;
     r.has_current = true;
     r.current_time = RecordTime(r.current);
     return true;
@@ -516,7 +535,12 @@ bool Session::Advance(CpuReader& r) {
 // Reads every ring up to its current head and handles the records in time order across
 // CPUs (a k-way merge), so a mapping recorded on one CPU is known before a sample on another
 // CPU that runs code in it.
-void Session::DrainAll() {
+void Session::DrainAll(bool final) {
+  // A record is stamped before the kernel commits it to its ring: a FORK on one CPU may
+  // still be on its way while a sample of the new process on another CPU is already read.
+  // Such a sample (of a process not known yet) waits for the next drain, unless it is older
+  // than kOrderMarginNs, or this is the last drain.
+  const uint64_t settled = final ? UINT64_MAX : MonotonicNs() - kOrderMarginNs;
   for (auto& r : readers_) Advance(*r);
   while (true) {
     CpuReader* next = nullptr;
@@ -526,7 +550,18 @@ void Session::DrainAll() {
       }
     }
     if (next == nullptr) break;
-    Handle(*next, next->current);
+    const ParsedRecord& rec = next->current;
+    if (rec.type == PERF_RECORD_SAMPLE && next->current_time > settled && rec.sample.pid != 0 &&
+        rec.sample.pid != UINT32_MAX &&
+        !processes_->KnowsProcess(static_cast<pid_t>(rec.sample.pid))) {
+      // Stop the merge here: every ring keeps its current record for the next drain.
+      for (auto& r : readers_) {
+        if (r->has_current) r->ring->ring().PutBack(r->current_bytes);
+        r->has_current = false;
+      }
+      break;
+    }
+    Handle(*next, rec);
     Advance(*next);
   }
   for (auto& r : readers_) r->ring->ring().Consume();
@@ -772,6 +807,10 @@ absl::StatusOr<RecordSummary> Session::Run() {
     }
   } else {
     for (PerfEvent& ev : events_) WICK_RETURN_IF_ERROR(ev.Enable());
+    // Attaching to running tasks can take a while (thousands of threads): say when it starts.
+    Notice(absl::StrCat("recording: ", events_.size(), events_.size() == 1 ? " event" : " events",
+                        " on ", readers_.size(), readers_.size() == 1 ? " cpu" : " cpus",
+                        "; Ctrl-C to stop"));
   }
 
   itimerspec its{};
@@ -835,6 +874,8 @@ absl::StatusOr<RecordSummary> Session::Run() {
       }
     }
     DrainAll();
+    // Everything up to now is read: tasks that exited a second ago or more are done with.
+    if (flush) processes_->ForgetExited();
     if (flush && write_status_.ok()) {
       write_status_ = FlushToFile();
       // The disk is full (or gone): nothing more can be kept, so stop as Ctrl-C would.
@@ -867,7 +908,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
       (WTERMSIG(ws) == SIGINT || WTERMSIG(ws) == SIGTERM || WTERMSIG(ws) == SIGHUP)) {
     summary.command_stopped = true;
   }
-  DrainAll();
+  DrainAll(/*final=*/true);
   const uint64_t duration_ns = MonotonicNs() - start_ns;
   summary.overwrite = options_.overwrite;
   if (options_.overwrite) SnapshotBackwardRings(&summary, /*resume=*/false);

@@ -38,7 +38,12 @@ StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec) {
   const pid_t pid = pid_t(s.pid);
   // Looked up once for all the sample's user frames.
   const ProcessTable::Process* process = processes_->Find(pid);
-  if (pid != 0 && process == nullptr) stats_->Add(Stat::kSamplesUnknownPid);
+  if (pid == -1) {
+    // The kernel gives no pid for a task past the point of its exit where its pid is freed.
+    stats_->Add(Stat::kSamplesNoPid);
+  } else if (pid != 0 && process == nullptr) {
+    stats_->Add(Stat::kSamplesUnknownPid);
+  }
   if (sample_type_ & PERF_SAMPLE_CALLCHAIN) {
     CallchainContext context = CallchainContext::kUnknown;
     bool first_in_context = true;

@@ -137,6 +137,9 @@ absl::Status StatSessionImpl::OpenCounter(Counter counter, perf_event_attr attr,
   attr.disabled = 1;
   attr.inherit = options_.system_wide ? 0 : 1;
   attr.enable_on_exec = launcher_ ? 1 : 0;
+  WICK_RETURN_IF_ERROR(ReserveFileDescriptors(
+      targets.size(), absl::StrCat(counter.event.name, " on ", targets.size(),
+                                   options_.system_wide ? " cpus" : " threads")));
   for (auto [pid, cpu] : targets) {
     std::string what = pid < 0 ? absl::StrCat(counter.event.name, " on cpu ", cpu)
                                : absl::StrCat(counter.event.name, " for pid ", pid);

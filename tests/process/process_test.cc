@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -448,6 +449,60 @@ TEST_F(ProcessTableTest, ExecDropsMappingsAndExitKeepsThem) {
   EXPECT_TRUE(table.KnowsProcess(11));
   EXPECT_EQ(table.Resolve(11, 0x5000).kind, FrameKind::kUserFile);  // late samples
   EXPECT_EQ(CommOf(table, 11, 11), "ls");
+}
+
+// A fork storm: 5,000 processes (fork + exec + a second thread + exit), with ForgetExited()
+// once per "second" of 100 processes. The table never holds more than the live ones plus two
+// seconds' worth, a late sample right after an exit still resolves, and a pid or tid taken
+// again before its exit is forgotten stays known.
+TEST_F(ProcessTableTest, ExitedTasksAreForgottenOneIntervalLater) {
+  ProcessTable table(&stats_, (dir_.path() / "proc").string());
+  const std::string id(20, 'x');
+  table.OnComm(1, 1, "init", false);
+  table.OnMmap(1, 1, 0x1000, 0x1000, 0, "/bin/sh", PROT_EXEC, Bytes(id));
+  size_t most_processes = 0, most_threads = 0;
+  for (pid_t pid = 1000; pid < 6000; ++pid) {
+    table.OnFork(pid, 1, pid, 1);
+    table.OnComm(pid, pid, "job", true);
+    table.OnMmap(pid, pid, 0x5000, 0x1000, 0, "/bin/ls", PROT_EXEC, Bytes(id));
+    table.OnFork(pid, pid, pid + 100000, pid);  // a thread
+    table.OnExit(pid, pid + 100000);
+    EXPECT_FALSE(table.HasExited(pid)) << "a thread's exit is not its process's";
+    table.OnExit(pid, pid);
+    EXPECT_EQ(table.Resolve(pid, 0x5010).kind, FrameKind::kUserFile);  // a late sample
+    if (pid % 100 == 0) table.ForgetExited();
+    most_processes = std::max(most_processes, table.ProcessCount());
+    most_threads = std::max(most_threads, table.ThreadCount());
+  }
+  EXPECT_LE(most_processes, 1u + 200u);
+  EXPECT_LE(most_threads, 1u + 2 * 200u);
+  EXPECT_GE(stats_.Get(Stat::kProcessesForgotten), 4700u);
+  table.ForgetExited();
+  table.ForgetExited();
+  EXPECT_EQ(table.ProcessCount(), 1u);
+  EXPECT_EQ(table.ThreadCount(), 1u);
+  EXPECT_EQ(CommOf(table, 1, 1), "init");
+
+  // Pid 7 exits and is taken again by a new process before the exit is forgotten.
+  table.OnFork(7, 1, 7, 1);
+  table.OnExit(7, 7);
+  table.OnFork(7, 1, 7, 1);
+  table.OnComm(7, 7, "again", true);
+  table.ForgetExited();
+  table.ForgetExited();
+  EXPECT_TRUE(table.KnowsProcess(7));
+  EXPECT_EQ(CommOf(table, 7, 7), "again");
+
+  // The main thread of 8 exits first; its other thread runs on, then exits an interval later.
+  table.OnFork(8, 1, 8, 1);
+  table.OnFork(8, 8, 9, 8);
+  table.OnExit(8, 8);
+  table.ForgetExited();
+  table.OnExit(8, 9);
+  table.ForgetExited();
+  EXPECT_TRUE(table.KnowsProcess(8)) << "forgotten while a thread still ran";
+  table.ForgetExited();
+  EXPECT_FALSE(table.KnowsProcess(8));
 }
 
 TEST_F(ProcessTableTest, ResolveUserCountsUnknownProcessOncePerSample) {

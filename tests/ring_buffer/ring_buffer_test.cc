@@ -160,6 +160,30 @@ TEST(RingBufferTest, PartiallyConsumedBatchKeepsTailAtConsumedPosition) {
   EXPECT_EQ(fake.tail(), 56u);
 }
 
+// A record put back is not given to the kernel and comes first in the next batch, also when
+// it wrapped around the end of the data area (and was handed out as a copy).
+TEST(RingBufferTest, PutBackRecordComesAgainInTheNextBatch) {
+  FakeRing fake(256);
+  fake.StartAt(1000 * 256 + 208);  // 48 bytes before the end of the data area
+  auto a = MakeRecord(PERF_RECORD_SAMPLE, 16, 1);
+  auto b = MakeRecord(PERF_RECORD_SAMPLE, 64, 2);  // wraps
+  fake.Write(a);
+  fake.WriteAndPublish(b);
+  RingBuffer ring = fake.MakeReader();
+  EXPECT_TRUE(SameBytes(ring.Next(), a));
+  auto rb = ring.Next();
+  EXPECT_TRUE(SameBytes(rb, b));
+  ring.PutBack(rb);
+  ring.Consume();
+  EXPECT_EQ(fake.tail(), 1000u * 256 + 224);
+  EXPECT_EQ(ring.Available(), 64u);
+  EXPECT_TRUE(SameBytes(ring.Next(), b));
+  EXPECT_TRUE(ring.Next().empty());
+  ring.Consume();
+  EXPECT_EQ(fake.tail(), 1000u * 256 + 288);
+  EXPECT_EQ(ring.corrupt(), 0u);
+}
+
 TEST(RingBufferTest, WrappingRecordIsCopiedOutWholeAndInOrder) {
   FakeRing fake(256);
   fake.StartAt(1000 * 256 + 224);  // 32 bytes before the end of the data area

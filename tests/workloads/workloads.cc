@@ -23,6 +23,7 @@ std::string KnownTreeO2NoFpPath() { return WICK_KNOWN_TREE_O2_NOFP; }
 std::string KnownTreeFpNoEhPath() { return WICK_KNOWN_TREE_FP_NOEH; }
 std::string UnwindTargetPath() { return WICK_UNWIND_TARGET; }
 std::string UnwindPluginPath() { return WICK_UNWIND_PLUGIN; }
+std::string ManyTasksPath() { return WICK_MANY_TASKS; }
 
 namespace {
 

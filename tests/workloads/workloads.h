@@ -30,6 +30,8 @@ std::string KnownTreeFpNoEhPath();
 std::string UnwindTargetPath();
 // The shared library unwind_target's dlopen mode loads (plugin_work, plugin_leaf).
 std::string UnwindPluginPath();
+// many_tasks.c: N threads or a storm of N processes, each burning MS ms of its own CPU time.
+std::string ManyTasksPath();
 
 struct ElfSymbol {
   std::string name;
