@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -21,9 +22,30 @@ namespace wick {
 // The build-id of the ELF file at `path`, as raw bytes (usually 20 for sha1).
 absl::StatusOr<std::string> ReadBuildId(const std::string& path);
 
+// Same, for the file open at `fd` (`name` for messages).
+absl::StatusOr<std::string> ReadBuildIdOfFd(int fd, std::string_view name);
+
 // Same, from the bytes of a whole ELF file in memory (used by ReadBuildId and the fuzzer);
 // `name` is used in error messages.
 absl::StatusOr<std::string> ParseBuildId(std::span<const std::byte> elf, std::string_view name);
+
+// A function of an ELF file, placed by file offset (where its code lies in the file, as
+// frames are stored), for files that may be gone by report time.
+struct FileSymbol {
+  uint64_t offset = 0;  // file offset of the first byte of code
+  uint64_t size = 0;
+  std::string name;  // as in the symbol table (not demangled)
+  friend bool operator==(const FileSymbol&, const FileSymbol&) = default;
+};
+
+// The functions (STT_FUNC / STT_GNU_IFUNC with a size, defined) of the ELF file in `elf`,
+// from .symtab, else .dynsym, with their addresses mapped to file offsets through the
+// PT_LOAD segments; sorted by offset, one per offset. Every size and index is bounds-checked;
+// a corrupt table gives InvalidArgument naming `name`, none at all an empty vector.
+absl::StatusOr<std::vector<FileSymbol>> ParseFileSymbols(std::span<const std::byte> elf,
+                                                         std::string_view name);
+// Same, for the file open at `fd` (mapped read-only; `name` for messages).
+absl::StatusOr<std::vector<FileSymbol>> ReadFileSymbols(int fd, std::string_view name);
 
 // Lower-case hex of raw build-id bytes, as `readelf -n` and debuginfod print it.
 std::string BuildIdToHex(std::string_view build_id);

@@ -12,6 +12,7 @@
 #ifndef WICK_PROCESS_TABLE_H_
 #define WICK_PROCESS_TABLE_H_
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -22,7 +23,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "wick/build_id.h"
 #include "wick/frame.h"
 #include "wick/stats.h"
 
@@ -83,9 +86,29 @@ class ProcessTable {
   // splits) any mapping it overlaps. `build_id` is the kernel's (PERF_RECORD_MISC_MMAP_BUILD_ID),
   // empty when it gave none: the file is then read through PROC/PID/root/<filename> (falling back
   // to <filename>), once per file.
+  //
+  // Without a build-id from the kernel, the file is found as the process mapped it: through
+  // PROC/PID/map_files/START-END while the mapping exists (the very file, even deleted or
+  // replaced on disk since), else by its path resolved inside the process's root (openat2
+  // RESOLVE_IN_ROOT: a container's absolute symlinks stay in the container), else by the
+  // host path. `file` (device and inode from /proc/PID/maps or MMAP2) must then match the
+  // file found; a mapped file no path leads to any more is counted (kFilesReplaced) and
+  // stored as "PATH (replaced)" without build-id, never named from the wrong file. When
+  // map_files gave the mapped file but its path now holds another, its functions are read
+  // at once (TakeCapturedSymbols), so the report names its frames.
   static constexpr uint32_t kProtUnknown = 0xffffffffu;
+  struct MappedFile {
+    uint32_t major = 0, minor = 0;
+    uint64_t inode = 0;
+  };
   void OnMmap(pid_t pid, pid_t tid, uint64_t start, uint64_t len, uint64_t pgoff,
-              std::string_view filename, uint32_t prot, std::span<const std::byte> build_id);
+              std::string_view filename, uint32_t prot, std::span<const std::byte> build_id,
+              const MappedFile* file = nullptr);
+  // The functions of mapped files replaced or deleted on disk, read through map_files since
+  // the last call: (binary id, symbols by file offset).
+  std::vector<std::pair<uint32_t, std::vector<FileSymbol>>> TakeCapturedSymbols() {
+    return std::move(captured_);
+  }
   // PERF_RECORD_COMM. `exec` (PERF_RECORD_MISC_COMM_EXEC): the image changed, the process's
   // old mappings are dropped (the kernel sends the new image's MMAP2s after this record).
   // `time`: the record's timestamp, used only with KeepHistory.
@@ -188,8 +211,9 @@ class ProcessTable {
   static void AddMapping(Process& process, const Mapping& mapping);
   static void RemoveMapping(Process& process, const Mapping& mapping);
   uint32_t BinaryFor(pid_t pid, std::string_view filename, std::span<const std::byte> kernel_id,
-                     bool* has_build_id);
-  std::string BuildIdOfFile(pid_t pid, std::string_view filename);
+                     uint64_t start, uint64_t end, const MappedFile* file, bool* has_build_id);
+  // The build-id of the file open at `fd` (cached by its identity); `st` is its fstat.
+  std::string BuildIdOf(int fd, const struct stat& st, std::string_view name);
 
   Stats own_stats_;
   Stats* stats_;
@@ -204,6 +228,8 @@ class ProcessTable {
   absl::flat_hash_map<pid_t, uint64_t> thread_exits_;
   uint64_t forget_epoch_ = 0;
   absl::flat_hash_map<FileKey, std::string> build_id_cache_;  // by file identity
+  std::vector<std::pair<uint32_t, std::vector<FileSymbol>>> captured_;
+  absl::flat_hash_set<uint32_t> captured_binaries_;
   bool keep_history_ = false;
   uint64_t resolve_time_ = UINT64_MAX;
   absl::flat_hash_map<pid_t, std::vector<Generation>> history_;  // by end_time, per pid

@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "wick/build_id.h"
 #include "wick/frame.h"
 #include "wick/stats.h"
 
@@ -100,11 +101,14 @@ struct RecordedTraceSample {
 struct Recording {
   uint32_t version = 0;
   RecordingMeta meta;
-  std::vector<RecordedBinary> binaries;            // indexed by id
-  std::vector<RecordedComm> comms;                 // indexed by id
-  std::vector<RecordedStack> stacks;               // indexed by id
-  std::vector<KernelSymbol> kernel_symbols;        // sorted by address
-  std::vector<JitSymbol> jit_symbols;              // sorted by (pid, start); empty when none
+  std::vector<RecordedBinary> binaries;      // indexed by id
+  std::vector<RecordedComm> comms;           // indexed by id
+  std::vector<RecordedStack> stacks;         // indexed by id
+  std::vector<KernelSymbol> kernel_symbols;  // sorted by address
+  std::vector<JitSymbol> jit_symbols;        // sorted by (pid, start); empty when none
+  // Functions of binaries replaced or deleted on disk while mapped (read through
+  // /proc/PID/map_files while recording), by binary id; sorted by offset.
+  std::vector<std::pair<uint32_t, std::vector<FileSymbol>>> binary_symbols;
   std::vector<RecordedEventType> event_types;      // indexed by id
   std::vector<RecordedTraceSample> trace_samples;  // sorted by (time, cpu) after reading
   Stats stats;
@@ -158,6 +162,9 @@ class RecordingWriter {
   // written are skipped), so a file cut short keeps them. Finish() writes them all again
   // for readers that predate these flush-time chunks.
   virtual void AddKernelSymbols(std::span<const KernelSymbol> symbols) = 0;
+  // The functions of binary `id` (defined in this flush or an earlier one), written by the
+  // next Flush() as one chunk.
+  virtual void AddBinarySymbols(uint32_t id, std::vector<FileSymbol> symbols) = 0;
   // Buffered definitions and counts go to the file as one chunk.
   virtual absl::Status Flush() = 0;
   // Writes kernel symbols, JIT symbols (if any), final stats, duration and the end chunk, then

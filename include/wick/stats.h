@@ -69,6 +69,8 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
     "DWARF unwinds stopped early on a corrupt stack or unwinder error")                           \
   X(kTextNotUtf8, "text_not_utf8", kInfo,                                                         \
     "bytes of names that were not UTF-8, shown as U+FFFD in JSON, HTML and pprof")                \
+  X(kFilesReplaced, "files_replaced", kInfo,                                                      \
+    "mapped files deleted or replaced on disk since they were mapped (upgrades)")                 \
   X(kProcessesForgotten, "processes_forgotten", kInfo,                                            \
     "processes that exited during the run, their mappings freed two seconds later")               \
   X(kCountersScaled, "counters_scaled", kInfo,                                                    \

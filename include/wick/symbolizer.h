@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "wick/build_id.h"
 #include "wick/stats.h"
 
 namespace wick {
@@ -96,6 +97,12 @@ class Symbolizer {
   // `path` unchecked). The reference stays valid for the Symbolizer's lifetime.
   const SymbolizedAddress& SymbolizeFile(std::string_view build_id, std::string_view path,
                                          uint64_t file_offset);
+
+  // Functions of the binary (build_id, path) read while recording, from the file mapped
+  // then (Recording::binary_symbols): used when no file with that build-id is found now
+  // (replaced or deleted on disk), sorted by offset.
+  void AddFileSymbols(std::string_view build_id, std::string_view path,
+                      std::vector<FileSymbol> symbols);
 
   // kUnsymbolizedFrames: distinct (binary, offset) pairs without a name;
   // kBuildIdMismatch: binaries whose file on disk had another build-id.

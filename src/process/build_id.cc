@@ -135,9 +135,114 @@ absl::StatusOr<std::string> ParseClass(std::span<const std::byte> elf, std::stri
       absl::StrCat(Sv(name), ": no GNU build-id note; link with -Wl,--build-id to get one"));
 }
 
-}  // namespace
+template <typename T>
+struct SymTypes;
+template <>
+struct SymTypes<Elf64Types> {
+  using Sym = Elf64_Sym;
+  static unsigned char Type(const Sym& s) { return ELF64_ST_TYPE(s.st_info); }
+};
+template <>
+struct SymTypes<Elf32Types> {
+  using Sym = Elf32_Sym;
+  static unsigned char Type(const Sym& s) { return ELF32_ST_TYPE(s.st_info); }
+};
 
-absl::StatusOr<std::string> ParseBuildId(std::span<const std::byte> elf, std::string_view name) {
+template <typename T>
+absl::StatusOr<std::vector<FileSymbol>> ParseSymbolsOfClass(std::span<const std::byte> elf,
+                                                            std::string_view name) {
+  using Sym = typename SymTypes<T>::Sym;
+  auto corrupt = [&](std::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(name), ": corrupt ELF file (", Sv(what), " outside the file)"));
+  };
+  ByteReader reader(elf);
+  typename T::Ehdr ehdr;
+  if (!reader.Read(&ehdr)) return corrupt("ELF header");
+  // The loadable segments: a symbol's address -> its place in the file.
+  std::vector<typename T::Phdr> loads;
+  if (ehdr.e_phnum != 0 && ehdr.e_phentsize < sizeof(typename T::Phdr)) {
+    return corrupt("program header size");
+  }
+  for (uint64_t i = 0; i < ehdr.e_phnum; ++i) {
+    typename T::Phdr phdr;
+    ByteReader ph(elf);
+    if (ehdr.e_phoff > elf.size() || i > (elf.size() - ehdr.e_phoff) / ehdr.e_phentsize ||
+        !ph.Seek(ehdr.e_phoff + i * ehdr.e_phentsize) || !ph.Read(&phdr)) {
+      return corrupt("program headers");
+    }
+    // A segment that claims bytes past the file's end places nothing.
+    if (phdr.p_type == PT_LOAD && phdr.p_offset <= elf.size() &&
+        phdr.p_filesz <= elf.size() - phdr.p_offset) {
+      loads.push_back(phdr);
+    }
+  }
+  std::vector<typename T::Shdr> sections;
+  if (ehdr.e_shoff != 0 && ehdr.e_shnum != 0) {
+    if (ehdr.e_shentsize < sizeof(typename T::Shdr)) return corrupt("section header size");
+    for (uint64_t i = 0; i < ehdr.e_shnum; ++i) {
+      typename T::Shdr shdr;
+      ByteReader sh(elf);
+      if (ehdr.e_shoff > elf.size() || i > (elf.size() - ehdr.e_shoff) / ehdr.e_shentsize ||
+          !sh.Seek(ehdr.e_shoff + i * ehdr.e_shentsize) || !sh.Read(&shdr)) {
+        return corrupt("section headers");
+      }
+      sections.push_back(shdr);
+    }
+  }
+  // .symtab when the file has one (every function), else .dynsym (the exported ones).
+  const typename T::Shdr* table = nullptr;
+  for (uint32_t type : {SHT_SYMTAB, SHT_DYNSYM}) {
+    for (const auto& sh : sections) {
+      if (sh.sh_type == type && table == nullptr) table = &sh;
+    }
+  }
+  std::vector<FileSymbol> out;
+  if (table == nullptr) return out;
+  if (table->sh_link >= sections.size() || table->sh_entsize < sizeof(Sym)) {
+    return corrupt("symbol table");
+  }
+  const auto& strtab = sections[table->sh_link];
+  std::span<const std::byte> syms, strings;
+  ByteReader st(elf), ss(elf);
+  if (!st.Seek(table->sh_offset) || !st.ReadBytes(table->sh_size, &syms)) {
+    return corrupt("symbol table");
+  }
+  if (!ss.Seek(strtab.sh_offset) || !ss.ReadBytes(strtab.sh_size, &strings)) {
+    return corrupt("string table");
+  }
+  const std::string_view names(reinterpret_cast<const char*>(strings.data()), strings.size());
+  for (uint64_t i = 0; i + 1 <= syms.size() / table->sh_entsize; ++i) {
+    Sym sym;
+    std::memcpy(&sym, syms.data() + i * table->sh_entsize, sizeof(sym));
+    const unsigned char type = SymTypes<T>::Type(sym);
+    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_size == 0 ||
+        sym.st_shndx == SHN_UNDEF || sym.st_name >= names.size()) {
+      continue;
+    }
+    std::string_view symbol_name = names.substr(sym.st_name);
+    symbol_name = symbol_name.substr(0, symbol_name.find('\0'));
+    if (symbol_name.empty()) continue;
+    for (const auto& load : loads) {
+      if (sym.st_value >= load.p_vaddr && sym.st_value - load.p_vaddr < load.p_filesz) {
+        out.push_back(
+            {sym.st_value - load.p_vaddr + load.p_offset, sym.st_size, std::string(symbol_name)});
+        break;
+      }
+    }
+  }
+  // One per offset (aliases share one: keep the first in table order, usually the global).
+  std::stable_sort(out.begin(), out.end(),
+                   [](const FileSymbol& a, const FileSymbol& b) { return a.offset < b.offset; });
+  out.erase(
+      std::unique(out.begin(), out.end(),
+                  [](const FileSymbol& a, const FileSymbol& b) { return a.offset == b.offset; }),
+      out.end());
+  return out;
+}
+
+// The ELF class (ELFCLASS64 or ELFCLASS32) of `elf`, once its magic and byte order check.
+absl::StatusOr<int> ElfClass(std::span<const std::byte> elf, std::string_view name) {
   if (elf.size() < EI_NIDENT || std::memcmp(elf.data(), ELFMAG, SELFMAG) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(Sv(name), ": not an ELF file"));
   }
@@ -146,35 +251,63 @@ absl::StatusOr<std::string> ParseBuildId(std::span<const std::byte> elf, std::st
     return absl::InvalidArgumentError(
         absl::StrCat(Sv(name), ": big-endian ELF files are not supported"));
   }
-  switch (ident[EI_CLASS]) {
-    case ELFCLASS64:
-      return ParseClass<Elf64Types>(elf, name);
-    case ELFCLASS32:
-      return ParseClass<Elf32Types>(elf, name);
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(Sv(name), ": unknown ELF class ", ident[EI_CLASS]));
+  if (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(name), ": unknown ELF class ", ident[EI_CLASS]));
   }
+  return ident[EI_CLASS];
+}
+
+// parse(bytes) on the regular file open at `fd`, mapped read-only: only the pages the parser
+// reads are touched.
+template <typename T, typename Parse>
+absl::StatusOr<T> ParseMappedFile(int fd, std::string_view name, Parse parse) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError(errno, absl::StrCat("fstat ", Sv(name)));
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(name), ": not a regular file"));
+  }
+  if (st.st_size < EI_NIDENT) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(name), ": not an ELF file"));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (addr == MAP_FAILED) return ErrnoError(errno, absl::StrCat("mmap ", Sv(name)));
+  ScopedMmap mapping(addr, size);
+  return parse(std::span<const std::byte>(static_cast<const std::byte*>(mapping.data()), size));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<FileSymbol>> ParseFileSymbols(std::span<const std::byte> elf,
+                                                         std::string_view name) {
+  absl::StatusOr<int> elf_class = ElfClass(elf, name);
+  if (!elf_class.ok()) return elf_class.status();
+  return *elf_class == ELFCLASS64 ? ParseSymbolsOfClass<Elf64Types>(elf, name)
+                                  : ParseSymbolsOfClass<Elf32Types>(elf, name);
+}
+
+absl::StatusOr<std::vector<FileSymbol>> ReadFileSymbols(int fd, std::string_view name) {
+  return ParseMappedFile<std::vector<FileSymbol>>(
+      fd, name, [&](std::span<const std::byte> elf) { return ParseFileSymbols(elf, name); });
+}
+
+absl::StatusOr<std::string> ParseBuildId(std::span<const std::byte> elf, std::string_view name) {
+  absl::StatusOr<int> elf_class = ElfClass(elf, name);
+  if (!elf_class.ok()) return elf_class.status();
+  return *elf_class == ELFCLASS64 ? ParseClass<Elf64Types>(elf, name)
+                                  : ParseClass<Elf32Types>(elf, name);
 }
 
 absl::StatusOr<std::string> ReadBuildId(const std::string& path) {
   ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoError(errno, absl::StrCat("open ", path));
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, absl::StrCat("fstat ", path));
-  if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
-  if (st.st_size < EI_NIDENT) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not an ELF file"));
-  }
-  // A mapping rather than reads: only the pages holding headers and notes are touched.
-  size_t size = static_cast<size_t>(st.st_size);
-  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (addr == MAP_FAILED) return ErrnoError(errno, absl::StrCat("mmap ", path));
-  ScopedMmap mapping(addr, size);
-  return ParseBuildId(
-      std::span<const std::byte>(static_cast<const std::byte*>(mapping.data()), size), path);
+  return ReadBuildIdOfFd(fd.get(), path);
+}
+
+absl::StatusOr<std::string> ReadBuildIdOfFd(int fd, std::string_view name) {
+  return ParseMappedFile<std::string>(
+      fd, name, [&](std::span<const std::byte> elf) { return ParseBuildId(elf, name); });
 }
 
 std::string BuildIdToHex(std::string_view build_id) {

@@ -2,8 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "wick/build_id.h"
 #include "wick/read_file.h"
 #include "wick/scoped.h"
@@ -47,13 +50,13 @@ bool IsRegularFileName(std::string_view name) {
       name.starts_with("/SYSV")) {
     return false;
   }
-  if (name.ends_with(" (deleted)")) return false;
-  return true;
+  return true;  // " (deleted)" too: map_files still reads it while it is mapped
 }
 
 struct MapsLine {
   uint64_t start = 0, end = 0, pgoff = 0;
   bool exec = false;
+  ProcessTable::MappedFile file;
   std::string_view path;
 };
 
@@ -88,6 +91,13 @@ bool ParseMapsLine(std::string_view line, MapsLine* out) {
   }
   if (perms.size() < 3 || out->end <= out->start) return false;
   out->exec = perms[2] == 'x';
+  // dev is "MAJOR:MINOR" in hex, inode decimal.
+  const size_t colon = dev.find(':');
+  if (colon != std::string_view::npos) {
+    std::from_chars(dev.data(), dev.data() + colon, out->file.major, 16);
+    std::from_chars(dev.data() + colon + 1, dev.data() + dev.size(), out->file.minor, 16);
+  }
+  std::from_chars(inode.data(), inode.data() + inode.size(), out->file.inode, 10);
   size_t first = line.find_first_not_of(' ');
   out->path = first == std::string_view::npos ? std::string_view() : line.substr(first);
   return true;
@@ -149,7 +159,8 @@ absl::Status ProcessTable::ScanProcess(pid_t pid) {
     rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
     MapsLine m;
     if (!ParseMapsLine(line, &m) || !m.exec) continue;
-    OnMmap(pid, pid, m.start, m.end - m.start, m.pgoff, m.path, PROT_READ | PROT_EXEC, {});
+    OnMmap(pid, pid, m.start, m.end - m.start, m.pgoff, m.path, PROT_READ | PROT_EXEC, {},
+           m.file.inode != 0 ? &m.file : nullptr);
   }
 
   if (absl::StatusOr<std::string> comm = ReadFile(dir + "/comm"); comm.ok()) {
@@ -186,7 +197,7 @@ absl::Status ProcessTable::ScanAll() {
 
 void ProcessTable::OnMmap(pid_t pid, pid_t /*tid*/, uint64_t start, uint64_t len, uint64_t pgoff,
                           std::string_view filename, uint32_t prot,
-                          std::span<const std::byte> build_id) {
+                          std::span<const std::byte> build_id, const MappedFile* file) {
   if (len == 0 || start + len < start) return;
   Mapping mapping{.start = start, .end = start + len, .pgoff = pgoff};
   bool exec = prot == kProtUnknown || (prot & PROT_EXEC) != 0;
@@ -199,7 +210,8 @@ void ProcessTable::OnMmap(pid_t pid, pid_t /*tid*/, uint64_t start, uint64_t len
     return;
   }
   if (IsRegularFileName(filename)) {
-    mapping.binary = BinaryFor(pid, filename, build_id, &mapping.has_build_id);
+    mapping.binary =
+        BinaryFor(pid, filename, build_id, start, start + len, file, &mapping.has_build_id);
   } else if (filename == kVdsoPath && !OwnVdsoBuildId().empty()) {
     // The kernel maps one vDSO into every 64-bit process: ours, which the unwinder and the
     // symbolizer read (see OwnVdsoFile), so its frames get names instead of raw addresses.
@@ -241,27 +253,115 @@ void ProcessTable::RemoveMapping(Process& process, const Mapping& mapping) {
   if (it != maps.end() && it->start == mapping.start && it->end == mapping.end) maps.erase(it);
 }
 
-uint32_t ProcessTable::BinaryFor(pid_t pid, std::string_view filename,
-                                 std::span<const std::byte> kernel_id, bool* has_build_id) {
-  std::string build_id;
-  if (!kernel_id.empty()) {
-    build_id.assign(reinterpret_cast<const char*>(kernel_id.data()), kernel_id.size());
-  } else {
-    build_id = BuildIdOfFile(pid, filename);
-  }
-  *has_build_id = !build_id.empty();
-  return binaries_.Intern(build_id, filename);
+namespace {
+
+constexpr std::string_view kDeletedSuffix = " (deleted)";
+
+bool SameFile(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-std::string ProcessTable::BuildIdOfFile(pid_t pid, std::string_view filename) {
-  // Through the process's root first, so a file in a container's mount namespace is the one
-  // the process mapped; the host path otherwise (the root link may be unreadable).
-  std::string path = absl::StrCat(proc_root_, "/", pid, "/root", Sv(filename));
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    path.assign(filename);
-    if (::stat(path.c_str(), &st) != 0) return {};
+// The mapping's file as /proc/PID/maps or MMAP2 names it. The inode must match; the device
+// too, except that overlayfs (containers) shows the underlying device in maps and its own
+// to stat.
+bool IsMappedFile(const struct stat& st, const ProcessTable::MappedFile& file) {
+  return st.st_ino == file.inode;
+}
+
+// `path` opened inside the root directory `root` (symlinks, absolute ones included, and ".."
+// cannot leave it): openat2 with RESOLVE_IN_ROOT, Linux 5.6+. Invalid fd when missing.
+// *root_open tells whether `root` itself could be opened.
+ScopedFd OpenInRoot(const std::string& root, std::string_view path, bool* root_open) {
+  ScopedFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  *root_open = static_cast<bool>(root_fd);
+  if (!root_fd) return ScopedFd();
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  const std::string p(path);
+  long fd = ::syscall(SYS_openat2, root_fd.get(), p.c_str(), &how, sizeof(how));
+  if (fd < 0 && errno == ENOSYS) {
+    // An older kernel: the root's path, which an absolute symlink can still lead out of.
+    fd = ::open((root + p).c_str(), O_RDONLY | O_CLOEXEC);
   }
+  return ScopedFd(fd < 0 ? -1 : static_cast<int>(fd));
+}
+
+}  // namespace
+
+uint32_t ProcessTable::BinaryFor(pid_t pid, std::string_view filename,
+                                 std::span<const std::byte> kernel_id, uint64_t start, uint64_t end,
+                                 const MappedFile* file, bool* has_build_id) {
+  if (!kernel_id.empty()) {
+    *has_build_id = true;
+    return binaries_.Intern(
+        std::string_view(reinterpret_cast<const char*>(kernel_id.data()), kernel_id.size()),
+        filename);
+  }
+  std::string_view path = filename;
+  const bool deleted = path.ends_with(kDeletedSuffix);
+  if (deleted) path.remove_suffix(kDeletedSuffix.size());
+  const std::string proc = absl::StrCat(proc_root_, "/", pid);
+
+  // The file by its path, inside the process's root, and its identity.
+  bool root_open = false;
+  ScopedFd by_path = deleted ? ScopedFd() : OpenInRoot(proc + "/root", path, &root_open);
+  struct stat path_st = {};
+  if (by_path && ::fstat(by_path.get(), &path_st) != 0) by_path = ScopedFd();
+
+  // The very file mapped, while the mapping exists.
+  ScopedFd mapped(::open(absl::StrFormat("%s/map_files/%x-%x", proc, start, end).c_str(),
+                         O_RDONLY | O_CLOEXEC));
+  struct stat mapped_st = {};
+  if (mapped && ::fstat(mapped.get(), &mapped_st) != 0) mapped = ScopedFd();
+  if (mapped) {
+    std::string build_id = BuildIdOf(mapped.get(), mapped_st, filename);
+    *has_build_id = !build_id.empty();
+    const uint32_t id = binaries_.Intern(build_id, path);
+    if (!by_path || !SameFile(path_st, mapped_st)) {
+      // Replaced or deleted on disk: nothing at the path will name these frames at report
+      // time, so read the mapped file's functions now, once per binary.
+      if (captured_binaries_.insert(id).second) {
+        stats_->Add(Stat::kFilesReplaced);
+        absl::StatusOr<std::vector<FileSymbol>> symbols = ReadFileSymbols(mapped.get(), path);
+        if (symbols.ok() && !symbols->empty()) captured_.push_back({id, *std::move(symbols)});
+      }
+    }
+    return id;
+  }
+
+  // No map_files (not root, or the mapping is gone): the path's file, checked against the
+  // identity the kernel gave; then the host's file of that name, under the same check.
+  if (file != nullptr) {
+    if (by_path && !IsMappedFile(path_st, *file)) by_path = ScopedFd();
+    if (!by_path) {
+      by_path = ScopedFd(::open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC));
+      if (by_path && (::fstat(by_path.get(), &path_st) != 0 || !IsMappedFile(path_st, *file))) {
+        by_path = ScopedFd();
+      }
+    }
+  }
+  if (file != nullptr || deleted) {
+    if (!by_path) {
+      // No file with the mapped identity: never named from another file.
+      *has_build_id = false;
+      const uint32_t id = binaries_.Intern(
+          "", absl::StrCat(Sv(path), deleted ? Sv(kDeletedSuffix) : " (replaced)"));
+      if (captured_binaries_.insert(id).second) stats_->Add(Stat::kFilesReplaced);
+      return id;
+    }
+  } else if (!by_path && !root_open) {
+    // No identity to check (PERF_RECORD_MMAP v1) and no root to look in (the process is
+    // gone): the host's file of that name, as before map_files and openat2.
+    by_path = ScopedFd(::open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC));
+    if (by_path && ::fstat(by_path.get(), &path_st) != 0) by_path = ScopedFd();
+  }
+  std::string build_id = by_path ? BuildIdOf(by_path.get(), path_st, filename) : std::string();
+  *has_build_id = !build_id.empty();
+  return binaries_.Intern(build_id, path);
+}
+
+std::string ProcessTable::BuildIdOf(int fd, const struct stat& st, std::string_view name) {
   // Cached by file identity rather than by name: two containers may hold different files
   // under one path, and a rebuilt binary gets a new inode or mtime.
   FileKey key{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
@@ -269,7 +369,7 @@ std::string ProcessTable::BuildIdOfFile(pid_t pid, std::string_view filename) {
               static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
   auto it = build_id_cache_.find(key);
   if (it != build_id_cache_.end()) return it->second;
-  absl::StatusOr<std::string> id = ReadBuildId(path);
+  absl::StatusOr<std::string> id = ReadBuildIdOfFd(fd, name);
   std::string value = id.ok() ? *std::move(id) : std::string();
   build_id_cache_.emplace(key, value);
   return value;

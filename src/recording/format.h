@@ -111,6 +111,9 @@ enum ChunkType : uint32_t {
   kChunkEventTypes = 7,
   kChunkTraceSamples = 8,
   kChunkKernelSymbolsAdded = 9,
+  // The functions of one mapped binary whose file was replaced or deleted on disk, read
+  // while recording: binary id u32, count u32, then (offset u64, size u64, name str) each.
+  kChunkBinarySymbols = 10,
 };
 
 // Smallest encoded size of one entry of each list, used to bound counts read from a file
@@ -123,6 +126,7 @@ inline constexpr size_t kFrameSize = 8 + 4 + 4;
 inline constexpr size_t kCountSize = 4 + 8;
 inline constexpr size_t kMinKernelSymbolSize = 8 + 8 + 4 + 4;
 inline constexpr size_t kMinStatSize = 4 + 8;
+inline constexpr size_t kMinFileSymbolSize = 8 + 8 + 4;
 inline constexpr size_t kMinJitSymbolSize = 4 + 8 + 8 + 4;
 inline constexpr size_t kMinEventTypeSize = 4 + 4 + 4;
 inline constexpr size_t kMinTraceSampleSize = 8 + 6 * 4 + 4;

@@ -128,7 +128,8 @@ class Parser {
     } else if (bad > 0) {
       absl::StrAppend(&note, "the last ", bad, " bytes were incomplete");
     } else {
-      absl::StrAppend(&note, "no end chunk (wick was killed, or the disk filled, before it finished)");
+      absl::StrAppend(&note,
+                      "no end chunk (wick was killed, or the disk filled, before it finished)");
     }
     rec_.complete = false;
     rec_.truncation_note = std::move(note);
@@ -149,6 +150,8 @@ class Parser {
         return ParseStats(r);
       case fmt::kChunkJitSymbols:
         return ParseJitSymbols(r);
+      case fmt::kChunkBinarySymbols:
+        return ParseBinarySymbols(r);
       case fmt::kChunkEventTypes:
         return ParseEventTypes(r);
       case fmt::kChunkTraceSamples:
@@ -279,6 +282,26 @@ class Parser {
     return true;
   }
 
+  bool ParseBinarySymbols(ByteReader& r) {
+    uint32_t binary = 0, n = 0;
+    if (!r.Read(&binary) || !ReadCount(r, fmt::kMinFileSymbolSize, &n)) return false;
+    std::vector<FileSymbol> symbols;
+    symbols.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      FileSymbol s;
+      if (!r.Read(&s.offset) || !r.Read(&s.size) || !ReadStr(r, &s.name)) return false;
+      symbols.push_back(std::move(s));
+    }
+    if (binary >= rec_.binaries.size()) {
+      ++rec_.invalid_items;  // written before its binary: a writer bug, not file damage
+      return true;
+    }
+    std::sort(symbols.begin(), symbols.end(),
+              [](const FileSymbol& a, const FileSymbol& b) { return a.offset < b.offset; });
+    rec_.binary_symbols.push_back({binary, std::move(symbols)});
+    return true;
+  }
+
   bool ParseEventTypes(ByteReader& r) {
     uint32_t n = 0;
     if (!ReadCount(r, fmt::kMinEventTypeSize, &n)) return false;
@@ -367,13 +390,12 @@ class Parser {
                 return std::tie(a.address, a.name, a.module, a.size) <
                        std::tie(b.address, b.name, b.module, b.size);
               });
-    rec_.kernel_symbols.erase(
-        std::unique(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
-                    [](const KernelSymbol& a, const KernelSymbol& b) {
-                      return std::tie(a.address, a.name, a.module, a.size) ==
-                             std::tie(b.address, b.name, b.module, b.size);
-                    }),
-        rec_.kernel_symbols.end());
+    rec_.kernel_symbols.erase(std::unique(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
+                                          [](const KernelSymbol& a, const KernelSymbol& b) {
+                                            return std::tie(a.address, a.name, a.module, a.size) ==
+                                                   std::tie(b.address, b.name, b.module, b.size);
+                                          }),
+                              rec_.kernel_symbols.end());
     // Same for JIT symbols; the writer already sorted them and resolved equal starts, this
     // only makes a damaged or foreign file safe for binary search.
     std::sort(rec_.jit_symbols.begin(), rec_.jit_symbols.end(),

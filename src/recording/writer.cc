@@ -170,11 +170,30 @@ class FileRecordingWriter final : public RecordingWriter {
     return payload;
   }
 
+  void AddBinarySymbols(uint32_t id, std::vector<FileSymbol> symbols) override {
+    if (finished_) return;
+    binary_symbols_.push_back({id, std::move(symbols)});
+  }
+
   absl::Status Flush() override {
     if (finished_) return absl::FailedPreconditionError(absl::StrCat(path_, ": already finished"));
     WICK_RETURN_IF_ERROR(error_);
-    // DATA first: trace samples name comms and stacks defined in it.
+    // DATA first: trace samples name comms and stacks defined in it, binary symbols its
+    // binaries.
     WICK_RETURN_IF_ERROR(FlushData());
+    for (const auto& [id, symbols] : binary_symbols_) {
+      std::string payload;
+      Encoder p(&payload);
+      p.Put<uint32_t>(id);
+      p.Put<uint32_t>(static_cast<uint32_t>(symbols.size()));
+      for (const FileSymbol& s : symbols) {
+        p.Put<uint64_t>(s.offset);
+        p.Put<uint64_t>(s.size);
+        p.PutStr(s.name);
+      }
+      WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkBinarySymbols, payload));
+    }
+    binary_symbols_.clear();
     if (!event_types_.empty()) {
       std::sort(event_types_.begin(), event_types_.end(),
                 [](const auto& a, const auto& b) { return a.id < b.id; });
@@ -367,6 +386,7 @@ class FileRecordingWriter final : public RecordingWriter {
   uint64_t samples_added_ = 0;   // by AddCount
   uint64_t samples_written_ = 0;
   std::vector<PendingBinary> binaries_;
+  std::vector<std::pair<uint32_t, std::vector<FileSymbol>>> binary_symbols_;
   std::vector<PendingComm> comms_;
   std::vector<PendingStack> stacks_;
   absl::flat_hash_map<uint32_t, uint64_t> counts_;

@@ -693,11 +693,16 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
       processes_->OnMmap(rec.mmap.pid, rec.mmap.tid, rec.mmap.addr, rec.mmap.len, rec.mmap.pgoff,
                          rec.mmap.filename, ProcessTable::kProtUnknown, {});
       break;
-    case PERF_RECORD_MMAP2:
+    case PERF_RECORD_MMAP2: {
+      // Without the kernel's build-id, the file's device and inode tell whether the file
+      // found at the path is the one mapped.
+      const ProcessTable::MappedFile file{rec.mmap.maj, rec.mmap.min, rec.mmap.ino};
       processes_->OnMmap(rec.mmap.pid, rec.mmap.tid, rec.mmap.addr, rec.mmap.len, rec.mmap.pgoff,
                          rec.mmap.filename, rec.mmap.prot,
-                         rec.mmap.has_build_id ? rec.mmap.build_id : std::span<const std::byte>());
+                         rec.mmap.has_build_id ? rec.mmap.build_id : std::span<const std::byte>(),
+                         !rec.mmap.has_build_id && rec.mmap.ino != 0 ? &file : nullptr);
       break;
+    }
     case PERF_RECORD_COMM:
       processes_->OnComm(rec.comm.pid, rec.comm.tid, rec.comm.comm, rec.comm.exec,
                          rec.has_sample_id ? rec.sample_id.time : 0);
@@ -739,6 +744,10 @@ absl::Status Session::FlushToFile() {
   for (; binaries_written_ < binaries.size(); ++binaries_written_) {
     uint32_t id = uint32_t(binaries_written_);
     writer_->AddBinary(id, binaries.build_id(id), binaries.path(id));
+  }
+  // Functions of replaced or deleted binaries, read while they were still mapped.
+  for (auto& [id, symbols] : processes_->TakeCapturedSymbols()) {
+    writer_->AddBinarySymbols(id, std::move(symbols));
   }
   CommTable& comms = processes_->comms();
   for (; comms_written_ < comms.size(); ++comms_written_) {

@@ -229,7 +229,15 @@ struct Symbolizer::Impl {
   absl::flat_hash_map<std::string, std::unique_ptr<Binary>> binaries;
   std::vector<std::string> debug_dirs;  // options' plus <symfs>/usr/lib/debug
   std::vector<BuildIdMismatch> mismatches;
+  // AddFileSymbols(): by build-id + NUL + path, sorted by offset.
+  absl::flat_hash_map<std::string, std::vector<FileSymbol>> file_symbols;
 };
+
+void Symbolizer::AddFileSymbols(std::string_view build_id, std::string_view path,
+                                std::vector<FileSymbol> symbols) {
+  impl_->file_symbols[absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path))] =
+      std::move(symbols);
+}
 
 Symbolizer::Symbolizer(SymbolizerOptions options)
     : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
@@ -337,7 +345,23 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
   if (!inserted) return result;
 
   result.reason = binary.failure;
-  if (result.reason == SymbolizeReason::kOk) {
+  if (result.reason != SymbolizeReason::kOk) {
+    // No usable file: the functions wick read from the mapped file while recording (it was
+    // replaced or deleted on disk), when it did.
+    auto captured =
+        impl_->file_symbols.find(absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path)));
+    if (captured != impl_->file_symbols.end()) {
+      const std::vector<FileSymbol>& symbols = captured->second;
+      auto after =
+          std::upper_bound(symbols.begin(), symbols.end(), file_offset,
+                           [](uint64_t offset, const FileSymbol& s) { return offset < s.offset; });
+      if (after != symbols.begin() && file_offset - (after - 1)->offset < (after - 1)->size) {
+        result.function = Demangle((after - 1)->name.c_str());
+        result.function_offset = file_offset - (after - 1)->offset;
+        result.reason = SymbolizeReason::kOk;
+      }
+    }
+  } else {
     const GElf_Phdr* segment = nullptr;
     for (const GElf_Phdr& ph : binary.loads) {
       if (file_offset >= ph.p_offset && file_offset - ph.p_offset < ph.p_filesz) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -299,6 +300,39 @@ TEST_F(RecordE2eTest, AFullDiskKeepsEveryCompleteChunk) {
                                          " bytes: recovered")),
             std::string::npos)
       << report.err;
+}
+
+// A package upgrade under a running program: its file is replaced on disk (mv of a new
+// build over it), or deleted, before wick attaches. wick reads the mapped file through
+// /proc/PID/map_files (build-id and functions), so the frames are named as before.
+TEST_F(RecordE2eTest, AnUpgradedOrDeletedBinaryKeepsItsNames) {
+  for (const bool deleted : {false, true}) {
+    SCOPED_TRACE(deleted ? "deleted" : "replaced");
+    const std::string dir = TempPath(deleted ? "deleted" : "upgraded");
+    std::filesystem::create_directories(dir);
+    const std::string app = dir + "/app";
+    std::filesystem::copy_file(workloads::KnownTreePath(), app,
+                               std::filesystem::copy_options::overwrite_existing);
+    Background target({app, "r100000"});
+    ASSERT_GT(WaitForCpu(target.pid(), 0.2), 0.1);
+    if (deleted) {
+      ASSERT_EQ(unlink(app.c_str()), 0);
+    } else {
+      // Another program at the same path: a different build-id and different functions.
+      std::filesystem::copy_file(workloads::KnownTreeCcPath(), app + ".new");
+      ASSERT_EQ(rename((app + ".new").c_str(), app.c_str()), 0);
+    }
+    const std::string file = TempPath("upgrade.wick");
+    const double cpu = CpuSeconds(target.pid());
+    Background wick(
+        {kWick, "record", "-g", "-F", "999", "-p", std::to_string(target.pid()), "-o", file});
+    WaitForCpu(target.pid(), cpu + 2);
+    wick.Signal(SIGINT);
+    EXPECT_EQ(wick.Wait(), 0);
+    const Folded p = Report(file);
+    ExpectKnownTree(p, 3.0);
+    EXPECT_EQ(p.WithFrame([](const std::string& f) { return absl::StrContains(f, "app+0x"); }), 0u);
+  }
 }
 
 // Usage errors: status 2, one line that names the subcommand.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "testing/testing.h"
 #include "wick/build_id.h"
@@ -236,13 +239,18 @@ constexpr char kMaps100[] =
 
 TEST_F(ProcessTableTest, ScanProcessReadsExecutableMappingsAndComms) {
   fs::path proc = dir_.path() / "proc";
-  WriteAll(proc / "100/maps", kMaps100);
+  // The process's root: /usr/bin/app is found through PROC/100/root (a container's file),
+  // the inode maps gives for it.
+  fs::create_directories(proc / "100/root/usr/bin");
+  fs::copy_file(WICK_BUILD_ID_FIXED_PATH, proc / "100/root/usr/bin/app");
+  struct stat app = {};
+  ASSERT_EQ(stat((proc / "100/root/usr/bin/app").c_str(), &app), 0);
+  WriteAll(proc / "100/maps",
+           absl::StrReplaceAll(kMaps100,
+                               {{"fe:01 123     ", absl::StrFormat("fe:01 %-8d", app.st_ino)}}));
   WriteAll(proc / "100/comm", "app\n");
   WriteAll(proc / "100/task/100/comm", "app\n");
   WriteAll(proc / "100/task/101/comm", "worker 1\n");
-  // The process's root: /usr/bin/app is found through PROC/100/root (a container's file).
-  fs::create_directories(proc / "100/root/usr/bin");
-  fs::copy_file(WICK_BUILD_ID_FIXED_PATH, proc / "100/root/usr/bin/app");
 
   ProcessTable table(&stats_, proc.string());
   WICK_ASSERT_OK(table.ScanProcess(100));
@@ -256,13 +264,20 @@ TEST_F(ProcessTableTest, ScanProcessReadsExecutableMappingsAndComms) {
   EXPECT_EQ(table.binaries().path(f.binary), "/usr/bin/app");
   EXPECT_EQ(BuildIdToHex(table.binaries().build_id(f.binary)), WICK_FIXED_BUILD_ID);
 
-  // A file that exists nowhere: still a file frame, with an empty build-id, and counted.
+  // A file that exists nowhere: still a file frame, with an empty build-id, and counted; its
+  // path says it is not the file at that path (so no report names it from another file).
   f = table.Resolve(100, 0x7f0000040010);
   EXPECT_EQ(f.kind, FrameKind::kUserFile);
   EXPECT_EQ(f.value, 0x4010u);
-  EXPECT_EQ(table.binaries().path(f.binary), "/opt/my lib/with space.so");
+  EXPECT_EQ(table.binaries().path(f.binary), "/opt/my lib/with space.so (replaced)");
   EXPECT_EQ(table.binaries().build_id(f.binary), "");
   EXPECT_EQ(stats_.Get(Stat::kFramesNoBuildId), 1u);
+  // A deleted file (no map_files here to read it through): the same, as "(deleted)".
+  f = table.Resolve(100, 0x7f0000020100);
+  EXPECT_EQ(f.kind, FrameKind::kUserFile);
+  EXPECT_EQ(f.value, 0x2100u);
+  EXPECT_EQ(table.binaries().path(f.binary), "/opt/lib/libgone.so (deleted)");
+  EXPECT_EQ(stats_.Get(Stat::kFilesReplaced), 2u);
 
   // The vDSO: a file frame of "[vdso]" with wick's own vDSO build-id (see OwnVdsoFile).
   ASSERT_FALSE(OwnVdsoBuildId().empty()) << "this process has no vDSO";
@@ -272,15 +287,15 @@ TEST_F(ProcessTableTest, ScanProcessReadsExecutableMappingsAndComms) {
   EXPECT_EQ(table.binaries().path(f.binary), "[vdso]");
   EXPECT_EQ(table.binaries().build_id(f.binary), OwnVdsoBuildId());
 
-  // Anonymous, deleted file, memfd, non-executable file part, stack, nothing: raw.
-  for (uint64_t addr : {0x7f0000000100ull, 0x7f0000020100ull, 0x7f0000060100ull, 0x55d000000100ull,
-                        0x55d000005100ull, 0x7ffc00000100ull, 0x1000ull}) {
+  // Anonymous, memfd, non-executable file part, stack, nothing: raw.
+  for (uint64_t addr : {0x7f0000000100ull, 0x7f0000060100ull, 0x55d000000100ull, 0x55d000005100ull,
+                        0x7ffc00000100ull, 0x1000ull}) {
     f = table.Resolve(100, addr);
     EXPECT_EQ(f.kind, FrameKind::kUserRaw) << std::hex << addr;
     EXPECT_EQ(f.value, addr);
   }
-  EXPECT_EQ(stats_.Get(Stat::kFramesUnmapped), 7u);
-  EXPECT_EQ(stats_.Get(Stat::kFramesNoBuildId), 1u);
+  EXPECT_EQ(stats_.Get(Stat::kFramesUnmapped), 6u);
+  EXPECT_EQ(stats_.Get(Stat::kFramesNoBuildId), 2u);
 
   // Mapping boundaries: end is exclusive.
   EXPECT_EQ(table.Resolve(100, 0x55d000001000).value, 0x1000u);
@@ -396,6 +411,51 @@ TEST_F(ProcessTableTest, MmapReadsBuildIdThroughProcessRootThenPath) {
   EXPECT_EQ(table.binaries().build_id(f7.binary), "");
   EXPECT_EQ(f7.kind, FrameKind::kUserFile);
   EXPECT_EQ(stats_.Get(Stat::kFramesNoBuildId), 1u);
+}
+
+// A container whose library path crosses an absolute symlink: it resolves inside the
+// container's root, not on the host, where the same absolute path holds another file. The
+// host's file is used only when it is the mapped one (same inode); no file with the mapped
+// inode anywhere is "(replaced)", never another file's build-id.
+TEST_F(ProcessTableTest, ContainerPathsResolveInsideTheRoot) {
+  const fs::path proc = dir_.path() / "proc";
+  const fs::path ct = dir_.path() / "ct";
+  const fs::path host_lib = dir_.path() / "hostlib";  // absolute, on the host and in ct
+  fs::create_directories(proc / "9");
+  fs::create_directories(ct / "usr");
+  fs::create_directories(host_lib);
+  fs::create_directories(ct / host_lib.relative_path());
+  fs::create_symlink(ct, proc / "9/root");
+  fs::create_symlink(host_lib, ct / "usr/lib");  // "/.../hostlib", as the container sees it
+  fs::copy_file(WICK_BUILD_ID_FIXED_PATH, ct / host_lib.relative_path() / "libx.so");
+  fs::copy_file(WICK_BUILD_ID_SHA1_PATH, host_lib / "libx.so");  // the host's, another file
+  fs::copy_file(WICK_BUILD_ID_SHA1_PATH, host_lib / "libhost.so");
+  struct stat in_ct = {}, on_host = {};
+  ASSERT_EQ(stat((ct / host_lib.relative_path() / "libx.so").c_str(), &in_ct), 0);
+  ASSERT_EQ(stat((host_lib / "libhost.so").c_str(), &on_host), 0);
+  WICK_ASSERT_OK_AND_ASSIGN(std::string sha1, ReadBuildId(WICK_BUILD_ID_SHA1_PATH));
+
+  ProcessTable table(&stats_, proc.string());
+  const ProcessTable::MappedFile ct_file{0xfe, 1, in_ct.st_ino};
+  table.OnMmap(9, 9, 0x1000, 0x1000, 0, "/usr/lib/libx.so", PROT_EXEC, {}, &ct_file);
+  table.OnMmap(9, 9, 0x3000, 0x1000, 0, "/usr/lib/libx.so", PROT_EXEC, {});  // no inode given
+  // Not in the container: the host's file of that name, when it is the mapped one...
+  const ProcessTable::MappedFile host_file{0xfe, 1, on_host.st_ino};
+  const std::string host_path = (host_lib / "libhost.so").string();
+  table.OnMmap(9, 9, 0x5000, 0x1000, 0, host_path, PROT_EXEC, {}, &host_file);
+  // ...and not when it is another.
+  const ProcessTable::MappedFile other{0xfe, 1, in_ct.st_ino};
+  table.OnMmap(9, 9, 0x7000, 0x1000, 0, host_path, PROT_EXEC, {}, &other);
+
+  const Frame f1 = table.Resolve(9, 0x1010), f3 = table.Resolve(9, 0x3010);
+  EXPECT_EQ(BuildIdToHex(table.binaries().build_id(f1.binary)), WICK_FIXED_BUILD_ID);
+  EXPECT_EQ(BuildIdToHex(table.binaries().build_id(f3.binary)), WICK_FIXED_BUILD_ID);
+  EXPECT_EQ(table.binaries().path(f1.binary), "/usr/lib/libx.so");
+  const Frame f5 = table.Resolve(9, 0x5010), f7 = table.Resolve(9, 0x7010);
+  EXPECT_EQ(table.binaries().build_id(f5.binary), sha1);
+  EXPECT_EQ(table.binaries().build_id(f7.binary), "");
+  EXPECT_EQ(table.binaries().path(f7.binary), host_path + " (replaced)");
+  EXPECT_EQ(stats_.Get(Stat::kFilesReplaced), 1u);
 }
 
 TEST_F(ProcessTableTest, ForkCopiesMappingsAndComm) {

@@ -113,8 +113,7 @@ void OrderEventFlags(const std::vector<std::string>& words, RecordFlags& flags);
 // --duration 0), instead of a silent default or "forever".
 CLI::Validator MoreThanZero();
 
-std::vector<std::string> SplitOffCommand(const CLI::App& sub,
-                                         const std::vector<std::string>& words,
+std::vector<std::string> SplitOffCommand(const CLI::App& sub, const std::vector<std::string>& words,
                                          std::vector<std::string>* command);
 int RunReport(const ReportFlags& flags);
 void AddDiffCommand(CLI::App& app, DiffFlags& flags);
@@ -125,6 +124,8 @@ int RunScript(const ScriptFlags& flags);
 // --symfs / --debug-dir on a subcommand, and the symbolizer options they mean.
 void AddSymbolFlags(CLI::App* app, SymbolFlags& flags);
 SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& flags);
+// Hands the symbolizer the functions `rec` captured of binaries replaced or deleted on disk.
+void AddRecordedSymbols(const Recording& rec, Symbolizer& symbolizer);
 
 // "wick <sub>: <message>" on stderr.
 void PrintError(const std::string& sub, const std::string& message);

@@ -43,6 +43,8 @@ int RunDiff(const DiffFlags& f) {
   // One symbolizer for both: its caches are keyed by build-id, so a binary both recordings
   // share is read once.
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
+  AddRecordedSymbols(*base, symbolizer);
+  AddRecordedSymbols(*now, symbolizer);
   int rc = 0;
   auto check = [&](const absl::Status& s) {
     if (!s.ok()) {

@@ -112,6 +112,7 @@ int RunReport(const ReportFlags& f) {
   }
   if (f.per_thread) SplitCommsByThread(&*rec);
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
+  AddRecordedSymbols(*rec, symbolizer);
   uint64_t text_not_utf8 = 0;
   int rc = 0;
   auto check = [&](const absl::Status& s) {

@@ -34,6 +34,7 @@ int RunScript(const ScriptFlags& f) {
   opts.event_globs = f.events;
   opts.callchain = !f.no_callchain;
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
+  AddRecordedSymbols(*rec, symbolizer);
   ScriptResult result;
   absl::Status s = WriteScript(*rec, symbolizer, std::cout, opts, &result);
   if (!s.ok()) {

@@ -21,4 +21,10 @@ SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& f) {
   return options;
 }
 
+void AddRecordedSymbols(const Recording& rec, Symbolizer& symbolizer) {
+  for (const auto& [id, symbols] : rec.binary_symbols) {
+    symbolizer.AddFileSymbols(rec.binaries[id].build_id, rec.binaries[id].path, symbols);
+  }
+}
+
 }  // namespace wick::cli
