@@ -58,9 +58,12 @@ std::vector<JitSymbol> CaptureJitSymbols(std::span<const uint32_t> pids, Stats* 
                                          const JitCaptureOptions& options = {});
 
 // Same, for the pids of the raw frames in `stacks` (raw frames carry their pid in
-// Frame::binary). The session calls this once at the end of a recording.
+// Frame::binary) and `more_pids`. The session calls this once at the end of a recording.
 std::vector<JitSymbol> CaptureJitSymbolsForStacks(const StackMap& stacks, Stats* stats,
-                                                  const JitCaptureOptions& options = {});
+                                                  const JitCaptureOptions& options = {},
+                                                  std::span<const uint32_t> more_pids = {});
+// Appends the pids of the raw frames of the stacks `stacks` holds (repeats included).
+void AddRawFramePids(const StackMap& stacks, std::vector<uint32_t>* pids);
 
 // Sorts by (pid, start) and keeps, for equal (pid, start), the entry that came last.
 void SortJitSymbols(std::vector<JitSymbol>* symbols);

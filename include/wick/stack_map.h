@@ -6,9 +6,10 @@
 //
 // All memory (frame arena, stack table, open-addressing hash index, dirty list) is
 // allocated in the constructor; Insert, the accessors and TakeCountDeltas never allocate.
-// Stack ids are dense from 0 and stable, so a recording writer appends stacks
-// [watermark, size()) and then the count deltas. Not thread-safe (one map per reader or a
-// lock around it). Frame spans returned by Frames() stay valid for the map's lifetime.
+// Stack ids are dense from first_id() (0 unless the map continues an earlier one) and stable,
+// so a recording writer appends stacks [watermark, size()) and then the count deltas. Not
+// thread-safe (one map per reader or a lock around it). Frame spans returned by Frames() stay valid
+// for the map's lifetime.
 #ifndef WICK_STACK_MAP_H_
 #define WICK_STACK_MAP_H_
 
@@ -30,7 +31,10 @@ class StackMap {
 
   // Room for `max_stacks` stacks holding `max_frames_total` frames altogether. `hash` replaces
   // the default hash (tests inject a constant one to force collisions).
-  StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash = nullptr);
+  // `first_id`: the id of the first stack, for a map that replaces one whose stacks were all
+  // written (their ids stay taken in the recording).
+  StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash = nullptr,
+           uint32_t first_id = 0);
   StackMap(StackMap&&) = default;
   StackMap& operator=(StackMap&&) = default;
 
@@ -40,18 +44,22 @@ class StackMap {
   std::optional<uint32_t> Insert(uint32_t comm, uint32_t pid, uint32_t tid,
                                  std::span<const Frame> frames, uint64_t weight = 1);
 
-  size_t size() const { return stacks_.size(); }
+  // One past the last id (first_id() + the number of stacks held).
+  size_t size() const { return first_id_ + stacks_.size(); }
+  uint32_t first_id() const { return first_id_; }
+  size_t held() const { return stacks_.size(); }
   size_t max_stacks() const { return max_stacks_; }
   size_t frames_used() const { return arena_.size(); }
   size_t max_frames_total() const { return max_frames_; }
-  // `id` < size().
+  // first_id() <= `id` < size().
   std::span<const Frame> Frames(uint32_t id) const {
-    return std::span<const Frame>(arena_.data() + stacks_[id].offset, stacks_[id].length);
+    const Stack& s = stacks_[id - first_id_];
+    return std::span<const Frame>(arena_.data() + s.offset, s.length);
   }
-  uint32_t Comm(uint32_t id) const { return stacks_[id].comm; }
-  uint32_t Pid(uint32_t id) const { return stacks_[id].pid; }
-  uint32_t Tid(uint32_t id) const { return stacks_[id].tid; }
-  uint64_t Count(uint32_t id) const { return stacks_[id].count; }
+  uint32_t Comm(uint32_t id) const { return stacks_[id - first_id_].comm; }
+  uint32_t Pid(uint32_t id) const { return stacks_[id - first_id_].pid; }
+  uint32_t Tid(uint32_t id) const { return stacks_[id - first_id_].tid; }
+  uint64_t Count(uint32_t id) const { return stacks_[id - first_id_].count; }
 
   // Calls callback(id, delta) for every stack whose count grew since the previous call
   // (delta = growth), in order of first growth, and resets the deltas. No allocation.
@@ -82,6 +90,7 @@ class StackMap {
 
   size_t max_frames_;
   size_t max_stacks_;
+  uint32_t first_id_ = 0;
   HashFn hash_;
   std::vector<Frame> arena_;     // reserved to max_frames_
   std::vector<Stack> stacks_;    // reserved to max_stacks_

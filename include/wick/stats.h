@@ -71,6 +71,8 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
     "bytes of names that were not UTF-8, shown as U+FFFD in JSON, HTML and pprof")                \
   X(kFilesReplaced, "files_replaced", kInfo,                                                      \
     "mapped files deleted or replaced on disk since they were mapped (upgrades)")                 \
+  X(kStackMapRenewals, "stack_map_renewals", kInfo,                                               \
+    "times the stacks of exited processes (all written) were dropped from memory")                \
   X(kProcessesForgotten, "processes_forgotten", kInfo,                                            \
     "processes that exited during the run, their mappings freed two seconds later")               \
   X(kCountersScaled, "counters_scaled", kInfo,                                                    \

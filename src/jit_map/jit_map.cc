@@ -166,14 +166,19 @@ std::vector<JitSymbol> CaptureJitSymbols(std::span<const uint32_t> pids, Stats* 
   return all;
 }
 
-std::vector<JitSymbol> CaptureJitSymbolsForStacks(const StackMap& stacks, Stats* stats,
-                                                  const JitCaptureOptions& options) {
-  std::vector<uint32_t> pids;
-  for (uint32_t id = 0; id < stacks.size(); ++id) {
+void AddRawFramePids(const StackMap& stacks, std::vector<uint32_t>* pids) {
+  for (uint32_t id = stacks.first_id(); id < stacks.size(); ++id) {
     for (const Frame& f : stacks.Frames(id)) {
-      if (f.kind == FrameKind::kUserRaw && f.binary != 0) pids.push_back(f.binary);
+      if (f.kind == FrameKind::kUserRaw && f.binary != 0) pids->push_back(f.binary);
     }
   }
+}
+
+std::vector<JitSymbol> CaptureJitSymbolsForStacks(const StackMap& stacks, Stats* stats,
+                                                  const JitCaptureOptions& options,
+                                                  std::span<const uint32_t> more_pids) {
+  std::vector<uint32_t> pids(more_pids.begin(), more_pids.end());
+  AddRawFramePids(stacks, &pids);
   return CaptureJitSymbols(pids, stats, options);
 }
 

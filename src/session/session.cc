@@ -54,6 +54,8 @@ namespace {
 // Capacity of the stack map, reserved up front (virtual memory; pages are touched as used).
 constexpr size_t kMaxStacks = 1 << 19;
 constexpr size_t kMaxFrames = size_t{1} << 23;
+// A map holding this many stacks or more is checked for stacks of exited processes.
+constexpr size_t kRenewMinStacks = 16384;
 // Rings are drained at least this often, even without a wakeup (a ring whose leader event
 // hung up no longer wakes us); the file is flushed every kFlushTicks drains.
 constexpr int64_t kDrainIntervalNs = 100'000'000;
@@ -122,6 +124,11 @@ class Session : public RecordSession {
   // Reads every ring and handles its records in time order; `final`: the events are
   // disabled, so nothing more can come and nothing waits.
   void DrainAll(bool final = false);
+  // True while every ring is less than half full: DrainAll may leave records for later.
+  bool RoomToWait() const;
+  // After a flush that wrote every stack: a new stack map when most of the stacks held are
+  // of exited processes.
+  void MaybeRenewStackMap();
   void SnapshotBackwardRings(RecordSummary* summary, bool resume);
   absl::Status WriteSnapshot(uint32_t n, uint64_t start_ns);
   // A writer for `path`, after keeping a previous recording there as PATH.old.
@@ -174,6 +181,9 @@ class Session : public RecordSession {
   absl::flat_hash_set<uint64_t> kernel_addresses_seen_;
   std::vector<KernelSymbol> kernel_symbols_;  // of the addresses seen, sorted by address
   absl::Status write_status_;
+  // Pids of the raw frames of stacks a renewed map dropped, for the JIT maps at the end.
+  std::vector<uint32_t> jit_pids_;
+  size_t next_renew_check_ = kRenewMinStacks;
 
   ScopedFd epoll_fd_, stop_fd_, timer_fd_, snapshot_fd_;
   RecordingMeta meta_;
@@ -535,6 +545,43 @@ bool Session::Advance(CpuReader& r) {
 // Reads every ring up to its current head and handles the records in time order across
 // CPUs (a k-way merge), so a mapping recorded on one CPU is known before a sample on another
 // CPU that runs code in it.
+void Session::MaybeRenewStackMap() {
+  // A stack's pid is part of its key: once its process has exited and been forgotten, the
+  // stack (written already) can never be sampled again. With processes coming and going, such
+  // stacks would be most of the map: a new map, whose ids continue where this one's end,
+  // keeps memory to the live stacks (they are defined again when next sampled). --overwrite
+  // handles its samples at the end and keeps every process's images, so it keeps its map.
+  if (options_.overwrite || stacks_written_ != stacks_->size()) return;
+  const size_t held = stacks_->held();
+  if (held < next_renew_check_) return;
+  size_t dead = 0;
+  for (uint32_t id = stacks_->first_id(); id < stacks_->size(); ++id) {
+    const pid_t pid = static_cast<pid_t>(stacks_->Pid(id));
+    if (pid > 0 && !processes_->KnowsProcess(pid)) ++dead;
+  }
+  if (dead * 2 < held) {
+    next_renew_check_ = held + held / 4;  // scans stay amortized O(1) per new stack
+    return;
+  }
+  AddRawFramePids(*stacks_, &jit_pids_);
+  std::sort(jit_pids_.begin(), jit_pids_.end());
+  jit_pids_.erase(std::unique(jit_pids_.begin(), jit_pids_.end()), jit_pids_.end());
+  stacks_ = std::make_unique<StackMap>(kMaxFrames, kMaxStacks, nullptr,
+                                       static_cast<uint32_t>(stacks_->size()));
+  for (auto& r : readers_) r->builder->set_stack_map(stacks_.get());
+  next_renew_check_ = kRenewMinStacks;
+  stats_.Add(Stat::kStackMapRenewals);
+}
+
+bool Session::RoomToWait() const {
+  // Records left in a ring take the kernel's room: never wait with a ring half full.
+  for (const auto& r : readers_) {
+    const RingBuffer& ring = r->ring->ring();
+    if (ring.Available() >= ring.data_size() / 2) return false;
+  }
+  return true;
+}
+
 void Session::DrainAll(bool final) {
   // A record is stamped before the kernel commits it to its ring: a FORK on one CPU may
   // still be on its way while a sample of the new process on another CPU is already read.
@@ -553,7 +600,7 @@ void Session::DrainAll(bool final) {
     const ParsedRecord& rec = next->current;
     if (rec.type == PERF_RECORD_SAMPLE && next->current_time > settled && rec.sample.pid != 0 &&
         rec.sample.pid != UINT32_MAX &&
-        !processes_->KnowsProcess(static_cast<pid_t>(rec.sample.pid))) {
+        !processes_->KnowsProcess(static_cast<pid_t>(rec.sample.pid)) && RoomToWait()) {
       // Stop the merge here: every ring keeps its current record for the next drain.
       for (auto& r : readers_) {
         if (r->has_current) r->ring->ring().PutBack(r->current_bytes);
@@ -887,6 +934,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
     if (flush) processes_->ForgetExited();
     if (flush && write_status_.ok()) {
       write_status_ = FlushToFile();
+      if (write_status_.ok()) MaybeRenewStackMap();
       // The disk is full (or gone): nothing more can be kept, so stop as Ctrl-C would.
       if (!write_status_.ok()) {
         summary.end = RecordSummary::End::kWriteFailed;
@@ -929,7 +977,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
     (void)FlushToFile();  // fails at once; hands the writer the samples the disk lost
   }
   // Issue 6 (JIT maps): /tmp/perf-PID.map of every process with raw frames, into the file.
-  writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
+  writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_, {}, jit_pids_));
   absl::Status finish = writer_->Finish({}, stats_, duration_ns);
   if (write_status_.ok()) write_status_ = finish;
   // After a failed write the writer has cut the file back to its last complete chunk: the run

@@ -38,10 +38,11 @@ uint64_t StackMap::DefaultHash(uint32_t comm, uint32_t pid, uint32_t tid,
   return Mix(h);
 }
 
-StackMap::StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash)
+StackMap::StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash, uint32_t first_id)
     // Offsets and ids are 32-bit; kEmptySlot is reserved.
     : max_frames_(std::min<size_t>(max_frames_total, std::numeric_limits<uint32_t>::max())),
       max_stacks_(std::min<size_t>(max_stacks, std::numeric_limits<uint32_t>::max() / 4)),
+      first_id_(first_id),
       hash_(hash != nullptr ? hash : &DefaultHash) {
   arena_.reserve(max_frames_);
   stacks_.reserve(max_stacks_);
@@ -66,7 +67,7 @@ std::optional<uint32_t> StackMap::Insert(uint32_t comm, uint32_t pid, uint32_t t
       continue;
     }
     AddCount(slot.id, weight);
-    return slot.id;
+    return first_id_ + slot.id;
   }
   if (stacks_.size() >= max_stacks_ || frames.size() > max_frames_ - arena_.size()) {
     return std::nullopt;
@@ -85,7 +86,7 @@ std::optional<uint32_t> StackMap::Insert(uint32_t comm, uint32_t pid, uint32_t t
   arena_.insert(arena_.end(), frames.begin(), frames.end());
   slots_[i] = Slot{hash, id};
   AddCount(id, weight);
-  return id;
+  return first_id_ + id;
 }
 
 void StackMap::AddCount(uint32_t id, uint64_t weight) {
@@ -103,7 +104,7 @@ void StackMap::TakeCountDeltas(absl::FunctionRef<void(uint32_t id, uint64_t delt
     s.dirty = false;
     uint64_t delta = s.count - s.taken;
     s.taken = s.count;
-    if (delta != 0) callback(id, delta);
+    if (delta != 0) callback(first_id_ + id, delta);
   }
   dirty_.clear();
 }

@@ -123,7 +123,8 @@ TEST_F(ScaleE2eTest, TwoThousandThreadsGetTheirDescriptorsOrTheLimitIsNamed) {
 
 // A storm of 5,000 processes. Every sample of their work lands in a process with its name, no
 // sample is of an unknown process, and the exited ones are forgotten as the run goes (the
-// process table holds the live tasks plus those of the last two seconds).
+// process table holds the live tasks plus those of the last two seconds, the stack map
+// mostly the stacks of live ones).
 TEST_F(ScaleE2eTest, AStormOfShortLivedProcessesKeepsNamesAndForgetsTheExited) {
   for (const bool system_wide : {false, true}) {
     SCOPED_TRACE(system_wide ? "-a" : "-p");
@@ -174,6 +175,8 @@ TEST_F(ScaleE2eTest, AStormOfShortLivedProcessesKeepsNamesAndForgetsTheExited) {
     EXPECT_EQ(Counter(err, "samples_unknown_process"), 0u) << err;
     // Those that exited in the last two seconds are still held at the end.
     EXPECT_GE(double(Counter(err, "processes_forgotten")), 0.8 * kProcesses) << err;
+    // Their stacks (tens of thousands, written as the run went) left wick's memory too.
+    EXPECT_GE(Counter(err, "stack_map_renewals"), 1u) << err;
     rusage ru{};
     getrusage(RUSAGE_CHILDREN, &ru);
     std::printf(

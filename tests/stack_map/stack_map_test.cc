@@ -45,6 +45,25 @@ TEST(StackMapTest, DeduplicatesAndCounts) {
   EXPECT_EQ(map.frames_used(), 10u);
 }
 
+// A map that replaces one whose stacks were all written: its ids continue.
+TEST(StackMapTest, IdsContinueFromFirstId) {
+  StackMap map(1000, 100, nullptr, 500);
+  auto a = MakeStack(1, 5), b = MakeStack(2, 3);
+  EXPECT_EQ(map.size(), 500u);
+  EXPECT_EQ(map.held(), 0u);
+  EXPECT_EQ(map.Insert(7, 10, 11, a), 500u);
+  EXPECT_EQ(map.Insert(8, 10, 12, b, 4), 501u);
+  EXPECT_EQ(map.Insert(7, 10, 11, a), 500u);
+  EXPECT_EQ(map.first_id(), 500u);
+  EXPECT_EQ(map.size(), 502u);
+  EXPECT_EQ(map.held(), 2u);
+  EXPECT_EQ(map.Count(500), 2u);
+  EXPECT_EQ(map.Comm(501), 8u);
+  EXPECT_EQ(map.Tid(501), 12u);
+  EXPECT_EQ(map.Frames(501).size(), 3u);
+  EXPECT_EQ(TakeDeltas(map), (std::vector<std::pair<uint32_t, uint64_t>>{{500, 2}, {501, 4}}));
+}
+
 TEST(StackMapTest, CommSeparatesStacks) {
   StackMap map(1000, 100);
   auto a = MakeStack(1, 3);

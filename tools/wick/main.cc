@@ -1,4 +1,6 @@
 // wick: a sampling profiler built on perf_event_open(2). See man/wick.1.
+#include <malloc.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -7,6 +9,11 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  // Large blocks (a stack map's arrays, tens of MiB) always come from mmap and go back to the
+  // kernel when freed. Left to glibc's adaptive threshold, freeing one raises the threshold
+  // above its size, the next map lands on the heap, and a long run's RSS grows with every
+  // stack map renewal.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   CLI::App app{"wick: a sampling profiler for Linux built on perf_event_open(2)", "wick"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "wick 0.1.0");
