@@ -229,7 +229,7 @@ class ProcessTable {
   uint64_t forget_epoch_ = 0;
   absl::flat_hash_map<FileKey, std::string> build_id_cache_;  // by file identity
   std::vector<std::pair<uint32_t, std::vector<FileSymbol>>> captured_;
-  absl::flat_hash_set<uint32_t> captured_binaries_;
+  absl::flat_hash_set<uint32_t> replaced_binaries_;  // counted in kFilesReplaced
   bool keep_history_ = false;
   uint64_t resolve_time_ = UINT64_MAX;
   absl::flat_hash_map<pid_t, std::vector<Generation>> history_;  // by end_time, per pid

@@ -14,11 +14,13 @@
 #ifndef WICK_RECORDING_H_
 #define WICK_RECORDING_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -69,6 +71,20 @@ struct KernelSymbol {
   std::string name;
   std::string module;  // empty for vmlinux, e.g. "ext4" for module symbols
 };
+
+// Sorts by address (then name, module, size, so aliases come out the same on every run) and
+// drops exact repeats: the order LookupKernelSymbol's binary search needs.
+inline void SortKernelSymbols(std::vector<KernelSymbol>* symbols) {
+  const auto key = [](const KernelSymbol& k) {
+    return std::tie(k.address, k.name, k.module, k.size);
+  };
+  std::sort(symbols->begin(), symbols->end(),
+            [&](const KernelSymbol& a, const KernelSymbol& b) { return key(a) < key(b); });
+  symbols->erase(
+      std::unique(symbols->begin(), symbols->end(),
+                  [&](const KernelSymbol& a, const KernelSymbol& b) { return key(a) == key(b); }),
+      symbols->end());
+}
 
 // One symbol of JIT-compiled code, from the process's /tmp/perf-PID.map (see jit_map.h).
 // Raw user frames (FrameKind::kUserRaw) carry their pid in Frame::binary, which keys these.

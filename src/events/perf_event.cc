@@ -215,7 +215,7 @@ absl::Status ReserveFileDescriptors(uint64_t needed, std::string_view what) {
         " perf event file descriptors, more than RLIMIT_NOFILE allows (", limit.rlim_cur,
         " open files, hard limit; ", open,
         " already open): raise it (ulimit -Hn as root, LimitNOFILE= for a service) or profile "
-        "fewer threads (-t TID)"));
+        "fewer threads"));
   }
   return absl::OkStatus();
 }

@@ -261,6 +261,16 @@ bool SameFile(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+// `fd` when it is open and fstat fills *st, else an invalid fd.
+ScopedFd WithStat(ScopedFd fd, struct stat* st) {
+  if (fd && ::fstat(fd.get(), st) != 0) return ScopedFd();
+  return fd;
+}
+
+ScopedFd OpenFile(const std::string& path, struct stat* st) {
+  return WithStat(ScopedFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), st);
+}
+
 // The mapping's file as /proc/PID/maps or MMAP2 names it. The inode must match; the device
 // too, except that overlayfs (containers) shows the underlying device in maps and its own
 // to stat.
@@ -305,15 +315,13 @@ uint32_t ProcessTable::BinaryFor(pid_t pid, std::string_view filename,
 
   // The file by its path, inside the process's root, and its identity.
   bool root_open = false;
-  ScopedFd by_path = deleted ? ScopedFd() : OpenInRoot(proc + "/root", path, &root_open);
   struct stat path_st = {};
-  if (by_path && ::fstat(by_path.get(), &path_st) != 0) by_path = ScopedFd();
+  ScopedFd by_path =
+      deleted ? ScopedFd() : WithStat(OpenInRoot(proc + "/root", path, &root_open), &path_st);
 
   // The very file mapped, while the mapping exists.
-  ScopedFd mapped(::open(absl::StrFormat("%s/map_files/%x-%x", proc, start, end).c_str(),
-                         O_RDONLY | O_CLOEXEC));
   struct stat mapped_st = {};
-  if (mapped && ::fstat(mapped.get(), &mapped_st) != 0) mapped = ScopedFd();
+  ScopedFd mapped = OpenFile(absl::StrFormat("%s/map_files/%x-%x", proc, start, end), &mapped_st);
   if (mapped) {
     std::string build_id = BuildIdOf(mapped.get(), mapped_st, filename);
     *has_build_id = !build_id.empty();
@@ -321,7 +329,7 @@ uint32_t ProcessTable::BinaryFor(pid_t pid, std::string_view filename,
     if (!by_path || !SameFile(path_st, mapped_st)) {
       // Replaced or deleted on disk: nothing at the path will name these frames at report
       // time, so read the mapped file's functions now, once per binary.
-      if (captured_binaries_.insert(id).second) {
+      if (replaced_binaries_.insert(id).second) {
         stats_->Add(Stat::kFilesReplaced);
         absl::StatusOr<std::vector<FileSymbol>> symbols = ReadFileSymbols(mapped.get(), path);
         if (symbols.ok() && !symbols->empty()) captured_.push_back({id, *std::move(symbols)});
@@ -332,29 +340,20 @@ uint32_t ProcessTable::BinaryFor(pid_t pid, std::string_view filename,
 
   // No map_files (not root, or the mapping is gone): the path's file, checked against the
   // identity the kernel gave; then the host's file of that name, under the same check.
-  if (file != nullptr) {
-    if (by_path && !IsMappedFile(path_st, *file)) by_path = ScopedFd();
-    if (!by_path) {
-      by_path = ScopedFd(::open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC));
-      if (by_path && (::fstat(by_path.get(), &path_st) != 0 || !IsMappedFile(path_st, *file))) {
-        by_path = ScopedFd();
-      }
-    }
+  // Without an identity (PERF_RECORD_MMAP v1) the host's file is read only when there is no
+  // root to look in (the process is gone), as before map_files and openat2.
+  if (file != nullptr && by_path && !IsMappedFile(path_st, *file)) by_path = ScopedFd();
+  if (!by_path && !deleted && (file != nullptr || !root_open)) {
+    by_path = OpenFile(std::string(path), &path_st);
+    if (file != nullptr && by_path && !IsMappedFile(path_st, *file)) by_path = ScopedFd();
   }
-  if (file != nullptr || deleted) {
-    if (!by_path) {
-      // No file with the mapped identity: never named from another file.
-      *has_build_id = false;
-      const uint32_t id = binaries_.Intern(
-          "", absl::StrCat(Sv(path), deleted ? Sv(kDeletedSuffix) : " (replaced)"));
-      if (captured_binaries_.insert(id).second) stats_->Add(Stat::kFilesReplaced);
-      return id;
-    }
-  } else if (!by_path && !root_open) {
-    // No identity to check (PERF_RECORD_MMAP v1) and no root to look in (the process is
-    // gone): the host's file of that name, as before map_files and openat2.
-    by_path = ScopedFd(::open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC));
-    if (by_path && ::fstat(by_path.get(), &path_st) != 0) by_path = ScopedFd();
+  if (!by_path && (file != nullptr || deleted)) {
+    // No file with the mapped identity: never named from another file.
+    *has_build_id = false;
+    const uint32_t id =
+        binaries_.Intern("", absl::StrCat(Sv(path), deleted ? Sv(kDeletedSuffix) : " (replaced)"));
+    if (replaced_binaries_.insert(id).second) stats_->Add(Stat::kFilesReplaced);
+    return id;
   }
   std::string build_id = by_path ? BuildIdOf(by_path.get(), path_st, filename) : std::string();
   *has_build_id = !build_id.empty();
@@ -460,24 +459,14 @@ void ProcessTable::ForgetExited() {
   if (keep_history_) return;
   const uint64_t now = forget_epoch_++;
   // Seen before the previous call: at least one whole interval ago.
-  uint64_t forgotten = 0;
-  for (auto it = process_exits_.begin(); it != process_exits_.end();) {
-    if (it->second < now) {
-      processes_.erase(it->first);
-      ++forgotten;
-      process_exits_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = thread_exits_.begin(); it != thread_exits_.end();) {
-    if (it->second < now) {
-      thread_comms_.erase(it->first);
-      thread_exits_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
+  const uint64_t forgotten = absl::erase_if(process_exits_, [&](const auto& exit) {
+    if (exit.second < now) processes_.erase(exit.first);
+    return exit.second < now;
+  });
+  absl::erase_if(thread_exits_, [&](const auto& exit) {
+    if (exit.second < now) thread_comms_.erase(exit.first);
+    return exit.second < now;
+  });
   stats_->Add(Stat::kProcessesForgotten, forgotten);
 }
 

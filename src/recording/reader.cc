@@ -383,19 +383,8 @@ class Parser {
                      [](const RecordedTraceSample& a, const RecordedTraceSample& b) {
                        return std::tie(a.time, a.cpu) < std::tie(b.time, b.cpu);
                      });
-    // Full-key order, so equal addresses (aliases) come out the same on every run; the same
-    // symbol from a flush-time chunk and from Finish()'s table is kept once.
-    std::sort(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
-              [](const KernelSymbol& a, const KernelSymbol& b) {
-                return std::tie(a.address, a.name, a.module, a.size) <
-                       std::tie(b.address, b.name, b.module, b.size);
-              });
-    rec_.kernel_symbols.erase(std::unique(rec_.kernel_symbols.begin(), rec_.kernel_symbols.end(),
-                                          [](const KernelSymbol& a, const KernelSymbol& b) {
-                                            return std::tie(a.address, a.name, a.module, a.size) ==
-                                                   std::tie(b.address, b.name, b.module, b.size);
-                                          }),
-                              rec_.kernel_symbols.end());
+    // The same symbol from a flush-time chunk and from Finish()'s table is kept once.
+    SortKernelSymbols(&rec_.kernel_symbols);
     // Same for JIT symbols; the writer already sorted them and resolved equal starts, this
     // only makes a damaged or foreign file safe for binary search.
     std::sort(rec_.jit_symbols.begin(), rec_.jit_symbols.end(),

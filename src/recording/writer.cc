@@ -285,8 +285,7 @@ class FileRecordingWriter final : public RecordingWriter {
     finished_ = true;
 
     // Every kernel symbol, for readers that predate KERNEL_SYMBOLS_ADDED.
-    std::sort(kernel_symbols_.begin(), kernel_symbols_.end(),
-              [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+    SortKernelSymbols(&kernel_symbols_);
     std::string payload = EncodeKernelSymbols(kernel_symbols_);
     Encoder p(&payload);
     WICK_RETURN_IF_ERROR(WriteChunk(fmt::kChunkKernelSymbols, payload));

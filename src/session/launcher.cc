@@ -111,6 +111,12 @@ int Launcher::Terminate(int grace_ms) {
   return Wait();
 }
 
+bool Launcher::EndedByStopSignal(int wait_status) {
+  if (wait_status < 0 || !WIFSIGNALED(wait_status)) return false;
+  const int sig = WTERMSIG(wait_status);
+  return sig == SIGINT || sig == SIGTERM || sig == SIGHUP;
+}
+
 int Launcher::Wait() {
   if (pid_ <= 0) return -1;
   if (reaped_) return wait_status_;

@@ -34,6 +34,9 @@ class Launcher {
   // Reaps the child; returns its wait status.
   int Wait();
   bool reaped() const { return reaped_; }
+  // Whether `wait_status` says the child died of a signal that stops a run (SIGINT, SIGTERM,
+  // SIGHUP): the same Ctrl-C or group SIGTERM that stopped wick.
+  static bool EndedByStopSignal(int wait_status);
 
  private:
   Launcher() = default;

@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -542,9 +541,6 @@ bool Session::Advance(CpuReader& r) {
   }
 }
 
-// Reads every ring up to its current head and handles the records in time order across
-// CPUs (a k-way merge), so a mapping recorded on one CPU is known before a sample on another
-// CPU that runs code in it.
 void Session::MaybeRenewStackMap() {
   // A stack's pid is part of its key: once its process has exited and been forgotten, the
   // stack (written already) can never be sampled again. With processes coming and going, such
@@ -582,12 +578,16 @@ bool Session::RoomToWait() const {
   return true;
 }
 
+// Reads every ring up to its current head and handles the records in time order across
+// CPUs (a k-way merge), so a mapping recorded on one CPU is known before a sample on another
+// CPU that runs code in it.
 void Session::DrainAll(bool final) {
   // A record is stamped before the kernel commits it to its ring: a FORK on one CPU may
   // still be on its way while a sample of the new process on another CPU is already read.
   // Such a sample (of a process not known yet) waits for the next drain, unless it is older
   // than kOrderMarginNs, or this is the last drain.
   const uint64_t settled = final ? UINT64_MAX : MonotonicNs() - kOrderMarginNs;
+  uint32_t known_pid = 0;  // the last pid found known: runs of samples skip the lookup
   for (auto& r : readers_) Advance(*r);
   while (true) {
     CpuReader* next = nullptr;
@@ -598,15 +598,18 @@ void Session::DrainAll(bool final) {
     }
     if (next == nullptr) break;
     const ParsedRecord& rec = next->current;
-    if (rec.type == PERF_RECORD_SAMPLE && next->current_time > settled && rec.sample.pid != 0 &&
-        rec.sample.pid != UINT32_MAX &&
-        !processes_->KnowsProcess(static_cast<pid_t>(rec.sample.pid)) && RoomToWait()) {
-      // Stop the merge here: every ring keeps its current record for the next drain.
-      for (auto& r : readers_) {
-        if (r->has_current) r->ring->ring().PutBack(r->current_bytes);
-        r->has_current = false;
+    if (rec.type == PERF_RECORD_SAMPLE && next->current_time > settled &&
+        rec.sample.pid != known_pid && rec.sample.pid != UINT32_MAX) {
+      if (processes_->KnowsProcess(static_cast<pid_t>(rec.sample.pid))) {
+        known_pid = rec.sample.pid;
+      } else if (RoomToWait()) {
+        // Stop the merge here: every ring keeps its current record for the next drain.
+        for (auto& r : readers_) {
+          if (r->has_current) r->ring->ring().PutBack(r->current_bytes);
+          r->has_current = false;
+        }
+        break;
       }
-      break;
     }
     Handle(*next, rec);
     Advance(*next);
@@ -669,15 +672,15 @@ void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
       summary->overwrite_wrapped && newest > complete_since ? newest - complete_since : 0;
 }
 
-// An --overwrite snapshot while recording goes on: what the rings hold now, written to
-// OUTPUT.n as a recording of its own (its own stack map, counters and file), after which the
-// session's own state is as it was.
 absl::StatusOr<std::unique_ptr<RecordingWriter>> Session::OpenOutput(const std::string& path) {
   WICK_ASSIGN_OR_RETURN(bool kept, KeepPreviousRecording(path, options_.force));
   if (kept) Notice(absl::StrCat("the previous recording is kept as ", path, ".old"));
   return RecordingWriter::Open(path, meta_);
 }
 
+// An --overwrite snapshot while recording goes on: what the rings hold now, written to
+// OUTPUT.n as a recording of its own (its own stack map, counters and file), after which the
+// session's own state is as it was.
 absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
   const std::string path = absl::StrCat(options_.output, ".", n);
   // The tracking records up to now, so the newest mappings are known.
@@ -828,13 +831,7 @@ void Session::AddKernelSymbolsFor(std::vector<uint64_t>* addresses) {
   if (!unknown.empty()) {
     if (kallsyms_) {
       for (KernelSymbol& k : kallsyms_->Lookup(unknown)) kernel_symbols_.push_back(std::move(k));
-      std::sort(kernel_symbols_.begin(), kernel_symbols_.end(),
-                [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
-      kernel_symbols_.erase(std::unique(kernel_symbols_.begin(), kernel_symbols_.end(),
-                                        [](const KernelSymbol& a, const KernelSymbol& b) {
-                                          return a.address == b.address;
-                                        }),
-                            kernel_symbols_.end());
+      SortKernelSymbols(&kernel_symbols_);
     }
   }
   // The writer keeps each symbol once (a snapshot's writer starts empty).
@@ -960,9 +957,8 @@ absl::StatusOr<RecordSummary> Session::Run() {
   }
   if (launcher_) summary.command_wait_status = launcher_->Wait();
   // The same Ctrl-C (or SIGTERM to the group) that stopped wick ended the command.
-  const int ws = summary.command_wait_status;
-  if (summary.end == RecordSummary::End::kStopRequest && ws >= 0 && WIFSIGNALED(ws) &&
-      (WTERMSIG(ws) == SIGINT || WTERMSIG(ws) == SIGTERM || WTERMSIG(ws) == SIGHUP)) {
+  if (summary.end == RecordSummary::End::kStopRequest &&
+      Launcher::EndedByStopSignal(summary.command_wait_status)) {
     summary.command_stopped = true;
   }
   DrainAll(/*final=*/true);

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,9 +254,7 @@ int StatSessionImpl::Finish() {
     // The same Ctrl-C (or SIGTERM to the group) that stopped wick ended the command; its
     // exit may have been seen first.
     uint64_t requests = 0;
-    const int ws = wait_status_;
-    if (ws >= 0 && WIFSIGNALED(ws) &&
-        (WTERMSIG(ws) == SIGINT || WTERMSIG(ws) == SIGTERM || WTERMSIG(ws) == SIGHUP) &&
+    if (Launcher::EndedByStopSignal(wait_status_) &&
         read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests)) {
       stopped_command_ = true;
     }

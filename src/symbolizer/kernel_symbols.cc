@@ -154,8 +154,7 @@ absl::StatusOr<size_t> AddMissingKernelSymbolsOfThisBoot(Recording* rec,
                         CaptureKernelSymbols(missing, kallsyms_path));
   const size_t added = found.size();
   for (KernelSymbol& k : found) rec->kernel_symbols.push_back(std::move(k));
-  std::sort(rec->kernel_symbols.begin(), rec->kernel_symbols.end(),
-            [](const KernelSymbol& a, const KernelSymbol& b) { return a.address < b.address; });
+  SortKernelSymbols(&rec->kernel_symbols);
   return added;
 }
 

@@ -56,6 +56,11 @@ std::string Demangle(const char* name) {
   return name;
 }
 
+// The key of a recorded binary: build-id, NUL, path.
+std::string BinaryKey(std::string_view build_id, std::string_view path) {
+  return absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path));
+}
+
 // One binary (one build-id + path), opened once. All lookups of a binary that could not be
 // opened return `failure`.
 struct Binary {
@@ -235,8 +240,7 @@ struct Symbolizer::Impl {
 
 void Symbolizer::AddFileSymbols(std::string_view build_id, std::string_view path,
                                 std::vector<FileSymbol> symbols) {
-  impl_->file_symbols[absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path))] =
-      std::move(symbols);
+  impl_->file_symbols[BinaryKey(build_id, path)] = std::move(symbols);
 }
 
 Symbolizer::Symbolizer(SymbolizerOptions options)
@@ -299,8 +303,8 @@ std::string FindFile(const SymbolizerOptions& options, const std::vector<std::st
 
 const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, std::string_view path,
                                                    uint64_t file_offset) {
-  std::unique_ptr<Binary>& slot =
-      impl_->binaries[absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path))];
+  const std::string key = BinaryKey(build_id, path);
+  std::unique_ptr<Binary>& slot = impl_->binaries[key];
   if (slot == nullptr) {
     slot = std::make_unique<Binary>();
     slot->build_id.assign(build_id);
@@ -348,8 +352,7 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
   if (result.reason != SymbolizeReason::kOk) {
     // No usable file: the functions wick read from the mapped file while recording (it was
     // replaced or deleted on disk), when it did.
-    auto captured =
-        impl_->file_symbols.find(absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path)));
+    auto captured = impl_->file_symbols.find(key);
     if (captured != impl_->file_symbols.end()) {
       const std::vector<FileSymbol>& symbols = captured->second;
       auto after =

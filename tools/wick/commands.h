@@ -132,6 +132,11 @@ void PrintError(const std::string& sub, const std::string& message);
 
 // Every non-zero counter of `stats` but `skip`, one "wick <sub>: ..." line each (FormatStats).
 void PrintStats(const std::string& sub, const Stats& stats, std::initializer_list<Stat> skip = {});
+// One short block at the end of a command that read a recording: its counters (what was lost
+// while recording), the symbolizer's (what could not be named) and the bytes of names that
+// were not UTF-8.
+void PrintRecordingStats(const std::string& sub, const Recording& rec, const Symbolizer& sym,
+                         uint64_t text_not_utf8);
 
 // Makes each of `signals` write to eventfd `stop_fd` (the session's stop request) instead
 // of killing wick; StopOnSignals(-1, {}) makes the handlers do nothing again.

@@ -138,6 +138,14 @@ void PrintStats(const std::string& sub, const Stats& stats, std::initializer_lis
   }
 }
 
+void PrintRecordingStats(const std::string& sub, const Recording& rec, const Symbolizer& sym,
+                         uint64_t text_not_utf8) {
+  Stats all = rec.stats;
+  all.Merge(sym.stats());
+  all.Add(Stat::kTextNotUtf8, text_not_utf8);
+  PrintStats(sub, all);
+}
+
 absl::Status WriteOutputFile(const std::string& path,
                              const std::function<absl::Status(std::ostream&)>& write) {
   std::ofstream out(path, std::ios::trunc);

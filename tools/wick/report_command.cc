@@ -82,14 +82,6 @@ void WarnAboutSymbols(const Symbolizer& sym) {
   }
 }
 
-// One short block on stderr: the recording's counters (what was lost while recording), the
-// symbolizer's (what could not be named) and the report's own.
-void PrintReportStats(const Recording& rec, const Symbolizer& sym, uint64_t text_not_utf8) {
-  Stats all = rec.stats;
-  all.Merge(sym.stats());
-  all.Add(Stat::kTextNotUtf8, text_not_utf8);
-  PrintStats("report", all);
-}
 
 }  // namespace
 
@@ -162,7 +154,7 @@ int RunReport(const ReportFlags& f) {
       check(WriteCallTable(table, direction, std::cout, opts));
       std::cout.flush();
       WarnAboutSymbols(symbolizer);
-      PrintReportStats(*rec, symbolizer, text_not_utf8);
+      PrintRecordingStats("report", *rec, symbolizer, text_not_utf8);
       return rc;
     }
     const TopTable table = ComputeTopTable(*rec, symbolizer, opts);
@@ -171,7 +163,7 @@ int RunReport(const ReportFlags& f) {
   }
   std::cout.flush();
   WarnAboutSymbols(symbolizer);
-  PrintReportStats(*rec, symbolizer, text_not_utf8);
+  PrintRecordingStats("report", *rec, symbolizer, text_not_utf8);
   return rc;
 }
 

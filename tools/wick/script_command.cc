@@ -49,10 +49,7 @@ int RunScript(const ScriptFlags& f) {
     PrintError("script", "warning: no event matches --event; " + f.input + " has " +
                              std::to_string(rec->trace_samples.size()) + " trace events");
   }
-  Stats all = rec->stats;
-  all.Merge(symbolizer.stats());
-  all.Add(Stat::kTextNotUtf8, result.text_not_utf8);
-  PrintStats("script", all);
+  PrintRecordingStats("script", *rec, symbolizer, result.text_not_utf8);
   return 0;
 }
 
