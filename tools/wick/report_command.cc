@@ -82,7 +82,6 @@ void WarnAboutSymbols(const Symbolizer& sym) {
   }
 }
 
-
 }  // namespace
 
 int RunReport(const ReportFlags& f) {
