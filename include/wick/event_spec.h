@@ -58,11 +58,17 @@ struct ResolvedEvent {
   uint64_t config = 0;  // perf_event_attr.config
   std::string name;     // canonical name of the event actually used ("cpu-clock" after fallback)
   std::string notice;   // one line to show the user once (e.g. the cycles fallback), or empty
+  // The kernel refuses this process kernel space (perf_event_paranoid >= 2, neither root nor
+  // CAP_PERFMON) and the spec chose no side: user space only, as ':u' (notice set), as perf
+  // falls back.
+  bool user_only = false;
 };
 
 // Software events map to PERF_TYPE_SOFTWARE. Hardware events need caps.has_cpu_pmu; without
 // it `cycles` falls back to cpu-clock (notice set) and the others fail with
-// FailedPrecondition. Trace kinds are refused (Unimplemented): use ResolveTraceEvents().
+// FailedPrecondition. An event without modifiers falls back to user space only (user_only,
+// notice set) where the kernel would refuse its kernel side. Trace kinds are refused
+// (Unimplemented): use ResolveTraceEvents().
 absl::StatusOr<ResolvedEvent> ResolveEvent(const EventSpec& spec, const KernelCaps& caps);
 
 }  // namespace wick

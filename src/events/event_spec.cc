@@ -220,16 +220,28 @@ absl::StatusOr<ResolvedEvent> ResolveEvent(const EventSpec& spec, const KernelCa
   resolved.type = event->type;
   resolved.config = event->config;
   resolved.name = std::string(event->name);
+  if (spec.modifiers.empty() && !caps.PerfmonCapable() && caps.perf_event_paranoid >= 2) {
+    // Above paranoid 1 the kernel refuses kernel space (samples, callchains, counts) to an
+    // unprivileged process, but still lets it measure its own processes in user space.
+    resolved.user_only = true;
+    resolved.notice =
+        absl::StrCat(Sv(typed), ": kernel.perf_event_paranoid is ", caps.perf_event_paranoid,
+                     " and wick is neither root nor CAP_PERFMON: user space only, as ", Sv(typed),
+                     ":u (for the kernel side: run as root, grant CAP_PERFMON, or sysctl "
+                     "kernel.perf_event_paranoid=1)");
+  }
   if (event->type == PERF_TYPE_HARDWARE && !caps.has_cpu_pmu) {
     if (event->config == PERF_COUNT_HW_CPU_CYCLES) {
       // perf does the same: cycles is the default event, and time is a fair stand-in.
       resolved.type = PERF_TYPE_SOFTWARE;
       resolved.config = PERF_COUNT_SW_CPU_CLOCK;
       resolved.name = "cpu-clock";
+      const std::string user_only = resolved.notice;
       resolved.notice = absl::StrCat(
           Sv(typed),
           ": no hardware PMU on this machine (no /sys/bus/event_source/devices/cpu); using "
           "cpu-clock instead");
+      if (!user_only.empty()) absl::StrAppend(&resolved.notice, "; ", user_only);
       return resolved;
     }
     return absl::FailedPreconditionError(

@@ -20,20 +20,16 @@ namespace {
 
 constexpr char kMaxSampleRatePath[] = "/proc/sys/kernel/perf_event_max_sample_rate";
 
-void ApplyModifiers(const EventSpec& modifiers, perf_event_attr* attr) {
-  attr->exclude_user = modifiers.exclude_user;
-  attr->exclude_kernel = modifiers.exclude_kernel;
-  // As perf does for :u / :k, leave the hypervisor out whenever a side was chosen.
-  attr->exclude_hv = modifiers.exclude_user || modifiers.exclude_kernel;
-}
-
 perf_event_attr BaseAttr(const ResolvedEvent& event, const EventSpec& modifiers) {
   perf_event_attr attr;
   std::memset(&attr, 0, sizeof(attr));
   attr.size = sizeof(attr);
   attr.type = event.type;
   attr.config = event.config;
-  ApplyModifiers(modifiers, &attr);
+  attr.exclude_user = modifiers.exclude_user;
+  attr.exclude_kernel = modifiers.exclude_kernel || event.user_only;
+  // As perf does for :u / :k, leave the hypervisor out whenever a side was chosen.
+  attr.exclude_hv = attr.exclude_user || attr.exclude_kernel;
   return attr;
 }
 

@@ -331,6 +331,7 @@ KernelCaps FakeCaps(bool cpu_pmu) {
   caps.pmus = {{"software", PERF_TYPE_SOFTWARE}};
   if (cpu_pmu) caps.pmus["cpu"] = 4;
   caps.has_cpu_pmu = cpu_pmu;
+  caps.is_root = true;  // the kernel side is allowed (see UnprivilegedFallsBackToUserSpace)
   return caps;
 }
 
@@ -382,6 +383,39 @@ TEST(ResolveEventTest, CyclesFallsBackWithoutPmu) {
   EXPECT_EQ(event.notice,
             "cycles: no hardware PMU on this machine (no /sys/bus/event_source/devices/cpu); "
             "using cpu-clock instead");
+}
+
+// As perf does: where perf_event_paranoid refuses kernel space to this process, an event with
+// no side chosen counts user space only, with a notice; one with a side is left as asked (the
+// kernel then refuses ':k' with the permission hint).
+TEST(ResolveEventTest, UnprivilegedFallsBackToUserSpace) {
+  KernelCaps caps = FakeCaps(false);
+  caps.is_root = false;
+  caps.perf_event_paranoid = 2;
+  ResolvedEvent clock = MustResolve("cpu-clock", caps);
+  EXPECT_TRUE(clock.user_only);
+  EXPECT_EQ(clock.notice,
+            "cpu-clock: kernel.perf_event_paranoid is 2 and wick is neither root nor CAP_PERFMON: "
+            "user space only, as cpu-clock:u (for the kernel side: run as root, grant "
+            "CAP_PERFMON, or sysctl kernel.perf_event_paranoid=1)");
+  const perf_event_attr attr = MakeCountingAttr(clock, *ParseEventSpec("cpu-clock"));
+  EXPECT_TRUE(attr.exclude_kernel);
+  EXPECT_TRUE(attr.exclude_hv);
+  EXPECT_FALSE(attr.exclude_user);
+  // Both notices for cycles on a machine without a PMU.
+  ResolvedEvent cycles = MustResolve("cycles", caps);
+  EXPECT_TRUE(cycles.user_only);
+  EXPECT_THAT(cycles.notice, HasSubstr("using cpu-clock instead; cycles: kernel."));
+  // A side the user chose is kept; lower paranoid levels and CAP_PERFMON need no fallback.
+  EXPECT_FALSE(MustResolve("cpu-clock:k", caps).user_only);
+  EXPECT_FALSE(MustResolve("cpu-clock:u", caps).user_only);
+  caps.perf_event_paranoid = 1;
+  EXPECT_FALSE(MustResolve("cpu-clock", caps).user_only);
+  caps.perf_event_paranoid = 2;
+  caps.has_cap_perfmon = true;
+  ResolvedEvent capable = MustResolve("cpu-clock", caps);
+  EXPECT_FALSE(capable.user_only);
+  EXPECT_EQ(capable.notice, "");
 }
 
 TEST(ResolveEventTest, OtherHardwareFailsWithoutPmu) {
