@@ -20,11 +20,11 @@
 namespace wick {
 
 struct FoldedOptions {
-  bool include_comm = true;     // first element of each line is the thread name
-  bool kernel_suffix = true;    // append "_[k]" to kernel frame names
-  bool expand_inlined = false;  // insert inlined functions (when debug info has them)
-  bool inline_suffix = true;    // with expand_inlined: append "_[i]" to inlined frame names
-  bool lines = false;           // append " (file.c:42)" where debug info has the line
+  bool include_comm = true;    // first element of each line is the thread name
+  bool kernel_suffix = true;   // append "_[k]" to kernel frame names
+  bool expand_inlined = true;  // insert inlined functions (when debug info has them)
+  bool inline_suffix = true;   // with expand_inlined: append "_[i]" to inlined frame names
+  bool lines = false;          // append " (file.c:42)" where debug info has the line
 };
 
 // The display name of one frame (without the "_[k]" suffix). Never empty.

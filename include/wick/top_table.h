@@ -31,8 +31,8 @@ enum class TopSort : uint8_t { kSelf, kTotal };
 struct TopOptions {
   size_t top = 30;  // rows printed (0 = all)
   TopSort sort = TopSort::kSelf;
-  bool expand_inlined = false;  // inlined functions count as functions of their own
-  bool lines = false;           // key rows by "function (file:line)" where debug info has it
+  bool expand_inlined = true;  // inlined functions count as functions of their own
+  bool lines = false;          // key rows by "function (file:line)" where debug info has it
 };
 
 struct TopEntry {

@@ -121,8 +121,7 @@ class LibdwBackend final : public Backend {
     if (p->full) {
       result.reason = StopReason::kMaxDepth;
     } else {
-      const uint64_t last = p->n > 0 ? p->pcs[p->n - 1] : regs.ip();
-      const uint64_t lookup = p->n > 1 ? last - 1 : last;
+      const uint64_t lookup = p->n > 0 ? p->pcs[p->n - 1] : regs.ip();
       bool has_cfi = false;
       // libdwfl ends the walk with rc 0 both at the root and when a return address could
       // not be read, and at the root it may still try (and fail) its frame-pointer guess:
@@ -148,8 +147,9 @@ class LibdwBackend final : public Backend {
     }
     // No loop check here: recursion repeats return addresses legitimately and libdwfl 0.188
     // does not expose a frame's SP; a corrupt cycle ends at the depth limit.
-    p->pcs[p->n++] = pc;
-    p->owner->EnsureModule(p, activation ? pc : pc - 1);
+    const uint64_t lookup = activation ? pc : pc - 1;
+    p->pcs[p->n++] = lookup;
+    p->owner->EnsureModule(p, lookup);
     return DWARF_CB_OK;
   }
 

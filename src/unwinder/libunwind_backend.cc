@@ -84,8 +84,12 @@ class LibunwindBackend final : public Backend {
       return result;
     }
     uint64_t last_sp = regs.sp();
+    uint64_t last_ip = regs.ip();
     for (;;) {
       p->had_info = true;
+      // The frame being left is a signal trampoline: the next IP is where the signal
+      // interrupted the code, not a return address.
+      const bool after_signal = unw_is_signal_frame(&cursor) > 0;
       const int rc = unw_step(&cursor);
       if (rc == 0 && p->had_info && stack->failure() == ReadFailure::kNone) {
         result.reason = StopReason::kRoot;
@@ -94,9 +98,7 @@ class LibunwindBackend final : public Backend {
       // rc 0 without CFI for the last IP: libunwind's frame-pointer guess gave up, which is
       // not the root.
       if (rc <= 0) {
-        const uint64_t last = pcs[n - 1];
-        result.reason =
-            ClassifyFailure(processes_, elves_, pid, n > 1 ? last - 1 : last, *stack, p->had_info);
+        result.reason = ClassifyFailure(processes_, elves_, pid, pcs[n - 1], *stack, p->had_info);
         break;
       }
       unw_word_t ip = 0, sp = 0;
@@ -106,18 +108,19 @@ class LibunwindBackend final : public Backend {
         result.reason = StopReason::kRoot;
         break;
       }
-      if (sp < last_sp || (sp == last_sp && ip == pcs[n - 1])) {  // no progress: corrupt
+      if (sp < last_sp || (sp == last_sp && ip == last_ip)) {  // no progress: corrupt
         result.reason = StopReason::kError;
         break;
       }
       last_sp = sp;
+      last_ip = ip;
       // No CFI for the frame just left, yet the step worked: libunwind's rbp-chain fallback.
       if (!p->had_info) result.used_frame_pointers = true;
       if (n >= pcs.size()) {
         result.reason = StopReason::kMaxDepth;
         break;
       }
-      pcs[n++] = ip;
+      pcs[n++] = after_signal ? ip : ip - 1;
     }
     result.frames = n;
     return result;

@@ -107,8 +107,11 @@ Placement Place(ProcessTable* processes, ElfCache* elves, pid_t pid, uint64_t ad
 class Backend {
  public:
   virtual ~Backend() = default;
-  // Fills frame addresses (leaf first, return addresses after it) into `pcs` and returns
-  // the count and stop reason (without counting stats).
+  // Fills the address that names each frame into `pcs`, leaf first: the sampled IP, then for
+  // each caller its return address - 1 (inside the call instruction, so a call that ends its
+  // function names that function and its line), except a frame interrupted by a signal, whose
+  // address is the interrupted instruction itself. Returns the count and stop reason (without
+  // counting stats).
   virtual UnwindResult Unwind(pid_t pid, pid_t tid, const Regs& regs, StackMemory* stack,
                               std::span<uint64_t> pcs) = 0;
   virtual void ForgetProcess(pid_t pid) = 0;

@@ -8,7 +8,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "folded.h"
 #include "run.h"
 #include "testing/testing.h"
@@ -54,7 +56,8 @@ TEST_F(DwarfE2eTest, MaxStackLimitsUnwoundStacks) {
                             file, "--", workloads::KnownTreeO2NoFpPath(), "r30"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "maximum depth")) << r.err;
-  Folded l = Report(file);
+  // Frames as unwound: inlined functions expanded would add frames of their own.
+  Folded l = ReportFolded(kWick, file, {"--no-inline"});
   ASSERT_GT(l.total(), 100u);
   size_t deepest_user = 0;
   for (const FoldedStack& s : l.stacks()) {
@@ -175,6 +178,39 @@ TEST_F(DwarfE2eTest, BadSizesAndLbrAreRefused) {
       {kWick, "record", "--call-graph", "lbr", "-o", TempPath("lbr.wick"), "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(r.err, "no hardware PMU")) << r.err;
+}
+
+// A caller frame is named at its return address - 1, inside the call: ends_with_call's last
+// instruction calls a noreturn function, so its return address is next_function's first byte.
+// Both call-graph modes must name ends_with_call, and --lines the call's own line (addr2line's
+// answer for the call instruction, the last 5 bytes of ends_with_call).
+TEST_F(DwarfE2eTest, CallThatEndsItsFunctionNamesTheCaller) {
+  const std::string path = workloads::NoreturnCallPath();
+  absl::StatusOr<workloads::ElfSymbol> fn = workloads::FindElfSymbol(path, "ends_with_call");
+  ASSERT_TRUE(fn.ok()) << fn.status();
+  ASSERT_GT(fn->size, 5u);
+  RunResult a2l = RunProgram(
+      {"/usr/bin/addr2line", "-e", path, absl::StrCat("0x", absl::Hex(fn->value + fn->size - 5))});
+  ASSERT_EQ(a2l.exit_code, 0) << a2l.err;
+  const std::string call_line(absl::StripSuffix(a2l.out.substr(a2l.out.rfind(':') + 1), "\n"));
+  const std::string frame = "ends_with_call (noreturn_call.c:" + call_line + ")";
+  for (const char* mode : {"fp", "dwarf"}) {
+    SCOPED_TRACE(mode);
+    const std::string file = TempPath(absl::StrCat("noreturn_", mode, ".wick"));
+    RunResult r =
+        RunProgram({kWick, "record", "--call-graph", mode, "-o", file, "--", path, "0.5"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Folded l = Report(file);
+    const uint64_t spinning = l.With({"spin_then_exit"});
+    ASSERT_GT(spinning, 200u);
+    EXPECT_GE(double(l.With({"main", "ends_with_call", "spin_then_exit"})),
+              0.95 * double(spinning));
+    EXPECT_EQ(l.With({"next_function"}), 0u);
+    Folded lines = ReportFolded(kWick, file, {"--lines"});
+    EXPECT_GE(double(lines.WithFrame([&](const std::string& f) { return f == frame; })),
+              0.95 * double(spinning))
+        << "no " << frame;
+  }
 }
 
 }  // namespace

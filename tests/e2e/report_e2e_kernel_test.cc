@@ -1,11 +1,12 @@
 // wick record on the known-answer workloads, then every wick report format from the real
 // program: the table's order, pprof decoded by protoc, the flame graph's embedded totals,
-// folded --inline. Shares are the workload's (a 60 %, b 30 %, c 10 % under main -> work).
+// inlined frames by default. Shares are the workload's (a 60 %, b 30 %, c 10 % under main -> work).
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -168,25 +169,75 @@ TEST_F(ReportE2eTest, UnwritablePprofPathIsOneClearLine) {
   EXPECT_NE(r.err.find("/nonexistent-dir/x.pb.gz"), std::string::npos) << r.err;
 }
 
-TEST_F(ReportE2eTest, FoldedInlineMarksInlinedFrames) {
+// Total share of `function` in the table's rows ("... FUNCTION [MODULE]"); -1 when absent.
+double TotalPercent(const std::vector<std::string>& rows, const std::string& function) {
+  for (const std::string& row : rows) {
+    std::vector<std::string> cols = absl::StrSplit(row, ' ', absl::SkipEmpty());
+    if (cols.size() < 5 || cols[4] != function) continue;
+    double pct = -1;
+    if (!absl::SimpleAtod(absl::StripSuffix(cols[2], "%"), &pct)) ADD_FAILURE() << row;
+    return pct;
+  }
+  return -1;
+}
+
+// An -O2 program whose two hot functions are always inlined (2/3 and 1/3 of the time by
+// construction): every output shows them by default, as perf does; --no-inline charges them to
+// outer.
+TEST_F(ReportE2eTest, InlinedFunctionsAreShownByDefault) {
   const std::string file = TempPath("report_e2e_inline.wick");
-  RunResult rec = RunProgram({kWick, "record", "-F", "999", "-g", "-o", file, "--",
-                              workloads::KnownTreeInlinePath(), "1"});
+  const std::string pb = TempPath("report_e2e_inline.pb.gz");
+  const std::string html = TempPath("report_e2e_inline.html");
+  RunResult rec = RunProgram(
+      {kWick, "record", "-F", "999", "-g", "-o", file, "--", workloads::InlinePairPath(), "1"});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
-  RunResult r = RunProgram({kWick, "report", "-i", file, "--folded", "--inline"});
+
+  RunResult r = RunProgram({kWick, "report", "-i", file, "--top", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_GT(FoldedTotal(r.out), 300u) << r.out;
-  const Folded inlined = ParseFoldedOrFail(r.out);
-  // Nearly all the time is in the inlined loop.
-  EXPECT_GE(double(inlined.With({"main", "outer", "burn_[i]"})), 0.8 * double(inlined.total()))
-      << r.out;
-  r = RunProgram({kWick, "report", "-i", file, "--folded"});
+  std::vector<std::string> rows = TableRows(r.out);
+  const double a = TotalPercent(rows, "hot_a"), b = TotalPercent(rows, "hot_b");
+  EXPECT_NEAR(a, 100.0 * 2 / 3, 5.0) << r.out;
+  EXPECT_NEAR(b, 100.0 / 3, 5.0) << r.out;
+  r = RunProgram({kWick, "report", "-i", file, "--no-inline"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const Folded plain = ParseFoldedOrFail(r.out);
-  ASSERT_GT(plain.total(), 300u) << r.out;
-  EXPECT_EQ(plain.WithFrame([](const std::string& f) { return absl::StrContains(f, "burn"); }), 0u)
-      << r.out;
+  rows = TableRows(r.out);
+  EXPECT_EQ(TotalPercent(rows, "hot_a"), -1) << r.out;
+  EXPECT_EQ(TotalPercent(rows, "hot_b"), -1) << r.out;
+  EXPECT_GE(TotalPercent(rows, "outer"), 95.0) << r.out;
+
+  const Folded folded = ReportFolded(kWick, file);
+  ASSERT_GT(folded.total(), 300u);
+  const std::map<std::string, uint64_t> leaf = folded.LeafMost({"hot_a_[i]", "hot_b_[i]"});
+  const double total = double(folded.total());
+  EXPECT_NEAR(100.0 * double(leaf.count("hot_a_[i]") ? leaf.at("hot_a_[i]") : 0) / total,
+              100.0 * 2 / 3, 5.0);
+  EXPECT_GE(double(folded.With({"main", "outer", "hot_b_[i]"})), 0.25 * total);
+  const Folded plain = ReportFolded(kWick, file, {"--no-inline"});
+  EXPECT_EQ(plain.WithFrame([](const std::string& f) { return absl::StrContains(f, "hot_"); }), 0u);
+  EXPECT_EQ(plain.total(), folded.total());
+
+  // pprof (its decoded function names) and the flame graph's names, with and without.
+  r = RunProgram({kWick, "report", "-i", file, "--pprof", pb, "--flamegraph", html});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(ReadFile(html).find("\"hot_a\""), std::string::npos);
+  RunResult gz = RunProgram({"/bin/sh", "-c", "gzip -dc " + pb + " | grep -c -a hot_b"});
+  EXPECT_EQ(gz.exit_code, 0) << "pprof has no hot_b";
+  r = RunProgram({kWick, "report", "-i", file, "--no-inline", "--pprof", pb, "--flamegraph", html});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(html).find("\"hot_a\""), std::string::npos);
+  gz = RunProgram({"/bin/sh", "-c", "gzip -dc " + pb + " | grep -c -a hot_b"});
+  EXPECT_NE(gz.exit_code, 0) << "--no-inline pprof still has hot_b";
+
+  // diff of the recording with itself: its stacks name them by default, not with --no-inline.
+  r = RunProgram({kWick, "diff", file, file, "--folded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "outer;hot_a_[i] ")) << r.out;
+  r = RunProgram({kWick, "diff", file, file, "--folded", "--no-inline"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.out, "hot_a")) << r.out;
   unlink(file.c_str());
+  unlink(pb.c_str());
+  unlink(html.c_str());
 }
 
 }  // namespace

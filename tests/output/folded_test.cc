@@ -114,9 +114,11 @@ TEST_F(FoldedTest, ExpandsInlinedFunctions) {
   ASSERT_NE(offset, 0u);
   rec_.binaries.push_back({2, "", path});
   AddStack(0, {User(2, offset), User(2, main_sym->file_offset + 1)}, 9);
-  EXPECT_EQ(Folded(), "known_tree_fp;main;outer 9\n");
-  FoldedOptions expand;
-  expand.expand_inlined = true;
+  FoldedOptions plain;
+  plain.expand_inlined = false;
+  EXPECT_EQ(Folded(plain), "known_tree_fp;main;outer 9\n");
+  FoldedOptions expand;  // the default
+  EXPECT_EQ(Folded(), "known_tree_fp;main;outer;burn_[i] 9\n");
   EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn_[i] 9\n");
   expand.inline_suffix = false;
   EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn 9\n");

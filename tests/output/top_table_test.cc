@@ -78,12 +78,13 @@ TEST_F(TopTableTest, UnsymbolizedFramesAreSummarized) {
 TEST_F(TopTableTest, InlinedFunctionsOwnSelfWhenExpanded) {
   const auto [outer, main_offset] = AddInlineBinary();
   AddStack(0, {User(2, outer), User(2, main_offset)}, 9);
-  TopTable table = ComputeTopTable(rec_, sym_);
+  TopOptions plain;
+  plain.expand_inlined = false;
+  TopTable table = ComputeTopTable(rec_, sym_, plain);
   ASSERT_EQ(table.entries.size(), 2u);
   EXPECT_EQ(table.entries[0].function, "outer");
   EXPECT_EQ(table.entries[0].self, 9u);
-  TopOptions opts;
-  opts.expand_inlined = true;
+  TopOptions opts;  // the default: expanded
   table = ComputeTopTable(rec_, sym_, opts);
   ASSERT_EQ(table.entries.size(), 3u);
   EXPECT_EQ(table.entries[0].function, "burn");

@@ -18,6 +18,8 @@ std::string KnownTreePath() { return WICK_KNOWN_TREE_FP; }
 std::string KnownTreeNoFpPath() { return WICK_KNOWN_TREE_NOFP; }
 std::string KnownTreeCcPath() { return WICK_KNOWN_TREE_CC_FP; }
 std::string KnownTreeInlinePath() { return WICK_KNOWN_TREE_INLINE; }
+std::string InlinePairPath() { return WICK_INLINE_PAIR; }
+std::string NoreturnCallPath() { return WICK_NORETURN_CALL; }
 std::string KnownTreeStrippedPath() { return WICK_KNOWN_TREE_STRIPPED; }
 std::string KnownTreeO2NoFpPath() { return WICK_KNOWN_TREE_O2_NOFP; }
 std::string KnownTreeFpNoEhPath() { return WICK_KNOWN_TREE_FP_NOEH; }

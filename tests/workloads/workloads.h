@@ -20,6 +20,10 @@ std::string KnownTreeNoFpPath();
 std::string KnownTreeCcPath();
 // known_tree_inline.c: main -> outer with burn() inlined into it.
 std::string KnownTreeInlinePath();
+// inline_pair.c: main -> outer with hot_a (2/3 of the time) and hot_b (1/3) inlined, -O2.
+std::string InlinePairPath();
+// noreturn_call.c: main -> ends_with_call, whose last instruction calls spin_then_exit.
+std::string NoreturnCallPath();
 // known_tree_fp stripped, with a .gnu_debuglink to known_tree_fp.debug beside it.
 std::string KnownTreeStrippedPath();
 // known_tree.c built -O2 -fomit-frame-pointer (DWARF unwinding only).

@@ -55,7 +55,7 @@ struct ReportFlags {
   size_t top = 30;         // rows of the default table (0 = all)
   std::string sort = "self";
   bool lines = false;              // file:line on frames
-  bool inlined = false;            // folded and table: inlined functions as their own frames
+  bool inlined = true;             // inlined functions as their own frames (--no-inline: off)
   std::vector<uint32_t> pids;      // --pid: keep only these processes' stacks
   std::vector<uint32_t> tids;      // --tid: keep only these threads' stacks
   std::vector<std::string> comms;  // --comm: keep only these thread names' stacks
@@ -74,7 +74,7 @@ struct DiffFlags {
   size_t limit = 30;       // rows of the table (0 = all)
   bool with_comm = false;  // thread names as roots (folded and flame graph)
   bool lines = false;
-  bool inlined = false;
+  bool inlined = true;  // --no-inline: off
 };
 
 struct StatFlags {

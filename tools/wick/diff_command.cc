@@ -32,7 +32,9 @@ void AddDiffCommand(CLI::App& app, DiffFlags& f) {
                  "Folded and flame graph: thread names as roots (off: stacks of all threads "
                  "merge, so runs of renamed programs compare)");
   diff->add_flag("--lines", f.lines, "Add source file:line to frames where debug info has it");
-  diff->add_flag("--inline", f.inlined, "Inlined functions as frames of their own");
+  diff->add_flag("--inline,!--no-inline", f.inlined,
+                 "Inlined functions as frames of their own (the default); --no-inline charges "
+                 "them to the function they are inlined into");
 }
 
 int RunDiff(const DiffFlags& f) {
@@ -72,6 +74,7 @@ int RunDiff(const DiffFlags& f) {
   if (!f.flamegraph.empty()) {
     FlameGraphOptions opts;
     opts.lines = f.lines;
+    opts.expand_inlined = f.inlined;
     opts.include_comm = f.with_comm;
     opts.title = "wick diff: " + f.base + " -> " + f.now;
     check(WriteOutputFile(f.flamegraph, [&](std::ostream& out) {

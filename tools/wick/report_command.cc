@@ -39,9 +39,9 @@ void AddReportCommand(CLI::App& app, ReportFlags& f) {
   rep->add_option("--sort", f.sort, "Sort the table by self or total samples (default self)")
       ->check(CLI::IsMember({"self", "total"}));
   rep->add_flag("--lines", f.lines, "Add source file:line to frames where debug info has it");
-  rep->add_flag("--inline", f.inlined,
-                "Folded stacks and table: inlined functions as frames of their own (folded: "
-                "suffix _[i])");
+  rep->add_flag("--inline,!--no-inline", f.inlined,
+                "Inlined functions as frames of their own, in every output (the default; folded: "
+                "suffix _[i]); --no-inline charges them to the function they are inlined into");
   rep->add_option("--pid", f.pids, "Only the stacks of these processes (comma-separated)")
       ->delimiter(',')
       ->type_name("PID[,PID...]");
@@ -120,13 +120,15 @@ int RunReport(const ReportFlags& f) {
     check(WriteFolded(*rec, symbolizer, std::cout, opts));
   }
   if (!f.pprof.empty()) {
-    PprofOptions opts;  // pprof always carries inlined Lines and line numbers
+    PprofOptions opts;
+    opts.inlined = f.inlined;
     opts.text_not_utf8 = &text_not_utf8;
     check(WritePprofFile(*rec, symbolizer, f.pprof, opts));
   }
   if (!f.flamegraph.empty()) {
     FlameGraphOptions opts;
     opts.lines = f.lines;
+    opts.expand_inlined = f.inlined;
     opts.include_comm = !f.no_comm;
     opts.text_not_utf8 = &text_not_utf8;
     opts.title = "wick: " + (rec->meta.command_line.empty() ? f.input : rec->meta.command_line);
