@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   CLI::App app{"wick: a sampling profiler for Linux built on perf_event_open(2)", "wick"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "wick 0.1.0");
+  app.set_version_flag("--version", "wick " WICK_VERSION);
 
   wick::cli::RecordFlags record_flags;
   wick::cli::ReportFlags report_flags;
