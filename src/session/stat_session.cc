@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -37,12 +38,13 @@ class StatSessionImpl : public StatSession {
   explicit StatSessionImpl(const StatOptions& options) : options_(options) {}
 
   absl::Status Init();
-  int StopFd() const override { return stop_fd_.get(); }
+  int StopFd() const override { return options_.stop_fd >= 0 ? options_.stop_fd : stop_fd_.get(); }
+  bool StopRequested() const override;
   absl::Status Start() override;
   bool Wait(int timeout_ms) override;
   absl::StatusOr<std::vector<CounterReading>> Read() override;
   int Finish() override;
-  uint64_t ElapsedNs() const override { return MonotonicNs() - start_ns_; }
+  uint64_t ElapsedNs() const override { return (finished_ ? end_ns_ : MonotonicNs()) - start_ns_; }
   bool StoppedCommand() const override { return stopped_command_; }
 
  private:
@@ -62,6 +64,7 @@ class StatSessionImpl : public StatSession {
   size_t alive_ = 0;
   ScopedFd stop_fd_;
   uint64_t start_ns_ = 0;
+  uint64_t end_ns_ = 0;
   bool finished_ = false;
   bool stopped_command_ = false;
   int wait_status_ = -1;
@@ -118,8 +121,10 @@ absl::Status StatSessionImpl::Init() {
     }
   }
 
-  stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!stop_fd_) return ErrnoError(errno, "eventfd");
+  if (options_.stop_fd < 0) {
+    stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!stop_fd_) return ErrnoError(errno, "eventfd");
+  }
   for (pid_t pid : watch) {
     ScopedFd fd = PidFdOpen(pid);
     if (fd) {
@@ -176,7 +181,7 @@ bool StatSessionImpl::Wait(int timeout_ms) {
     if (timeout_ms < 0 || left < timeout_ms) timeout_ms = left;
   }
   std::vector<pollfd> fds;
-  fds.push_back({stop_fd_.get(), POLLIN, 0});
+  fds.push_back({StopFd(), POLLIN, 0});
   for (ScopedFd& p : pidfds_) fds.push_back({p.get(), POLLIN, 0});
   int n;
   do {
@@ -195,6 +200,16 @@ bool StatSessionImpl::Wait(int timeout_ms) {
   return alive_ == 0 && !pidfds_.empty();
 }
 
+bool StatSessionImpl::StopRequested() const {
+  // Polled, not read: the request stays for the caller's next run, and for its own check.
+  pollfd p = {StopFd(), POLLIN, 0};
+  int n;
+  do {
+    n = poll(&p, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  return n > 0 && (p.revents & POLLIN);
+}
+
 }  // namespace
 
 void AccumulateCounter(uint64_t value, uint64_t enabled, uint64_t running, CounterReading* r) {
@@ -210,6 +225,108 @@ void AccumulateCounter(uint64_t value, uint64_t enabled, uint64_t running, Count
     r->value += double(value);
   }
   r->not_counted = r->time_running == 0 && r->raw == 0 && r->time_enabled > 0;
+}
+
+CounterReading IntervalOf(const CounterReading& now, const CounterReading& before) {
+  // Counters only grow; a smaller `now` (not one reading of the same counters) gives 0.
+  auto since = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+  CounterReading r;
+  r.event = now.event;
+  r.unit = now.unit;
+  r.raw = since(now.raw, before.raw);
+  r.time_enabled = since(now.time_enabled, before.time_enabled);
+  r.time_running = since(now.time_running, before.time_running);
+  // The interval's own estimate, as perf's -I: scaled by its own share of time on the PMU
+  // (summed over the event's counters), not the difference of two estimates of the totals,
+  // which can go down when a multiplexed counter ran and counted little.
+  r.scaled = r.time_running != 0 && r.time_running < r.time_enabled;
+  r.value =
+      r.scaled ? double(r.raw) * double(r.time_enabled) / double(r.time_running) : double(r.raw);
+  r.not_counted = r.time_running == 0 && r.raw == 0 && r.time_enabled > 0;
+  return r;
+}
+
+double Spread::NoisePct() const {
+  if (runs < 2 || mean == 0) return 0;
+  return 100.0 * stddev / std::sqrt(double(runs)) / std::fabs(mean);
+}
+
+Spread SpreadOf(const std::vector<double>& samples) {
+  Spread s;
+  s.runs = samples.size();
+  if (samples.empty()) return s;
+  double sum = 0;
+  for (double v : samples) sum += v;
+  s.mean = sum / double(samples.size());
+  if (samples.size() < 2) return s;
+  double squares = 0;
+  for (double v : samples) squares += (v - s.mean) * (v - s.mean);
+  s.stddev = std::sqrt(squares / double(samples.size() - 1));
+  return s;
+}
+
+std::vector<CounterSummary> SummarizeRuns(const std::vector<std::vector<CounterReading>>& runs) {
+  std::vector<CounterSummary> out;
+  if (runs.empty()) return out;
+  const double n = double(runs.size());
+  for (size_t i = 0; i < runs[0].size(); ++i) {
+    CounterSummary s;
+    s.mean.event = runs[0][i].event;
+    s.mean.unit = runs[0][i].unit;
+    s.mean.not_counted = true;
+    double raw = 0, enabled = 0, running = 0;
+    std::vector<double> values;
+    for (const std::vector<CounterReading>& run : runs) {
+      const CounterReading& r = run.at(i);
+      raw += double(r.raw);
+      enabled += double(r.time_enabled);
+      running += double(r.time_running);
+      values.push_back(r.value);
+      s.mean.scaled |= r.scaled;
+      s.mean.not_counted &= r.not_counted;
+    }
+    s.mean.raw = uint64_t(std::llround(raw / n));
+    s.mean.time_enabled = uint64_t(std::llround(enabled / n));
+    s.mean.time_running = uint64_t(std::llround(running / n));
+    s.value = SpreadOf(values);
+    s.mean.value = s.value.mean;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<CounterMetric> MetricsOf(const std::vector<CounterReading>& readings,
+                                     double elapsed_ns) {
+  auto is_clock = [](const CounterReading& r) { return r.unit == "ns"; };
+  // perf's shadow stat: counts are per second of the clock counted with them.
+  const CounterReading* clock = nullptr;
+  for (const char* name : {"task-clock", "cpu-clock"}) {
+    for (const CounterReading& r : readings) {
+      if (!clock && is_clock(r) && r.event == name && !r.not_counted && r.value > 0) clock = &r;
+    }
+  }
+  std::vector<CounterMetric> out;
+  for (const CounterReading& r : readings) {
+    CounterMetric m;
+    if (r.not_counted) {
+      // Nothing to compare.
+    } else if (is_clock(r)) {
+      if (elapsed_ns > 0) {
+        m.kind = CounterMetric::Kind::kCpusUtilized;
+        m.value = r.value / elapsed_ns;
+      }
+    } else if (clock) {
+      m.kind = CounterMetric::Kind::kPerSecond;
+      m.value = r.value * 1e9 / clock->value;
+      m.per = clock->event;
+    } else if (elapsed_ns > 0) {
+      m.kind = CounterMetric::Kind::kPerSecond;
+      m.value = r.value * 1e9 / elapsed_ns;
+      m.per = "elapsed";
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 namespace {
@@ -239,6 +356,7 @@ absl::StatusOr<std::vector<CounterReading>> StatSessionImpl::Read() {
 int StatSessionImpl::Finish() {
   if (finished_) return wait_status_;
   finished_ = true;
+  end_ns_ = MonotonicNs();
   for (Counter& c : counters_) {
     for (PerfEvent& ev : c.fds) (void)ev.Disable();
   }
@@ -253,11 +371,7 @@ int StatSessionImpl::Finish() {
     wait_status_ = launcher_->Wait();
     // The same Ctrl-C (or SIGTERM to the group) that stopped wick ended the command; its
     // exit may have been seen first.
-    uint64_t requests = 0;
-    if (Launcher::EndedByStopSignal(wait_status_) &&
-        read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests)) {
-      stopped_command_ = true;
-    }
+    if (Launcher::EndedByStopSignal(wait_status_) && StopRequested()) stopped_command_ = true;
   }
   return wait_status_;
 }

@@ -177,17 +177,19 @@ TEST_F(ScriptE2eTest, CallchainsOfUprobeHitsStartInTheProbedFunction) {
 
 // The same known-answer counts through wick stat (counting mode, no recording).
 TEST_F(ScriptE2eTest, StatCountsTheSameEvents) {
-  RunResult r = RunProgram(
-      {kWick, "stat", "-e", "syscalls:sys_enter_openat", "--json", "--", kOpenatN, "7", "3"});
+  const std::string json = TempPath("stat-script.json");
+  RunResult r = RunProgram({kWick, "stat", "-e", "syscalls:sys_enter_openat", "--json", "-o", json,
+                            "--", kOpenatN, "7", "3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(StatValue(r.out, "syscalls:sys_enter_openat"), 10) << r.out;
+  EXPECT_EQ(StatValue(ReadFile(json), "syscalls:sys_enter_openat"), 10) << ReadFile(json);
 
   const std::string entry = "uprobe:" + kUprobeTarget + ":wick_uprobe_target";
   const std::string ret = "uretprobe:" + kUprobeTarget + ":wick_uprobe_target";
-  r = RunProgram({kWick, "stat", "-e", entry + "," + ret, "--json", "--", kUprobeTarget, "13"});
+  r = RunProgram(
+      {kWick, "stat", "-e", entry + "," + ret, "--json", "-o", json, "--", kUprobeTarget, "13"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(StatValue(r.out, entry), 13) << r.out;
-  EXPECT_EQ(StatValue(r.out, ret), 13) << r.out;
+  EXPECT_EQ(StatValue(ReadFile(json), entry), 13) << ReadFile(json);
+  EXPECT_EQ(StatValue(ReadFile(json), ret), 13) << ReadFile(json);
 }
 
 // perf's rendering of prev_state ("S", "D", "R+", "I", ...) from the raw value, after the

@@ -78,12 +78,16 @@ struct DiffFlags {
 };
 
 struct StatFlags {
-  std::string events;
+  std::vector<std::string> events;  // each -e, comma-separated lists
   std::string pids;
   bool all_cpus = false;
   int interval_ms = 0;
   double duration = 0;
   bool json = false;
+  std::string output;     // -o: the counts go there instead of stderr
+  bool csv = false;       // -x given
+  std::string separator;  // -x SEP
+  int repeat = 1;         // -r N
   std::vector<std::string> command;
 };
 
