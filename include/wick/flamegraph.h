@@ -2,8 +2,12 @@
 // network access. The merged call tree (root "all", then thread names, then frames root to
 // leaf) is embedded as compact JSON and drawn on a canvas: click to zoom, regex search with
 // highlight and matched share, hover tooltip (name, samples, %), reset zoom. Kernel, inlined,
-// JIT/unknown and user frames are colored differently. Scales to 100k+ distinct stacks (the
-// page draws only frames wider than half a pixel).
+// JIT/unknown and user frames are colored differently. The page opens scrolled to the root
+// (its header stays on screen), as tall as the deepest frame it draws. Frames narrower than a
+// minimum width at the current zoom are left out with their callees, as flamegraph.pl's
+// --minwidth does, and the header says how many frames and samples that leaves out; zooming
+// in draws them once they are wide enough, and search counts them all. Scales to 100k+
+// distinct stacks.
 //
 // Embedded data: <script id="wick-data" type="application/json">{"names":[...],"kinds":[...],
 // "tree":NODE}</script> where NODE = [name index, total samples, [NODE...]] (children sorted
@@ -14,15 +18,17 @@
 // {"base_total":N}; a frame is red where its share of all samples grew from base to new, blue
 // where it shrank (deeper for larger changes), and the tooltip gives both shares and the
 // delta. Frames only the base profile has have no width. Stateless apart from the
-// Symbolizer's caches; errors only for a failed stream write.
+// Symbolizer's caches; errors for a failed stream write and an invalid minimum width.
 #ifndef WICK_FLAMEGRAPH_H_
 #define WICK_FLAMEGRAPH_H_
 
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "wick/recording.h"
 #include "wick/symbolizer.h"
 
@@ -38,12 +44,25 @@ enum class FlameKind : uint8_t {
   kUnknown = 5,  // no name ("[unknown]", "libfoo.so+0x12")
 };
 
+// The page draws a frame when its width at the current zoom is at least this: CSS pixels, or
+// a percentage of the drawn width (the frame zoomed into, or all samples). Applied in the
+// page, so the embedded data keeps every frame.
+struct FlameMinWidth {
+  double value = 1;
+  bool percent = false;
+};
+
+// "2", "0.5px" (pixels) or "0.1%" (percent of the drawn width): finite, not negative, at most
+// 100%. InvalidArgument otherwise, with the text and the accepted forms.
+absl::StatusOr<FlameMinWidth> ParseFlameMinWidth(std::string_view text);
+
 struct FlameGraphOptions {
   std::string title = "wick flame graph";
   bool expand_inlined = true;  // inlined functions as their own frames
   bool lines = false;          // append " (file:line)" where debug info has it
   bool include_comm = true;    // thread names (comms) as the roots' children; false: frames
                                // of every thread merged right under "all"
+  FlameMinWidth min_width;     // narrower frames are left out (see above)
   // When set, counts the bytes of names that were not UTF-8 (shown as U+FFFD).
   uint64_t* text_not_utf8 = nullptr;
 };

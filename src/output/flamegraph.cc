@@ -1,14 +1,18 @@
 #include "wick/flamegraph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "frame_expand.h"
+#include "wick/status.h"
 #include "wick/text.h"
 
 namespace wick {
@@ -130,26 +134,31 @@ constexpr std::string_view kPageHead = R"HTML(<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>@TITLE@</title>
 <style>
+html{overflow-anchor:none} /* the script keeps the root in place when the height changes */
 body{margin:0;font:13px system-ui,sans-serif;background:#fafafa;color:#222}
+#top{position:sticky;top:0;z-index:1;background:#fafafa}
 header{display:flex;gap:12px;align-items:center;padding:8px 12px;border-bottom:1px solid #ddd;background:#fff;flex-wrap:wrap}
 header h1{font-size:15px;margin:0 8px 0 0}
 #search{width:240px;padding:3px 6px}
 button{padding:3px 10px}
-#info,#match{color:#555}
+#info,#match,#leftout{color:#555}
+#bar{display:flex;gap:12px;padding:4px 12px}
+#leftout{white-space:nowrap;margin-left:auto}
 .legend span{display:inline-block;padding:1px 6px;margin-right:4px;border-radius:3px;font-size:11px}
 #wrap{position:relative;padding:4px 12px}
 canvas{display:block;width:100%}
 #tip{position:fixed;pointer-events:none;background:#fffffe;border:1px solid #999;padding:4px 7px;
 border-radius:3px;box-shadow:0 2px 6px rgba(0,0,0,.2);display:none;max-width:60em;word-break:break-all;font-size:12px}
-#details{padding:4px 12px;min-height:1.4em;font-family:monospace;font-size:12px;color:#333}
+#details{min-height:1.4em;font-family:monospace;font-size:12px;color:#333}
 </style></head><body>
-<header><h1>@TITLE@</h1>
+<div id="top"><header><h1>@TITLE@</h1>
 <input id="search" placeholder="search (regex), Enter" spellcheck="false">
 <button id="reset">Reset zoom</button><button id="clear">Clear search</button>
 <span id="match"></span><span id="info"></span>
 <span class="legend"><span style="background:hsl(30,85%,62%)">user</span><span style="background:hsl(210,55%,68%)">kernel</span><span style="background:hsl(170,50%,58%)">inlined</span><span style="background:#bbb">unknown</span><span style="background:hsl(275,35%,72%)">thread</span></span>
 </header>
-<div id="details"></div>
+<div id="bar"><div id="details"></div>
+<div id="leftout" title="Frames narrower than the minimum width (--minwidth) are not drawn, nor are their callees: zoom in to see them. Search counts them."></div></div></div>
 <div id="wrap"><canvas id="fg"></canvas></div>
 <div id="tip"></div>
 <script id="wick-data" type="application/json">)HTML";
@@ -164,7 +173,6 @@ const names=D.names,kinds=D.kinds;
 // from the left edge, so zooming is a rescale, not a relayout.
 const nm=[],tot=[],dep=[],x0=[],par=[],end=[],bas=[];
 const diff=D.diff?true:false,baseTotal=diff?(D.diff.base_total||1):1;
-let maxDepth=0;
 (function(){
   const stack=[[D.tree,0,0,-1]];
   const open=[];
@@ -174,7 +182,6 @@ let maxDepth=0;
     const i=nm.length;
     nm.push(node[0]);tot.push(node[1]);dep.push(d);x0.push(x);par.push(p);end.push(0);bas.push(node[3]||0);
     open.push(i);
-    if(d>maxDepth)maxDepth=d;
     const ch=node[2];
     let off=x;const xs=[];
     for(let k=0;k<ch.length;k++){xs.push(off);off+=ch[k][1];}
@@ -184,11 +191,16 @@ let maxDepth=0;
 })();
 const N=nm.length,total=tot[0]||1;
 const ROW=17;
+// Frames with samples in the subtree of i (itself included): what leaving i out hides.
+const live=new Float64Array(N);
+for(let i=N-1;i>=0;i--){if(tot[i]>0)live[i]++;if(par[i]>=0)live[par[i]]+=live[i];}
+const MINW=@MINWIDTH@;
 // A name as shown: a thread name may hold any byte, and a line break or tab in it would split
 // the tooltip and the details line; they show as \n, \r and \t. Search sees the name itself.
 const shown=names.map(s=>s.replace(/[\n\r\t]/g,c=>c==="\n"?"\\n":c==="\r"?"\\r":"\\t"));
 const canvas=document.getElementById("fg"),ctx=canvas.getContext("2d");
 const tip=document.getElementById("tip"),details=document.getElementById("details");
+const leftOutEl=document.getElementById("leftout");
 document.getElementById("info").textContent=tot[0]+" samples, "+N+" frames"+(diff?" (base: "+bas[0]+" samples)":"");
 // Differential: change of share (new minus base), colors scaled by the largest change.
 function delta(i){return tot[i]/total-bas[i]/baseTotal;}
@@ -204,6 +216,9 @@ function diffColor(i){
   return d>0?"rgb(255,"+t+","+t+")":"rgb("+t+","+t+",255)";
 }
 let zoom=0,matched=null,drawn=[];
+// The rows of the unzoomed view at width fullW: the canvas is never shorter, so zooming into
+// a shallow frame does not move it from under the pointer.
+let fullW=-1,fullDepth=0;
 function hash(s){let h=2166136261;for(let k=0;k<s.length;k++){h^=s.charCodeAt(k);h=Math.imul(h,16777619);}return (h>>>0)/4294967296;}
 const colorCache=new Map();
 function color(i){
@@ -223,15 +238,36 @@ function color(i){
   colorCache.set(n,c);return c;
 }
 function fmt(v){return (100*v).toFixed(v<0.001?3:2)+"%";}
-function draw(){
-  const W=Math.max(200,canvas.parentNode.clientWidth-24),H=(maxDepth+1)*ROW+4;
+function count(n,what){return n+" "+what+(n===1?"":"s");}
+// The view zoomed into z at width W: its boxes as [node, x, width, ...], the deepest drawn
+// depth, and what the minimum width leaves out. A frame narrower than that is skipped with
+// its whole subtree (its callees are narrower still).
+function layout(z,W){
+  const zt=tot[z]||1,scale=W/zt,zx=x0[z];
+  const minT=MINW.percent?MINW.value*zt/100:MINW.value/scale;  // in samples
+  const boxes=[];let depth=dep[z],outSamples=0,outFrames=0;
+  // Ancestors of the zoomed frame span the whole width.
+  for(let a=par[z];a>=0;a=par[a])boxes.push(a,0,W);
+  for(let i=z;i<end[z];){
+    if(!(tot[i]>0&&tot[i]>=minT)){outSamples+=tot[i];outFrames+=live[i];i=end[i];continue;}
+    boxes.push(i,(x0[i]-zx)*scale,tot[i]*scale);
+    if(dep[i]>depth)depth=dep[i];
+    i++;
+  }
+  return {boxes:boxes,depth:depth,outSamples:outSamples,outFrames:outFrames};
+}
+function width(){return Math.max(200,canvas.parentNode.clientWidth-24);}
+function draw(again){
+  const W=width(),L=layout(zoom,W);
+  if(W!==fullW){fullW=W;fullDepth=zoom===0?L.depth:layout(0,W).depth;}
+  const depth=Math.max(L.depth,fullDepth),H=(depth+1)*ROW+4;
+  const oldH=parseFloat(canvas.style.height)||0;
   const dpr=window.devicePixelRatio||1;
   canvas.width=W*dpr;canvas.height=H*dpr;canvas.style.height=H+"px";
   ctx.setTransform(dpr,0,0,dpr,0,0);
   ctx.clearRect(0,0,W,H);
   ctx.font="12px monospace";ctx.textBaseline="middle";
-  drawn=[];for(let d=0;d<=maxDepth;d++)drawn.push([]);
-  const zx=x0[zoom],zt=tot[zoom]||1,scale=W/zt;
+  drawn=[];for(let d=0;d<=depth;d++)drawn.push([]);
   function rect(i,x,w){
     const y=H-(dep[i]+1)*ROW;
     ctx.fillStyle=color(i);ctx.fillRect(x,y,Math.max(w-0.5,0.5),ROW-1);
@@ -242,18 +278,19 @@ function draw(){
       ctx.fillText(label.length>max?label.slice(0,Math.max(0,max-2))+"..":label,x+3,y+ROW/2);
     }
   }
-  // Ancestors of the zoomed frame span the whole width.
-  for(let a=par[zoom];a>=0;a=par[a])rect(a,0,W);
-  for(let i=zoom;i<end[zoom];){
-    const w=tot[i]*scale;
-    if(w<0.5){i=end[i];continue;}  // too narrow to see: skip its whole subtree
-    rect(i,(x0[i]-zx)*scale,w);i++;
-  }
+  for(let k=0;k<L.boxes.length;k+=3)rect(L.boxes[k],L.boxes[k+1],L.boxes[k+2]);
+  leftOutEl.textContent=L.outFrames?"left out: "+count(L.outFrames,"frame")+" narrower than "+
+      MINW.value+(MINW.percent?"%":" px")+" ("+count(L.outSamples,"sample")+")":"";
+  // The root is at the bottom and frames grow upward: when the height changes, keep the root
+  // where it was on screen.
+  if(oldH&&H!==oldH)window.scrollBy(0,H-oldH);
+  // The new height may have shown or hidden the window's scroll bar: draw at the new width.
+  if(!again&&width()!==W)draw(true);
 }
 function at(ev){
   const r=canvas.getBoundingClientRect(),x=ev.clientX-r.left,y=ev.clientY-r.top;
   const d=Math.floor((r.height-4-y)/ROW+4/ROW);
-  if(d<0||d>maxDepth)return -1;
+  if(d<0||d>=drawn.length)return -1;
   for(const [rx,w,i] of drawn[d])if(x>=rx&&x<rx+w)return i;
   return -1;
 }
@@ -299,8 +336,10 @@ search.addEventListener("keydown",ev=>{if(ev.key==="Enter")doSearch();});
 search.addEventListener("input",()=>{if(!search.value)doSearch();});
 document.getElementById("clear").onclick=()=>{search.value="";doSearch();};
 document.addEventListener("keydown",ev=>{if(ev.key==="Escape"){zoom=0;draw();}});
-window.addEventListener("resize",draw);
+window.addEventListener("resize",()=>draw());
 draw();
+// Open on the root, at the bottom of a page that may be taller than the window.
+window.scrollTo(0,document.documentElement.scrollHeight);
 })();
 </script>
 </body></html>
@@ -312,17 +351,47 @@ void ReplaceAll(std::string* s, std::string_view from, std::string_view to) {
   }
 }
 
-absl::Status WritePage(std::string_view title, const std::string& json, std::ostream& out,
-                       uint64_t* replaced) {
+constexpr absl::string_view kMinWidthForms =
+    "expected pixels (1, 0.5px) or a percentage of the drawn width (0.1%), not negative, at "
+    "most 100%";
+
+bool ValidMinWidth(const FlameMinWidth& w) {
+  return std::isfinite(w.value) && w.value >= 0 && !(w.percent && w.value > 100);
+}
+
+absl::Status CheckMinWidth(const FlameMinWidth& w) {
+  if (ValidMinWidth(w)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("minimum width ", w.value, w.percent ? "%" : " px", ": ", kMinWidthForms));
+}
+
+absl::Status WritePage(const FlameGraphOptions& opts, const std::string& json, std::ostream& out) {
+  WICK_RETURN_IF_ERROR(CheckMinWidth(opts.min_width));
   std::string head(kPageHead);
-  ReplaceAll(&head, "@TITLE@", HtmlEscape(title, replaced));
-  out << head << json << kPageTail;
+  ReplaceAll(&head, "@TITLE@", HtmlEscape(opts.title, opts.text_not_utf8));
+  std::string tail(kPageTail);
+  ReplaceAll(&tail, "@MINWIDTH@",
+             absl::StrCat("{\"value\":", opts.min_width.value,
+                          ",\"percent\":", opts.min_width.percent ? "true" : "false", "}"));
+  out << head << json << tail;
   out.flush();
   if (!out) return absl::DataLossError("writing the flame graph failed (stream error)");
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::StatusOr<FlameMinWidth> ParseFlameMinWidth(std::string_view text) {
+  FlameMinWidth w;
+  absl::string_view number = Sv(text);
+  w.percent = absl::ConsumeSuffix(&number, "%");
+  if (!w.percent) absl::ConsumeSuffix(&number, "px");
+  if (number.empty() || !absl::SimpleAtod(number, &w.value) || !ValidMinWidth(w)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("minimum width '", Sv(text), "': ", kMinWidthForms));
+  }
+  return w;
+}
 
 std::string FlameGraphJson(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts) {
   Tree tree;
@@ -340,12 +409,12 @@ std::string DiffFlameGraphJson(const Recording& base, const Recording& now, Symb
 
 absl::Status WriteFlameGraph(const Recording& rec, Symbolizer& sym, std::ostream& out,
                              const FlameGraphOptions& opts) {
-  return WritePage(opts.title, FlameGraphJson(rec, sym, opts), out, opts.text_not_utf8);
+  return WritePage(opts, FlameGraphJson(rec, sym, opts), out);
 }
 
 absl::Status WriteDiffFlameGraph(const Recording& base, const Recording& now, Symbolizer& sym,
                                  std::ostream& out, const FlameGraphOptions& opts) {
-  return WritePage(opts.title, DiffFlameGraphJson(base, now, sym, opts), out, opts.text_not_utf8);
+  return WritePage(opts, DiffFlameGraphJson(base, now, sym, opts), out);
 }
 
 }  // namespace wick

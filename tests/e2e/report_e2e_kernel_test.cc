@@ -162,6 +162,25 @@ TEST_F(ReportE2eTest, AllFormatsInOneRunAgree) {
   unlink(txt.c_str());
 }
 
+// --minwidth reaches the page's script; a bad value, or one without a flame graph to apply
+// to, is a usage error naming the flag.
+TEST_F(ReportE2eTest, FlameGraphMinWidth) {
+  const std::string html = TempPath("report_e2e_minwidth.html");
+  RunResult r =
+      RunProgram({kWick, "report", "-i", *recording_, "--flamegraph", html, "--minwidth", "0.5%"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(ReadFile(html).find("const MINW={\"value\":0.5,\"percent\":true};"), std::string::npos);
+  r = RunProgram({kWick, "report", "-i", *recording_, "--flamegraph", html, "--minwidth", "-2"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--minwidth"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("minimum width '-2'"), std::string::npos) << r.err;
+  r = RunProgram({kWick, "report", "-i", *recording_, "--minwidth", "2"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--flamegraph"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  unlink(html.c_str());
+}
+
 TEST_F(ReportE2eTest, UnwritablePprofPathIsOneClearLine) {
   RunResult r =
       RunProgram({kWick, "report", "-i", *recording_, "--pprof", "/nonexistent-dir/x.pb.gz"});

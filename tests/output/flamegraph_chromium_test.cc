@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -127,6 +130,59 @@ try{
     check(pixel(f.a.x,f.a.y)===plain,"clear removes the highlight");
     check(doSearch("(")==="bad regex","a bad regex is reported");
   }
+  // The root row: the lowest row the hover finds, in canvas coordinates (-1: not the root).
+  function rootY(){
+    const r=R();
+    for(let y=r.height-1;y>0;y-=2){const t=hover(r.width/2,y);if(t)return t.indexOf("all  |")===0?y:-1;}
+    return -1;
+  }
+  // Canvas point (x, y) is inside the window and nothing (the header) covers it.
+  function onScreen(x,y){
+    const r=R(),cx=r.left+x,cy=r.top+y;
+    return cy>=0&&cy<window.innerHeight&&document.elementFromPoint(cx,cy)===canvas;
+  }
+  function rootOnScreen(when){
+    const y=rootY();
+    check(y>=0&&onScreen(R().width/2,y),"root on screen "+when+" (canvas top "+R().top.toFixed(0)+
+          ", height "+R().height.toFixed(0)+", root row at "+y+", window "+window.innerHeight+
+          ", scrollY "+window.scrollY+")");
+    return y;
+  }
+  // The x of the first frame named n on the row at y, in quarter pixels; -1 when not drawn.
+  function findOnRow(n,y){
+    const w=R().width;
+    for(let x=0.125;x<w;x+=0.25)if(hover(x,y).split("  |  ")[0]===n)return x;
+    return -1;
+  }
+  if(E.deep){
+    const X=E.deep,leftOut=()=>{const e=document.getElementById("leftout");return e?e.textContent:"(no #leftout)";};
+    let y0=rootOnScreen("after load");
+    // A page taller than the window gets a scroll bar, which narrows the canvas: it is drawn
+    // again at that width, not stretched (hover would miss frames near the right edge).
+    const px=canvas.width/(window.devicePixelRatio||1);
+    check(Math.abs(px-R().width)<0.5,"canvas drawn at its shown width: "+px+" px shown as "+R().width);
+    const s=search.getBoundingClientRect();
+    check(document.elementFromPoint(s.left+s.width/2,s.top+s.height/2)===search,"search box on screen");
+    check(leftOut()===X.left_out,"left out after load: '"+leftOut()+"'");
+    for(const [n,d] of X.absent)check(findOnRow(n,y0-17*d)<0,n+" (row "+d+") not drawn");
+    // Click the frame to zoom into; with X.still, the page keeps it under the pointer.
+    const [zn,zd]=X.zoom,zy=y0-17*zd,zx=findOnRow(zn,zy),cy=R().top+zy;
+    check(zx>=0,zn+" drawn on row "+zd);
+    mouse("click",zx,zy);
+    y0=rootOnScreen("zoomed into "+zn);
+    const zt=hover(R().width/2,y0-17*zd);
+    check(zt.indexOf(zn+"  |  ")===0&&zt.indexOf("100.00% of zoom")>0,"zoomed "+zn+" fills the width: '"+zt+"'");
+    if(X.still){
+      const t=hover(zx,cy-R().top);
+      check(t.indexOf(zn+"  |  ")===0,"zoomed "+zn+" still under the pointer: '"+t+"'");
+    }
+    check(leftOut()===X.zoom_left_out,"left out zoomed: '"+leftOut()+"'");
+    for(const [n,d] of X.revealed)check(findOnRow(n,y0-17*d)>=0,n+" (row "+d+") drawn when zoomed");
+    document.getElementById("reset").click();
+    y0=rootOnScreen("after reset");
+    check(leftOut()===X.left_out,"left out after reset: '"+leftOut()+"'");
+    check(doSearch(X.search)===X.search_match,"search "+X.search+": '"+match.textContent+"'");
+  }
   if(E.big_search){
     let t=performance.now();
     check(doSearch(E.big_search)===E.big_search_match,"search "+E.big_search+": '"+match.textContent+"'");
@@ -143,6 +199,45 @@ try{
 finish();
 })();
 </script>)JS";
+
+// Adds a 16-byte kernel symbol named `name` to `rec` (addresses ascending, as the recording
+// keeps them) and returns its address.
+uint64_t AddKernelSymbol(Recording* rec, const std::string& name) {
+  KernelSymbol k;
+  k.address = 0xffffffff90000000 + 0x10 * rec->kernel_symbols.size();
+  k.size = 0x10;
+  k.name = name;
+  rec->kernel_symbols.push_back(std::move(k));
+  return rec->kernel_symbols.back().address;
+}
+
+// Thread "deep": main -> work -> {a, b -> tiny, d_0 -> d_1 -> ... -> d_297}, so the d stack is
+// 300 frames deep (302 rows with the root and the thread), with `a`, `b` (self), `tiny` and
+// `deep` samples at the leaves.
+Recording DeepRecording(uint64_t a, uint64_t b, uint64_t tiny, uint64_t deep) {
+  Recording rec;
+  rec.comms.push_back({0, "deep"});
+  auto frame = [&](const std::string& name) { return Kernel(AddKernelSymbol(&rec, name)); };
+  const Frame main_frame = frame("main"), work = frame("work"), b_frame = frame("b");
+  auto add = [&](std::vector<Frame> frames, uint64_t count) {
+    RecordedStack stack;
+    stack.id = static_cast<uint32_t>(rec.stacks.size());
+    stack.comm = 0;
+    stack.frames = std::move(frames);
+    stack.count = count;
+    rec.stacks.push_back(std::move(stack));
+  };
+  add({frame("a"), work, main_frame}, a);
+  add({b_frame, work, main_frame}, b);
+  add({frame("tiny"), b_frame, work, main_frame}, tiny);
+  std::vector<Frame> deep_frames;
+  for (int i = 0; i < 298; ++i) deep_frames.push_back(frame(absl::StrCat("d_", i)));
+  std::reverse(deep_frames.begin(), deep_frames.end());  // leaf first
+  deep_frames.push_back(work);
+  deep_frames.push_back(main_frame);
+  add(std::move(deep_frames), deep);
+  return rec;
+}
 
 class FlameGraphChromiumTest : public OutputTest {
  protected:
@@ -165,7 +260,7 @@ class FlameGraphChromiumTest : public OutputTest {
   std::string Drive(const Recording& rec, const std::string& expect, double* seconds,
                     const std::string& extra = "") {
     std::ostringstream html;
-    absl::Status s = WriteFlameGraph(rec, sym_, html);
+    absl::Status s = WriteFlameGraph(rec, sym_, html, opts_);
     EXPECT_TRUE(s.ok()) << s;
     std::string page = html.str();
     const size_t head = page.find("<head>");
@@ -205,7 +300,16 @@ class FlameGraphChromiumTest : public OutputTest {
     return text.substr(at + open.size(), close - at - open.size());
   }
 
+  // Drive() that expects PASS; prints the checks and how long Chromium ran.
+  void ExpectPass(const Recording& rec, const std::string& expect) {
+    double seconds = 0;
+    const std::string result = Drive(rec, expect, &seconds);
+    EXPECT_EQ(result.substr(0, 4), "PASS") << result;
+    std::printf("%s\nchromium ran %.1f s\n", result.c_str(), seconds);
+  }
+
   std::string dir_;
+  FlameGraphOptions opts_;  // the page Drive writes
 };
 
 TEST_F(FlameGraphChromiumTest, ClickZoomsSearchHighlightsNoErrors) {
@@ -263,6 +367,51 @@ TEST_F(FlameGraphChromiumTest, PageErrorsAreCaught) {
   EXPECT_NE(result.find("ok: info line"), std::string::npos) << result;
 }
 
+// An -a -g recording where one sample's stack is 300 frames deep and the rest are shallow:
+// the page opens on the root (not on 5,000 px of empty rows above it), the thin stack and
+// `tiny` (5 of 10,000 samples: 0.6 px) are left out and the page says what they hold, zooming
+// into b draws tiny, and search still counts the frames that are not drawn.
+TEST_F(FlameGraphChromiumTest, OneDeepThinStackOpensOnTheRoot) {
+  const Recording rec = DeepRecording(/*a=*/6000, /*b=*/3994, /*tiny=*/5, /*deep=*/1);
+  // Left out: d_0..d_297 (1 sample) and tiny (5); the frames: all, deep, main, work, a, b,
+  // tiny and 298 d_N.
+  const std::string expect = R"JS({
+    info: "10000 samples, 305 frames",
+    deep: {left_out: "left out: 299 frames narrower than 1 px (6 samples)",
+           absent: [["d_0", 4], ["tiny", 5]],
+           zoom: ["b", 4], zoom_left_out: "", revealed: [["tiny", 5]],
+           search: "^d_297$", search_match: "matched 0.010% (1 samples)"}
+  })JS";
+  ExpectPass(rec, expect);
+}
+
+// --minwidth 0.04%: tiny (0.05 %) is drawn from the start, the deep stack (0.01 %) is not.
+TEST_F(FlameGraphChromiumTest, MinWidthInPercentOfTheDrawnWidth) {
+  const Recording rec = DeepRecording(/*a=*/6000, /*b=*/3994, /*tiny=*/5, /*deep=*/1);
+  opts_.min_width = {0.04, true};
+  const std::string expect = R"JS({
+    info: "10000 samples, 305 frames",
+    deep: {left_out: "left out: 298 frames narrower than 0.04% (1 sample)",
+           absent: [["d_0", 4]],
+           zoom: ["b", 4], zoom_left_out: "", revealed: [["tiny", 5]],
+           search: "^d_297$", search_match: "matched 0.010% (1 samples)"}
+  })JS";
+  ExpectPass(rec, expect);
+}
+
+// node's deep recursion: a 300-frame stack with half the samples is drawn, so the page is
+// 5,000 px tall. It opens scrolled to the root with the header still on screen; zooming
+// into the shallow half (the page shrinks) and back (it grows) keeps the root in view.
+TEST_F(FlameGraphChromiumTest, DeepWideStackOpensScrolledToTheRoot) {
+  const Recording rec = DeepRecording(/*a=*/5000, /*b=*/0, /*tiny=*/0, /*deep=*/5000);
+  const std::string expect = R"JS({
+    info: "10000 samples, 303 frames",
+    deep: {left_out: "", absent: [], zoom: ["a", 4], still: true, zoom_left_out: "", revealed: [],
+           search: "^d_297$", search_match: "matched 50.00% (5000 samples)"}
+  })JS";
+  ExpectPass(rec, expect);
+}
+
 // 100,000 distinct stacks (10 top frames x 1000 middle frames x 100,000 distinct leaves, all
 // named kernel functions): the page parses, lays out and draws them, a search over 101k names
 // finds the one it should, and a zoom works. The times of each are printed, not asserted.
@@ -270,15 +419,7 @@ TEST_F(FlameGraphChromiumTest, HundredThousandStacksRenderWithoutFreezing) {
   Recording rec;
   rec.comms.push_back({0, "big"});
   constexpr int kTop = 10, kMid = 1000, kLeaves = 100000;
-  const uint64_t base = 0xffffffff90000000;
-  auto add_symbol = [&](const std::string& name) {
-    KernelSymbol k;
-    k.address = base + 0x10 * rec.kernel_symbols.size();
-    k.size = 0x10;
-    k.name = name;
-    rec.kernel_symbols.push_back(std::move(k));
-    return rec.kernel_symbols.back().address;
-  };
+  auto add_symbol = [&](const std::string& name) { return AddKernelSymbol(&rec, name); };
   std::vector<uint64_t> top, mid;
   for (int i = 0; i < kTop; ++i) top.push_back(add_symbol(absl::StrCat("top_", i)));
   for (int i = 0; i < kMid; ++i) mid.push_back(add_symbol(absl::StrCat("mid_", i)));

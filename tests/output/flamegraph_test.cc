@@ -2,6 +2,7 @@
 // frame kinds, escaping; and the page is self-contained (no network references).
 #include "wick/flamegraph.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -256,6 +257,56 @@ TEST_F(FlameGraphTest, ManyDistinctStacks) {
   EXPECT_EQ(paths_["all"], 150000u);
   EXPECT_EQ(paths_["all;known_tree_fp;main;work;a"], 50001u);  // i % 3 == 0: 33334 stacks
   EXPECT_EQ(paths_.size(), 7u);
+}
+
+// --minwidth's forms: pixels ("2", "0.5px") or a percentage of the drawn width ("0.1%").
+TEST(FlameMinWidthTest, PixelsOrPercent) {
+  struct Case {
+    const char* text;
+    double value;
+    bool percent;
+  };
+  for (const Case& c : {Case{"1", 1, false}, Case{"0", 0, false}, Case{"0.5px", 0.5, false},
+                        Case{"2.5", 2.5, false}, Case{"0.1%", 0.1, true}, Case{"100%", 100, true},
+                        Case{"0%", 0, true}}) {
+    absl::StatusOr<FlameMinWidth> w = ParseFlameMinWidth(c.text);
+    ASSERT_TRUE(w.ok()) << c.text << ": " << w.status();
+    EXPECT_EQ(w->value, c.value) << c.text;
+    EXPECT_EQ(w->percent, c.percent) << c.text;
+  }
+  for (const char* bad : {"", "%", "px", "-1", "101%", "abc", "1pt", "nan", "inf", "1%%"}) {
+    absl::StatusOr<FlameMinWidth> w = ParseFlameMinWidth(bad);
+    ASSERT_FALSE(w.ok()) << bad;
+    EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(w.status().message().find(absl::StrCat("'", bad, "'")), std::string::npos)
+        << w.status();
+    EXPECT_NE(w.status().message().find("0.1%"), std::string::npos) << w.status();
+  }
+}
+
+// The minimum width is the page's, not the data's: every frame stays in the embedded tree
+// (zoom and search need them), the page script gets the setting, and a bad one is an error.
+TEST_F(FlameGraphTest, MinWidthGoesToThePageNotTheData) {
+  AddKnownTree();
+  AddStack(0, {F("b"), F("work"), F("main")}, 100000);  // a: 6 of 100012 samples
+  FlameGraphOptions opts;
+  Load(opts);
+  EXPECT_EQ(paths_["all;known_tree_fp;main;work;a"], 6u);
+  EXPECT_NE(html_.find("const MINW={\"value\":1,\"percent\":false};"), std::string::npos);
+  opts.min_width = {0.25, true};
+  Load(opts);
+  EXPECT_EQ(paths_["all;known_tree_fp;main;work;a"], 6u);
+  EXPECT_NE(html_.find("const MINW={\"value\":0.25,\"percent\":true};"), std::string::npos);
+  EXPECT_EQ(html_.find("@MINWIDTH@"), std::string::npos);
+  for (const FlameMinWidth bad :
+       {FlameMinWidth{-1, false}, FlameMinWidth{101, true}, FlameMinWidth{std::nan(""), false}}) {
+    opts.min_width = bad;
+    std::ostringstream out;
+    const absl::Status s = WriteFlameGraph(rec_, sym_, out, opts);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("minimum width"), std::string::npos) << s;
+    EXPECT_EQ(out.str(), "") << "nothing written";
+  }
 }
 
 TEST_F(FlameGraphTest, EmptyRecordingIsAnEmptyTree) {

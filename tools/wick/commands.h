@@ -52,6 +52,7 @@ struct ReportFlags {
   bool folded = false;
   std::string pprof;       // output path of the gzip'd pprof profile, "" = none
   std::string flamegraph;  // output path of the HTML flame graph, "" = none
+  std::string minwidth;    // flame graph: frames narrower than this are left out ("" = 1 px)
   size_t top = 30;         // rows of the default table (0 = all)
   std::string sort = "self";
   bool lines = false;              // file:line on frames

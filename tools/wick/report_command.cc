@@ -28,6 +28,17 @@ void AddReportCommand(CLI::App& app, ReportFlags& f) {
   CLI::Option* flamegraph =
       rep->add_option("--flamegraph", f.flamegraph, "Write a self-contained interactive HTML page")
           ->type_name("FILE");
+  rep->add_option("--minwidth", f.minwidth,
+                  "Flame graph: leave out frames narrower than PX pixels or PCT% of the drawn "
+                  "width (default 1)")
+      ->type_name("PX|PCT%")
+      ->needs(flamegraph)
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            absl::StatusOr<FlameMinWidth> w = ParseFlameMinWidth(v);
+            return w.ok() ? std::string() : std::string(w.status().message());
+          },
+          ""));
   rep->add_option("--top,--limit", f.top,
                   "Rows of the top-functions or callers/callees table (default 30, 0 = all)")
       ->check(CLI::Validator(
@@ -130,6 +141,14 @@ int RunReport(const ReportFlags& f) {
     opts.lines = f.lines;
     opts.expand_inlined = f.inlined;
     opts.include_comm = !f.no_comm;
+    if (!f.minwidth.empty()) {
+      absl::StatusOr<FlameMinWidth> min_width = ParseFlameMinWidth(f.minwidth);
+      if (!min_width.ok()) {  // the flag's check said so already
+        PrintError("report", "--minwidth: " + std::string(min_width.status().message()));
+        return 2;
+      }
+      opts.min_width = *min_width;
+    }
     opts.text_not_utf8 = &text_not_utf8;
     opts.title = "wick: " + (rec->meta.command_line.empty() ? f.input : rec->meta.command_line);
     check(WriteOutputFile(f.flamegraph, [&](std::ostream& out) {
