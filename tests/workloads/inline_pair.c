@@ -15,21 +15,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-volatile uint64_t sink;
+#include "thread_cpu.h"  // a macro: no inlined frame of its own on top of hot_a, hot_b
 
-// This thread's CPU time in ns: a raw syscall in a macro, not an inline function, so that no
-// inlined frame of its own sits on top of hot_a or hot_b.
-#define THREAD_CPU_NS()                                                                            \
-  __extension__({                                                                                  \
-    struct timespec ts_;                                                                           \
-    long ret_;                                                                                     \
-    __asm__ volatile("syscall"                                                                     \
-                     : "=a"(ret_)                                                                  \
-                     : "0"((long)SYS_clock_gettime), "D"((long)CLOCK_THREAD_CPUTIME_ID), "S"(&ts_) \
-                     : "rcx", "r11", "memory");                                                    \
-    if (ret_ != 0) abort();                                                                        \
-    (int64_t) ts_.tv_sec * 1000000000 + ts_.tv_nsec;                                               \
-  })
+volatile uint64_t sink;
 
 static inline __attribute__((always_inline)) void hot_a(int64_t until_ns) {
   do {

@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "thread_cpu.h"
+
 enum {
   kFixedItersPerMs = 1000000,  // fixed-work mode: iterations per "ms" of the split
   kChunkNs = 50000,            // CPU time of one chunk between two clock reads
@@ -48,22 +50,6 @@ volatile uint64_t sink_a;
 volatile uint64_t sink_b;
 volatile uint64_t sink_c;
 volatile uint64_t sink_calibrate;
-
-// This thread's CPU time in ns. A raw syscall written into its caller (a macro, not an inline
-// function, so the caller's own line holds it and no inlined frame appears): a call into libc
-// or the vDSO would put a frame without a frame pointer on top of a, b or c, and a
-// frame-pointer walk from there skips its caller.
-#define THREAD_CPU_NS()                                                                            \
-  __extension__({                                                                                  \
-    struct timespec ts_;                                                                           \
-    long ret_;                                                                                     \
-    __asm__ volatile("syscall"                                                                     \
-                     : "=a"(ret_)                                                                  \
-                     : "0"((long)SYS_clock_gettime), "D"((long)CLOCK_THREAD_CPUTIME_ID), "S"(&ts_) \
-                     : "rcx", "r11", "memory");                                                    \
-    if (ret_ != 0) abort();                                                                        \
-    (int64_t) ts_.tv_sec * 1000000000 + ts_.tv_nsec;                                               \
-  })
 
 // a, b and c call this so they are not leaf functions: gcc 12 drops the frame pointer of
 // leaf functions even with -mno-omit-leaf-frame-pointer, which would hide work() from a
