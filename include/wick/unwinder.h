@@ -4,8 +4,11 @@
 //
 // Unwind tables (.eh_frame_hdr/.eh_frame, .debug_frame) are read once per (process, binary)
 // and cached; per sample nothing is parsed twice. When CFI is missing for a frame the
-// unwinder falls back to frame pointers (the libraries' own rbp-chain step). Every stack that
-// does not reach its root is counted with the reason (unwind_* counters in stats.h).
+// unwinder falls back to frame pointers (the libraries' own rbp-chain step). JIT code
+// (anonymous executable memory: V8, the JVM, ...) has no unwind tables at all: the libunwind
+// backend leaves its frames by frame pointer, which those JITs keep, and resumes DWARF
+// unwinding where the chain returns into a file. Every stack that does not reach its root is
+// counted with the reason (unwind_* counters in stats.h).
 // Backends: libunwind (default: ~1.45x the samples/s of libdw on the same samples and no
 // malloc per sample, where libdw makes ~130) and elfutils libdw (also reads .debug_frame);
 // numbers in tests/unwinder/unwinder_benchmark.cc. Not thread-safe: one Unwinder per reader
@@ -42,7 +45,7 @@ enum class StopReason : uint8_t {
   kNoUnwindInfo,   // no CFI for a frame and the frame-pointer fallback did not continue
   kStackTooSmall,  // needed stack bytes beyond the copied snapshot (raise SIZE)
   kUnmapped,       // an address outside every file mapping (anonymous memory, stale maps)
-  kJit,            // code in an anonymous executable mapping (JIT)
+  kJit,            // in JIT code (anonymous executable memory) the frame-pointer chain ended
   kMaxDepth,       // the output span was full
   kBadRegisters,   // no user registers (kernel thread), 32-bit ABI, or mask without IP/SP
   kError,          // the unwinder library failed otherwise (corrupt stack, loop, bad CFI)
@@ -66,6 +69,8 @@ struct UnwindResult {
   // A frame without CFI was left through the rbp chain (libunwind backend only; libdw's
   // fallback is internal to it).
   bool used_frame_pointers = false;
+  // JIT frames left by frame pointer (libunwind backend; counted as unwind_fp_steps).
+  uint32_t fp_steps = 0;
 };
 
 enum class UnwindBackend : uint8_t { kLibdw, kLibunwind };

@@ -38,7 +38,9 @@ struct Process {
   pid_t pid = 0;
   unw_addr_space_t as = nullptr;
   std::vector<Module> modules;
-  const Regs* regs = nullptr;
+  // The registers libunwind starts from: the sample's, or those a frame-pointer step through
+  // JIT code left.
+  Regs frame;
   StackMemory* stack = nullptr;
   bool had_info = true;  // find_proc_info found an FDE for the last IP asked
 };
@@ -72,47 +74,77 @@ class LibunwindBackend final : public Backend {
                       std::span<uint64_t> pcs) override {
     UnwindResult result;
     Process* p = GetProcess(pid);
-    p->regs = &regs;
+    p->frame = regs;
     p->stack = stack;
-    p->had_info = true;
     size_t n = 0;
     pcs[n++] = regs.ip();
-    unw_cursor_t cursor;
-    if (p->as == nullptr || unw_init_remote(&cursor, p->as, p) != 0) {
+    if (p->as == nullptr) {
       result.frames = n;
       result.reason = StopReason::kError;
       return result;
     }
+    const ProcessTable::Process* process = processes_->Find(pid);
+    unw_cursor_t cursor;
+    bool have_cursor = false;  // `cursor` stands at pcs[n - 1]
     uint64_t last_sp = regs.sp();
     for (;;) {
-      p->had_info = true;
-      const int rc = unw_step(&cursor);
-      if (rc == 0 && p->had_info && stack->failure() == ReadFailure::kNone) {
-        result.reason = StopReason::kRoot;
-        break;
+      const uint64_t pc = pcs[n - 1];
+      uint64_t ip = 0;
+      if (InJitCode(process, pc)) {
+        // No unwind tables: leave the frame by its frame pointer, from the registers DWARF
+        // unwinding left it with (or the sampled ones), and start libunwind again from the
+        // caller once the chain is back in a file.
+        if (have_cursor) ReadCalleeSaved(&cursor, &p->frame);
+        if (!FramePointerStep(stack, &p->frame, &result.reason)) break;
+        ip = p->frame.ip();
+        if (!processes_->MayBeMapped(pid, ip)) {  // rbp was no frame pointer after all
+          result.reason = StopReason::kJit;
+          break;
+        }
+        ++result.fp_steps;
+        have_cursor = false;
+        last_sp = p->frame.sp();
+      } else {
+        if (!have_cursor) {
+          // libunwind looks up the CFI of the IP it starts from as is, but a return address
+          // belongs to its call instruction (the return address of a noreturn call is the
+          // next function's first byte): start it from the byte before.
+          if (n > 1) p->frame.dwarf[kDwarfRip] = pc - 1;
+          if (unw_init_remote(&cursor, p->as, p) != 0) {
+            result.reason = StopReason::kError;
+            break;
+          }
+          have_cursor = true;
+        }
+        p->had_info = true;
+        stack->ClearFailure();
+        const int rc = unw_step(&cursor);
+        if (rc == 0 && p->had_info && stack->failure() == ReadFailure::kNone) {
+          result.reason = StopReason::kRoot;
+          break;
+        }
+        // rc 0 without CFI for the last IP: libunwind's frame-pointer guess gave up, which is
+        // not the root.
+        if (rc <= 0) {
+          result.reason =
+              ClassifyFailure(processes_, elves_, pid, n > 1 ? pc - 1 : pc, *stack, p->had_info);
+          break;
+        }
+        unw_word_t sp = 0;
+        unw_get_reg(&cursor, UNW_REG_IP, &ip);
+        unw_get_reg(&cursor, UNW_REG_SP, &sp);
+        if (ip == 0) {
+          result.reason = StopReason::kRoot;
+          break;
+        }
+        if (sp < last_sp || (sp == last_sp && ip == pc)) {  // no progress: corrupt
+          result.reason = StopReason::kError;
+          break;
+        }
+        last_sp = sp;
+        // No CFI for the frame just left, yet the step worked: libunwind's rbp-chain fallback.
+        if (!p->had_info) result.used_frame_pointers = true;
       }
-      // rc 0 without CFI for the last IP: libunwind's frame-pointer guess gave up, which is
-      // not the root.
-      if (rc <= 0) {
-        const uint64_t last = pcs[n - 1];
-        result.reason =
-            ClassifyFailure(processes_, elves_, pid, n > 1 ? last - 1 : last, *stack, p->had_info);
-        break;
-      }
-      unw_word_t ip = 0, sp = 0;
-      unw_get_reg(&cursor, UNW_REG_IP, &ip);
-      unw_get_reg(&cursor, UNW_REG_SP, &sp);
-      if (ip == 0) {
-        result.reason = StopReason::kRoot;
-        break;
-      }
-      if (sp < last_sp || (sp == last_sp && ip == pcs[n - 1])) {  // no progress: corrupt
-        result.reason = StopReason::kError;
-        break;
-      }
-      last_sp = sp;
-      // No CFI for the frame just left, yet the step worked: libunwind's rbp-chain fallback.
-      if (!p->had_info) result.used_frame_pointers = true;
       if (n >= pcs.size()) {
         result.reason = StopReason::kMaxDepth;
         break;
@@ -185,6 +217,19 @@ class LibunwindBackend final : public Backend {
     return rc;
   }
 
+  // The registers of the frame `cursor` stands at that outlive a call (rsp and the
+  // callee-saved rbx, rbp, r12-r15) into `regs`; libunwind reads them lazily through
+  // AccessReg, so this comes before `regs` changes. The others are dead in a caller's frame.
+  static void ReadCalleeSaved(unw_cursor_t* cursor, Regs* regs) {
+    Regs out = *regs;
+    for (int r : {UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_RSP, UNW_X86_64_R12, UNW_X86_64_R13,
+                  UNW_X86_64_R14, UNW_X86_64_R15}) {
+      unw_word_t v = 0;
+      if (unw_get_reg(cursor, r, &v) == 0) out.dwarf[r] = v;
+    }
+    *regs = out;
+  }
+
   static void PutUnwindInfo(unw_addr_space_t, unw_proc_info_t*, void*) {}
   static int GetDynInfoListAddr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_ENOINFO; }
 
@@ -213,7 +258,7 @@ class LibunwindBackend final : public Backend {
 
   static int AccessReg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* valp, int write, void* arg) {
     if (write) return -UNW_EREADONLYREG;
-    const Regs& regs = *static_cast<Process*>(arg)->regs;
+    const Regs& regs = static_cast<Process*>(arg)->frame;
     if (reg < 0 || reg >= kDwarfRegs) return -UNW_EBADREG;
     *valp = regs.dwarf[reg];
     return 0;
