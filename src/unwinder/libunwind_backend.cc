@@ -176,7 +176,10 @@ class LibunwindBackend final : public Backend {
     if (where.image == nullptr) return nullptr;
     const ElfImage& img = *where.image;
     Module m{};
-    m.bias = img.e_type == ET_EXEC ? 0 : where.bias;
+    // The bias of this mapping, also for an executable: node maps a second copy of its text
+    // elsewhere (its builtins), and a module placed at the link address would not hold those
+    // addresses, so each lookup there would add another one.
+    m.bias = where.bias;
     m.lo = m.bias + img.min_vaddr;
     m.hi = m.bias + img.max_vaddr;
     m.image = &img;

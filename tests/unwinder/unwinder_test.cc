@@ -522,6 +522,44 @@ INSTANTIATE_TEST_SUITE_P(Backends, UnwinderTest,
                                                                                   : "libunwind");
                          });
 
+// An executable (ET_EXEC) whose text is also mapped a second time elsewhere, as node maps its
+// builtins: frames in the copy are unwound with the file's CFI at the copy's own bias. Sampled
+// in _start after its first instruction, where its CFI marks the return address undefined:
+// the root, in either copy.
+TEST(UnwinderExecutableCopyTest, SecondMappingIsUnwoundAtItsOwnAddress) {
+  const std::string bin = std::filesystem::canonical(workloads::KnownTreeNoPiePath()).string();
+  WICK_ASSERT_OK_AND_ASSIGN(auto start, workloads::FindElfSymbol(bin, "_start"));
+  ProcessTable table(nullptr);
+  const pid_t pid = 0x3fffff00;  // no such process: only these mappings
+  const uint64_t page = 4096;
+  const uint64_t at = start.value & ~(page - 1);
+  const uint64_t copy = at + (uint64_t{1} << 32);
+  const uint64_t pgoff = start.file_offset & ~(page - 1);
+  table.OnMmap(pid, pid, at, 2 * page, pgoff, bin, PROT_READ | PROT_EXEC, {});
+  table.OnMmap(pid, pid, copy, 2 * page, pgoff, bin, PROT_READ | PROT_EXEC, {});
+  Stats stats;
+  Unwinder unwinder(&table, &stats);
+  std::vector<std::byte> stack(64);
+  std::vector<Frame> frames(16);
+  // Two IPs in the copy, as each is looked up once (libunwind caches by IP).
+  for (const auto& [base, offset] : {std::pair{at, 4}, {copy, 4}, {copy, 12}}) {
+    const uint64_t ip = base + (start.value - at) + offset;
+    std::vector<uint64_t> regs(17, 0);
+    regs[7] = 0x7ff000000000;  // rsp
+    regs[8] = ip;
+    const UserStack sample{.pid = pid,
+                           .tid = pid,
+                           .abi = PERF_SAMPLE_REGS_ABI_64,
+                           .regs_mask = UnwinderRegsMask(),
+                           .regs = regs,
+                           .stack = stack,
+                           .dyn_size = stack.size()};
+    const UnwindResult r = unwinder.Unwind(sample, frames);
+    EXPECT_EQ(r.reason, StopReason::kRoot) << std::hex << ip << ": " << StopReasonName(r.reason);
+    EXPECT_EQ(r.frames, 1u);
+  }
+}
+
 TEST(UnwinderRegsMaskTest, HasTheGeneralRegistersOnly) {
   const uint64_t mask = UnwinderRegsMask();
   EXPECT_EQ(std::popcount(mask), 17);
