@@ -69,7 +69,7 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
   X(kUnwindError, "unwind_error", kInfo,                                                          \
     "DWARF unwinds stopped early on a corrupt stack or unwinder error")                           \
   X(kUnwindFpSteps, "unwind_fp_steps", kInfo,                                                     \
-    "frames walked by frame pointer through JIT code (DWARF unwinding)")                          \
+    "frames without unwind tables (JIT code, code built without CFI) left by frame pointer")      \
   X(kTextNotUtf8, "text_not_utf8", kInfo,                                                         \
     "bytes of names that were not UTF-8, shown as U+FFFD in JSON, HTML and pprof")                \
   X(kFilesReplaced, "files_replaced", kInfo,                                                      \

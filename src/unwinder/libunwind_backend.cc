@@ -1,8 +1,9 @@
 // libunwind backend: one remote address space per process (UNW_CACHE_GLOBAL caches the
 // decoded CFI by IP), with accessors that read registers and stack from the sample and
 // unwind tables straight from the mmapped ELF files (.eh_frame_hdr binary search table,
-// found through PT_GNU_EH_FRAME). No .debug_frame: binaries without .eh_frame stop with
-// kNoUnwindInfo unless frame pointers continue the walk.
+// found through PT_GNU_EH_FRAME). No .debug_frame. A frame without CFI (JIT code, code
+// without .eh_frame) is left by our own frame-pointer step, not libunwind's guess, and
+// libunwind starts again from the caller's registers.
 #define UNW_REMOTE_ONLY
 #include <elf.h>
 #include <libunwind.h>
@@ -90,21 +91,9 @@ class LibunwindBackend final : public Backend {
     for (;;) {
       const uint64_t pc = pcs[n - 1];
       uint64_t ip = 0;
-      if (InJitCode(process, pc)) {
-        // No unwind tables: leave the frame by its frame pointer, from the registers DWARF
-        // unwinding left it with (or the sampled ones), and start libunwind again from the
-        // caller once the chain is back in a file.
-        if (have_cursor) ReadCalleeSaved(&cursor, &p->frame);
-        if (!FramePointerStep(stack, &p->frame, &result.reason)) break;
-        ip = p->frame.ip();
-        if (!processes_->MayBeMapped(pid, ip)) {  // rbp was no frame pointer after all
-          result.reason = StopReason::kJit;
-          break;
-        }
-        ++result.fp_steps;
-        have_cursor = false;
-        last_sp = p->frame.sp();
-      } else {
+      const bool jit = InJitCode(process, pc);
+      bool by_frame_pointer = jit;
+      if (!jit) {
         if (!have_cursor) {
           // libunwind looks up the CFI of the IP it starts from as is, but a return address
           // belongs to its call instruction (the return address of a noreturn call is the
@@ -116,34 +105,63 @@ class LibunwindBackend final : public Backend {
           }
           have_cursor = true;
         }
+        const unw_cursor_t before = cursor;
         p->had_info = true;
         stack->ClearFailure();
         const int rc = unw_step(&cursor);
-        if (rc == 0 && p->had_info && stack->failure() == ReadFailure::kNone) {
+        if (!p->had_info) {
+          // No CFI for pc: libunwind guessed through rbp, and after its guess the CFA of the
+          // next frame is off (stacks through code without CFI ended in a wrong address
+          // after the first frame with CFI again). Take the frame-pointer step as for JIT
+          // code instead, from the registers before libunwind's step.
+          cursor = before;
+          by_frame_pointer = true;
+        } else if (rc == 0 && stack->failure() == ReadFailure::kNone) {
           result.reason = StopReason::kRoot;
           break;
-        }
-        // rc 0 without CFI for the last IP: libunwind's frame-pointer guess gave up, which is
-        // not the root.
-        if (rc <= 0) {
+        } else if (rc <= 0) {
           result.reason =
-              ClassifyFailure(processes_, elves_, pid, n > 1 ? pc - 1 : pc, *stack, p->had_info);
+              ClassifyFailure(processes_, elves_, pid, n > 1 ? pc - 1 : pc, *stack, true);
+          break;
+        } else {
+          unw_word_t sp = 0;
+          unw_get_reg(&cursor, UNW_REG_IP, &ip);
+          unw_get_reg(&cursor, UNW_REG_SP, &sp);
+          if (ip == 0) {
+            result.reason = StopReason::kRoot;
+            break;
+          }
+          if (sp < last_sp || (sp == last_sp && ip == pc)) {  // no progress: corrupt
+            result.reason = StopReason::kError;
+            break;
+          }
+          last_sp = sp;
+        }
+      }
+      if (by_frame_pointer) {
+        // No unwind tables: leave the frame by its frame pointer, from the registers DWARF
+        // unwinding left it with (or the sampled ones), and start libunwind again from the
+        // caller once the chain is back in code with CFI.
+        if (have_cursor) ReadCalleeSaved(&cursor, &p->frame);
+        StopReason why = StopReason::kJit;
+        bool stepped = FramePointerStep(stack, &p->frame, &why);
+        ip = p->frame.ip();
+        if (stepped && !processes_->MayBeMapped(pid, ip)) {  // rbp was no frame pointer
+          stepped = false;
+          why = StopReason::kJit;
+        }
+        if (!stepped) {
+          // Outside JIT code: no CFI in a file, or an IP in no mapping at all.
+          result.reason =
+              jit || why == StopReason::kStackTooSmall
+                  ? why
+                  : ClassifyFailure(processes_, elves_, pid, n > 1 ? pc - 1 : pc, *stack, false);
           break;
         }
-        unw_word_t sp = 0;
-        unw_get_reg(&cursor, UNW_REG_IP, &ip);
-        unw_get_reg(&cursor, UNW_REG_SP, &sp);
-        if (ip == 0) {
-          result.reason = StopReason::kRoot;
-          break;
-        }
-        if (sp < last_sp || (sp == last_sp && ip == pc)) {  // no progress: corrupt
-          result.reason = StopReason::kError;
-          break;
-        }
-        last_sp = sp;
-        // No CFI for the frame just left, yet the step worked: libunwind's rbp-chain fallback.
-        if (!p->had_info) result.used_frame_pointers = true;
+        ++result.fp_steps;
+        if (!jit) result.used_frame_pointers = true;
+        have_cursor = false;
+        last_sp = p->frame.sp();
       }
       if (n >= pcs.size()) {
         result.reason = StopReason::kMaxDepth;

@@ -111,13 +111,13 @@ Placement Place(ProcessTable* processes, ElfCache* elves, pid_t pid, uint64_t ad
 // tables. (The ProcessTable keeps executable mappings only.)
 bool InJitCode(const ProcessTable::Process* process, uint64_t addr);
 
-// Leaves a JIT frame through its frame pointer, as JITs that keep one lay it out (V8, the
-// JVM, .NET, LuaJIT's interpreter): the caller's rbp at [rbp], the return address at
-// [rbp + 8], the caller's rsp = rbp + 16. `regs` are the JIT frame's registers and become the
-// caller's (rip, rsp, rbp; the others are left as they were). rbp must lie at or above rsp,
-// so every step climbs the stack and a corrupt chain cannot loop. False when the step is not
-// possible, with *why: kStackTooSmall when the frame lies beyond the copied snapshot, kJit
-// when rbp is no frame pointer of this stack.
+// Leaves a frame without CFI (JIT code, code built without unwind tables) through its frame
+// pointer, as compilers and the JITs that keep one lay it out (V8, the JVM, .NET): the
+// caller's rbp at [rbp], the return address at [rbp + 8], the caller's rsp = rbp + 16. `regs`
+// are the frame's registers and become the caller's (rip, rsp, rbp; the others are left as
+// they were). rbp must lie at or above rsp, so every step climbs the stack and a corrupt chain
+// cannot loop. False when the step is not possible, with *why: kStackTooSmall when the frame
+// lies beyond the copied snapshot, kJit when rbp is no frame pointer of this stack.
 bool FramePointerStep(StackMemory* stack, Regs* regs, StopReason* why);
 
 // Common state of one Unwind() call, shared by the backends' callbacks.
