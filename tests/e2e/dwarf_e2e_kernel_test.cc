@@ -21,6 +21,20 @@ const std::string kWick = WICK_BINARY;
 
 Folded Report(const std::string& file) { return ReportFolded(kWick, file); }
 
+// A known_tree run (`r`, recorded to `file`) whose stacks are whole: the samples reach main
+// with the known 60/30/10 split of work's callees.
+void ExpectCompleteKnownTree(const RunResult& r, const std::string& file) {
+  EXPECT_TRUE(absl::StrContains(r.err, "reached the root")) << r.err;
+  const Folded l = Report(file);
+  // 999 Hz of the CPU time the command measured itself.
+  ASSERT_GT(double(l.total()), 0.8 * 999 * KnownTreeCpu(r.err));
+  EXPECT_GE(double(l.With({"main"})), 0.99 * double(l.total()))
+      << l.With({"main"}) << " of " << l.total() << " reach main";
+  const KnownSplit split{l.With({"main", "work", "a"}), l.With({"main", "work", "b"}),
+                         l.With({"main", "work", "c"})};
+  ExpectKnownSplit(split, 3.0, l.total() * 6 / 10);
+}
+
 class DwarfE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -35,15 +49,7 @@ TEST_F(DwarfE2eTest, KnownTreeWithoutFramePointersIsComplete) {
   RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--",
                             workloads::KnownTreeO2NoFpPath(), "r150"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(absl::StrContains(r.err, "reached the root")) << r.err;
-  Folded l = Report(file);
-  // 999 Hz of the 1.5 s of CPU the command measured itself.
-  ASSERT_GT(double(l.total()), 0.8 * 999 * KnownTreeCpu(r.err));
-  EXPECT_GE(double(l.With({"main"})), 0.99 * double(l.total()))
-      << l.With({"main"}) << " of " << l.total() << " reach main";
-  const KnownSplit split{l.With({"main", "work", "a"}), l.With({"main", "work", "b"}),
-                         l.With({"main", "work", "c"})};
-  ExpectKnownSplit(split, 3.0, l.total() * 6 / 10);
+  ExpectCompleteKnownTree(r, file);
 }
 
 // A binary whose own unwind tables are only in .debug_frame (built -g without .eh_frame, as
@@ -66,15 +72,7 @@ TEST_F(DwarfE2eTest, DebugFrameOnlyBinaryNeedsTheLibdwUnwinder) {
   r = RunProgram({kWick, "record", "--call-graph", "dwarf", "--unwinder", "libdw", "-o", file, "--",
                   bin, "r100"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(absl::StrContains(r.err, "reached the root")) << r.err;
-  const Folded l = Report(file);
-  // 999 Hz of the 1 s of CPU the command measured itself.
-  ASSERT_GT(double(l.total()), 0.8 * 999 * KnownTreeCpu(r.err));
-  EXPECT_GE(double(l.With({"main"})), 0.99 * double(l.total()))
-      << l.With({"main"}) << " of " << l.total() << " reach main";
-  const KnownSplit split{l.With({"main", "work", "a"}), l.With({"main", "work", "b"}),
-                         l.With({"main", "work", "c"})};
-  ExpectKnownSplit(split, 3.0, l.total() * 6 / 10);
+  ExpectCompleteKnownTree(r, file);
 }
 
 TEST_F(DwarfE2eTest, UnwinderMustBeKnownAndNeedsDwarf) {
