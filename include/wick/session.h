@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "wick/stats.h"
+#include "wick/unwinder.h"
 
 namespace wick {
 
@@ -40,6 +41,9 @@ struct RecordOptions {
   bool callchain = false;  // -g / --call-graph fp (or dwarf, see below)
   // --call-graph dwarf[,SIZE]: bytes of user stack copied per sample (0: frame pointers).
   uint32_t dwarf_stack_size = 0;
+  // --unwinder: the library that unwinds the copies. libdw also reads .debug_frame, for
+  // binaries built without .eh_frame; libunwind is faster and walks JIT code.
+  UnwindBackend unwinder = UnwindBackend::kLibunwind;
   uint32_t max_stack = 0;            // 0: the kernel's kernel.perf_event_max_stack
   std::vector<pid_t> pids;           // -p: every thread, and threads/children created later
   std::vector<pid_t> tids;           // -t: just these threads

@@ -61,12 +61,15 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
     "DWARF unwinds stopped early: stack copy too small (raise dwarf,SIZE)")                       \
   X(kUnwindUnmapped, "unwind_unmapped", kInfo,                                                    \
     "DWARF unwinds stopped early at an address outside every file mapping")                       \
-  X(kUnwindJit, "unwind_jit", kInfo, "DWARF unwinds stopped early in JIT (anonymous) code")       \
+  X(kUnwindJit, "unwind_jit", kInfo,                                                              \
+    "DWARF unwinds stopped early in JIT code: its frame-pointer chain ended")                     \
   X(kUnwindMaxDepth, "unwind_max_depth", kInfo, "DWARF unwinds cut at the maximum depth")         \
   X(kUnwindBadRegisters, "unwind_bad_registers", kInfo,                                           \
     "samples without usable user registers (kernel threads, 32-bit processes)")                   \
   X(kUnwindError, "unwind_error", kInfo,                                                          \
     "DWARF unwinds stopped early on a corrupt stack or unwinder error")                           \
+  X(kUnwindFpSteps, "unwind_fp_steps", kInfo,                                                     \
+    "frames without unwind tables (JIT code, code built without CFI) left by frame pointer")      \
   X(kTextNotUtf8, "text_not_utf8", kInfo,                                                         \
     "bytes of names that were not UTF-8, shown as U+FFFD in JSON, HTML and pprof")                \
   X(kFilesReplaced, "files_replaced", kInfo,                                                      \

@@ -3,9 +3,12 @@
 // frames, leaf first, as (binary id, file offset) values through the ProcessTable.
 //
 // Unwind tables (.eh_frame_hdr/.eh_frame, .debug_frame) are read once per (process, binary)
-// and cached; per sample nothing is parsed twice. When CFI is missing for a frame the
-// unwinder falls back to frame pointers (the libraries' own rbp-chain step). Every stack that
-// does not reach its root is counted with the reason (unwind_* counters in stats.h).
+// and cached; per sample nothing is parsed twice. A frame without CFI, in JIT code (anonymous
+// executable memory: V8, the JVM, ...) or in code built without unwind tables, is left by its
+// frame pointer, which those JITs keep: the libunwind backend takes that step itself (counted
+// as unwind_fp_steps) and resumes DWARF unwinding in the next frame that has CFI; libdw takes
+// libdwfl's own rbp-chain step. Every stack that does not reach its root is counted with the
+// reason (unwind_* counters in stats.h).
 // Backends: libunwind (default: ~1.45x the samples/s of libdw on the same samples and no
 // malloc per sample, where libdw makes ~130) and elfutils libdw (also reads .debug_frame);
 // numbers in tests/unwinder/unwinder_benchmark.cc. Not thread-safe: one Unwinder per reader
@@ -42,7 +45,7 @@ enum class StopReason : uint8_t {
   kNoUnwindInfo,   // no CFI for a frame and the frame-pointer fallback did not continue
   kStackTooSmall,  // needed stack bytes beyond the copied snapshot (raise SIZE)
   kUnmapped,       // an address outside every file mapping (anonymous memory, stale maps)
-  kJit,            // code in an anonymous executable mapping (JIT)
+  kJit,            // in JIT code (anonymous executable memory) the frame-pointer chain ended
   kMaxDepth,       // the output span was full
   kBadRegisters,   // no user registers (kernel thread), 32-bit ABI, or mask without IP/SP
   kError,          // the unwinder library failed otherwise (corrupt stack, loop, bad CFI)
@@ -63,9 +66,12 @@ struct UserStack {
 struct UnwindResult {
   size_t frames = 0;  // frames written to `out`, leaf (the sampled IP) first
   StopReason reason = StopReason::kError;
-  // A frame without CFI was left through the rbp chain (libunwind backend only; libdw's
-  // fallback is internal to it).
+  // A frame without CFI in a file was left through the rbp chain (libunwind backend only;
+  // libdw's fallback is internal to it).
   bool used_frame_pointers = false;
+  // Frames without CFI (JIT code or files) left by frame pointer (libunwind backend; counted
+  // as unwind_fp_steps).
+  uint32_t fp_steps = 0;
 };
 
 enum class UnwindBackend : uint8_t { kLibdw, kLibunwind };

@@ -392,7 +392,9 @@ absl::Status Session::Init() {
   if (options_.overwrite) WICK_RETURN_IF_ERROR(AddToEpoll(snapshot_fd_.get(), kTagSnapshot));
 
   stacks_ = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
-  if (options_.dwarf_stack_size) unwinder_ = std::make_unique<Unwinder>(processes_.get(), &stats_);
+  if (options_.dwarf_stack_size) {
+    unwinder_ = std::make_unique<Unwinder>(processes_.get(), &stats_, options_.unwinder);
+  }
   WICK_RETURN_IF_ERROR(OpenEvents(tasks));
 
   for (auto [pid, flags] : watch) {

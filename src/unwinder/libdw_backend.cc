@@ -179,9 +179,13 @@ class LibdwBackend final : public Backend {
     if (where.image == nullptr) return;
     const ElfImage& img = *where.image;
     p->modules.push_back({where.bias + img.min_vaddr, where.bias + img.max_vaddr});
+    // libdwfl places an executable at its link address only: a second copy of its text
+    // mapped elsewhere (node's builtins) stays unknown to it, and reporting the file from
+    // there first would leave its real range unreported.
+    if (img.e_type == ET_EXEC && where.bias != 0) return;
     dwfl_report_begin_add(p->dwfl);
-    Dwfl_Module* mod = dwfl_report_elf(p->dwfl, img.path.c_str(), img.path.c_str(), -1,
-                                       img.e_type == ET_EXEC ? 0 : where.bias, true);
+    Dwfl_Module* mod =
+        dwfl_report_elf(p->dwfl, img.path.c_str(), img.path.c_str(), -1, where.bias, true);
     dwfl_report_end(p->dwfl, nullptr, nullptr);
     if (mod != nullptr && !p->attached && self_elf_ != nullptr) {
       p->attached = dwfl_attach_state(p->dwfl, self_elf_, p->pid, &kThreadCallbacks, p);

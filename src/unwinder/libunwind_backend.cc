@@ -1,8 +1,9 @@
 // libunwind backend: one remote address space per process (UNW_CACHE_GLOBAL caches the
 // decoded CFI by IP), with accessors that read registers and stack from the sample and
 // unwind tables straight from the mmapped ELF files (.eh_frame_hdr binary search table,
-// found through PT_GNU_EH_FRAME). No .debug_frame: binaries without .eh_frame stop with
-// kNoUnwindInfo unless frame pointers continue the walk.
+// found through PT_GNU_EH_FRAME). No .debug_frame. A frame without CFI (JIT code, code
+// without .eh_frame) is left by our own frame-pointer step, not libunwind's guess, and
+// libunwind starts again from the caller's registers.
 #define UNW_REMOTE_ONLY
 #include <elf.h>
 #include <libunwind.h>
@@ -38,7 +39,9 @@ struct Process {
   pid_t pid = 0;
   unw_addr_space_t as = nullptr;
   std::vector<Module> modules;
-  const Regs* regs = nullptr;
+  // The registers libunwind starts from: the sample's, or those a frame-pointer step through
+  // JIT code left.
+  Regs frame;
   StackMemory* stack = nullptr;
   bool had_info = true;  // find_proc_info found an FDE for the last IP asked
 };
@@ -72,55 +75,106 @@ class LibunwindBackend final : public Backend {
                       std::span<uint64_t> pcs) override {
     UnwindResult result;
     Process* p = GetProcess(pid);
-    p->regs = &regs;
+    p->frame = regs;
     p->stack = stack;
-    p->had_info = true;
     size_t n = 0;
     pcs[n++] = regs.ip();
-    unw_cursor_t cursor;
-    if (p->as == nullptr || unw_init_remote(&cursor, p->as, p) != 0) {
+    if (p->as == nullptr) {
       result.frames = n;
       result.reason = StopReason::kError;
       return result;
     }
+    const ProcessTable::Process* process = processes_->Find(pid);
+    unw_cursor_t cursor;
+    bool have_cursor = false;  // `cursor` stands at the frame pcs[n - 1] names
     uint64_t last_sp = regs.sp();
-    uint64_t last_ip = regs.ip();
+    uint64_t pc = regs.ip();  // the frame being left: its IP or return address, as found
     for (;;) {
-      p->had_info = true;
+      uint64_t ip = 0;
       // The frame being left is a signal trampoline: the next IP is where the signal
       // interrupted the code, not a return address.
-      const bool after_signal = unw_is_signal_frame(&cursor) > 0;
-      const int rc = unw_step(&cursor);
-      if (rc == 0 && p->had_info && stack->failure() == ReadFailure::kNone) {
-        result.reason = StopReason::kRoot;
-        break;
+      bool after_signal = false;
+      const bool jit = InJitCode(process, pc);
+      bool by_frame_pointer = jit;
+      if (!jit) {
+        if (!have_cursor) {
+          // libunwind looks up the CFI of the IP it starts from as is, but a return address
+          // belongs to its call instruction (the return address of a noreturn call is the
+          // next function's first byte): start it from the byte before.
+          if (n > 1) p->frame.dwarf[kDwarfRip] = pc - 1;
+          if (unw_init_remote(&cursor, p->as, p) != 0) {
+            result.reason = StopReason::kError;
+            break;
+          }
+          have_cursor = true;
+        }
+        const unw_cursor_t before = cursor;
+        after_signal = unw_is_signal_frame(&cursor) > 0;
+        p->had_info = true;
+        stack->ClearFailure();
+        const int rc = unw_step(&cursor);
+        if (!p->had_info) {
+          // No CFI for pc: libunwind guessed through rbp, and after its guess the CFA of the
+          // next frame is off (stacks through code without CFI ended in a wrong address
+          // after the first frame with CFI again). Take the frame-pointer step as for JIT
+          // code instead, from the registers before libunwind's step.
+          cursor = before;
+          by_frame_pointer = true;
+        } else if (rc == 0 && stack->failure() == ReadFailure::kNone) {
+          result.reason = StopReason::kRoot;
+          break;
+        } else if (rc <= 0) {
+          result.reason =
+              ClassifyFailure(processes_, elves_, pid, n > 1 ? pc - 1 : pc, *stack, true);
+          break;
+        } else {
+          unw_word_t sp = 0;
+          unw_get_reg(&cursor, UNW_REG_IP, &ip);
+          unw_get_reg(&cursor, UNW_REG_SP, &sp);
+          if (ip == 0) {
+            result.reason = StopReason::kRoot;
+            break;
+          }
+          if (sp < last_sp || (sp == last_sp && ip == pc)) {  // no progress: corrupt
+            result.reason = StopReason::kError;
+            break;
+          }
+          last_sp = sp;
+        }
       }
-      // rc 0 without CFI for the last IP: libunwind's frame-pointer guess gave up, which is
-      // not the root.
-      if (rc <= 0) {
-        result.reason = ClassifyFailure(processes_, elves_, pid, pcs[n - 1], *stack, p->had_info);
-        break;
+      if (by_frame_pointer) {
+        // No unwind tables: leave the frame by its frame pointer, from the registers DWARF
+        // unwinding left it with (or the sampled ones), and start libunwind again from the
+        // caller once the chain is back in code with CFI.
+        if (have_cursor) ReadCalleeSaved(&cursor, &p->frame);
+        after_signal = false;
+        StopReason why = StopReason::kJit;
+        bool stepped = FramePointerStep(stack, &p->frame, &why);
+        ip = p->frame.ip();
+        if (stepped && !processes_->MayBeMapped(pid, ip)) {  // rbp was no frame pointer
+          stepped = false;
+          why = StopReason::kJit;
+        }
+        if (!stepped) {
+          // Outside JIT code: no CFI in a file, or an IP in no mapping at all.
+          result.reason =
+              jit || why == StopReason::kStackTooSmall
+                  ? why
+                  : ClassifyFailure(processes_, elves_, pid, n > 1 ? pc - 1 : pc, *stack, false);
+          break;
+        }
+        ++result.fp_steps;
+        if (!jit) result.used_frame_pointers = true;
+        have_cursor = false;
+        last_sp = p->frame.sp();
       }
-      unw_word_t ip = 0, sp = 0;
-      unw_get_reg(&cursor, UNW_REG_IP, &ip);
-      unw_get_reg(&cursor, UNW_REG_SP, &sp);
-      if (ip == 0) {
-        result.reason = StopReason::kRoot;
-        break;
-      }
-      if (sp < last_sp || (sp == last_sp && ip == last_ip)) {  // no progress: corrupt
-        result.reason = StopReason::kError;
-        break;
-      }
-      last_sp = sp;
-      last_ip = ip;
-      // No CFI for the frame just left, yet the step worked: libunwind's rbp-chain fallback.
-      if (!p->had_info) result.used_frame_pointers = true;
       if (n >= pcs.size()) {
         result.reason = StopReason::kMaxDepth;
         break;
       }
+      // Callers are named inside their call instruction (see Backend::Unwind).
       pcs[n++] = after_signal ? ip : ip - 1;
+      pc = ip;
     }
     result.frames = n;
     return result;
@@ -147,7 +201,10 @@ class LibunwindBackend final : public Backend {
     if (where.image == nullptr) return nullptr;
     const ElfImage& img = *where.image;
     Module m{};
-    m.bias = img.e_type == ET_EXEC ? 0 : where.bias;
+    // The bias of this mapping, also for an executable: node maps a second copy of its text
+    // elsewhere (its builtins), and a module placed at the link address would not hold those
+    // addresses, so each lookup there would add another one.
+    m.bias = where.bias;
     m.lo = m.bias + img.min_vaddr;
     m.hi = m.bias + img.max_vaddr;
     m.image = &img;
@@ -188,6 +245,19 @@ class LibunwindBackend final : public Backend {
     return rc;
   }
 
+  // The registers of the frame `cursor` stands at that outlive a call (rsp and the
+  // callee-saved rbx, rbp, r12-r15) into `regs`; libunwind reads them lazily through
+  // AccessReg, so this comes before `regs` changes. The others are dead in a caller's frame.
+  static void ReadCalleeSaved(unw_cursor_t* cursor, Regs* regs) {
+    Regs out = *regs;
+    for (int r : {UNW_X86_64_RBX, UNW_X86_64_RBP, UNW_X86_64_RSP, UNW_X86_64_R12, UNW_X86_64_R13,
+                  UNW_X86_64_R14, UNW_X86_64_R15}) {
+      unw_word_t v = 0;
+      if (unw_get_reg(cursor, r, &v) == 0) out.dwarf[r] = v;
+    }
+    *regs = out;
+  }
+
   static void PutUnwindInfo(unw_addr_space_t, unw_proc_info_t*, void*) {}
   static int GetDynInfoListAddr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_ENOINFO; }
 
@@ -216,7 +286,7 @@ class LibunwindBackend final : public Backend {
 
   static int AccessReg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* valp, int write, void* arg) {
     if (write) return -UNW_EREADONLYREG;
-    const Regs& regs = *static_cast<Process*>(arg)->regs;
+    const Regs& regs = static_cast<Process*>(arg)->frame;
     if (reg < 0 || reg >= kDwarfRegs) return -UNW_EBADREG;
     *valp = regs.dwarf[reg];
     return 0;

@@ -194,11 +194,42 @@ StopReason ClassifyFailure(ProcessTable* processes, ElfCache* elves, pid_t pid, 
   if (stack.failure() == ReadFailure::kBeyondSnapshot) return StopReason::kStackTooSmall;
   const Placement where = Place(processes, elves, pid, pc);
   if (where.image == nullptr) {
-    // The ProcessTable keeps anonymous executable mappings as raw: it cannot tell JIT code
-    // from a wild address, so both are counted as unmapped.
-    return StopReason::kUnmapped;
+    return InJitCode(processes->Find(pid), pc) ? StopReason::kJit : StopReason::kUnmapped;
   }
   return has_cfi ? StopReason::kError : StopReason::kNoUnwindInfo;
+}
+
+bool InJitCode(const ProcessTable::Process* process, uint64_t addr) {
+  if (process == nullptr) return false;
+  const std::vector<ProcessTable::Mapping>& maps = process->mappings;
+  auto it = std::upper_bound(maps.begin(), maps.end(), addr,
+                             [](uint64_t a, const ProcessTable::Mapping& m) { return a < m.end; });
+  return it != maps.end() && addr >= it->start && it->binary == ProcessTable::kNoBinary;
+}
+
+bool FramePointerStep(StackMemory* stack, Regs* regs, StopReason* why) {
+  const uint64_t fp = regs->bp();
+  // Below rsp, rbp points at no live frame: the JIT uses it as a general register here, or
+  // the sample hit a frame being torn down. Refusing it also makes every step climb.
+  if (fp < regs->sp() || fp > UINT64_MAX - 16) {
+    *why = StopReason::kJit;
+    return false;
+  }
+  uint64_t saved_fp = 0, ret = 0;
+  stack->ClearFailure();
+  if (!stack->Read(fp, &saved_fp) || !stack->Read(fp + 8, &ret)) {
+    *why = stack->failure() == ReadFailure::kBeyondSnapshot ? StopReason::kStackTooSmall
+                                                            : StopReason::kJit;
+    return false;
+  }
+  if (ret == 0) {  // the end of an rbp chain, which a JIT frame never is
+    *why = StopReason::kJit;
+    return false;
+  }
+  regs->dwarf[kDwarfRbp] = saved_fp;
+  regs->dwarf[kDwarfRsp] = fp + 16;
+  regs->dwarf[kDwarfRip] = ret;
+  return true;
 }
 
 }  // namespace unwinder_internal
@@ -243,6 +274,7 @@ class Unwinder::Impl {
                               out);
     }
     Count(result.reason);
+    if (result.fp_steps != 0) stats_->Add(Stat::kUnwindFpSteps, result.fp_steps);
     return result;
   }
 

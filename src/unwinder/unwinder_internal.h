@@ -52,6 +52,9 @@ class StackMemory {
   // Reads 8 bytes at addr; on failure records why (failure()).
   bool Read(uint64_t addr, uint64_t* value);
   ReadFailure failure() const { return failure_; }
+  // Forgets the last failure: each unwind step is judged by its own reads (a failed read of
+  // code bytes by an earlier step says nothing about the end of the walk).
+  void ClearFailure() { failure_ = ReadFailure::kNone; }
   uint64_t end() const { return sp_ + size_; }
 
  private:
@@ -102,6 +105,20 @@ struct Placement {
   uint64_t bias = 0;
 };
 Placement Place(ProcessTable* processes, ElfCache* elves, pid_t pid, uint64_t addr);
+
+// True when `addr` is executable memory of `process` (ProcessTable::Find; may be null) that
+// is no file: an anonymous executable mapping, memfd, [anon:...]. JIT code, without unwind
+// tables. (The ProcessTable keeps executable mappings only.)
+bool InJitCode(const ProcessTable::Process* process, uint64_t addr);
+
+// Leaves a frame without CFI (JIT code, code built without unwind tables) through its frame
+// pointer, as compilers and the JITs that keep one lay it out (V8, the JVM, .NET): the
+// caller's rbp at [rbp], the return address at [rbp + 8], the caller's rsp = rbp + 16. `regs`
+// are the frame's registers and become the caller's (rip, rsp, rbp; the others are left as
+// they were). rbp must lie at or above rsp, so every step climbs the stack and a corrupt chain
+// cannot loop. False when the step is not possible, with *why: kStackTooSmall when the frame
+// lies beyond the copied snapshot, kJit when rbp is no frame pointer of this stack.
+bool FramePointerStep(StackMemory* stack, Regs* regs, StopReason* why);
 
 // Common state of one Unwind() call, shared by the backends' callbacks.
 class Backend {

@@ -23,6 +23,20 @@ const std::string kWick = WICK_BINARY;
 
 Folded Report(const std::string& file) { return ReportFolded(kWick, file); }
 
+// A known_tree run (`r`, recorded to `file`) whose stacks are whole: the samples reach main
+// with the known 60/30/10 split of work's callees.
+void ExpectCompleteKnownTree(const RunResult& r, const std::string& file) {
+  EXPECT_TRUE(absl::StrContains(r.err, "reached the root")) << r.err;
+  const Folded l = Report(file);
+  // 999 Hz of the CPU time the command measured itself.
+  ASSERT_GT(double(l.total()), 0.8 * 999 * KnownTreeCpu(r.err));
+  EXPECT_GE(double(l.With({"main"})), 0.99 * double(l.total()))
+      << l.With({"main"}) << " of " << l.total() << " reach main";
+  const KnownSplit split{l.With({"main", "work", "a"}), l.With({"main", "work", "b"}),
+                         l.With({"main", "work", "c"})};
+  ExpectKnownSplit(split, 3.0, l.total() * 6 / 10);
+}
+
 class DwarfE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -37,15 +51,42 @@ TEST_F(DwarfE2eTest, KnownTreeWithoutFramePointersIsComplete) {
   RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--",
                             workloads::KnownTreeO2NoFpPath(), "r150"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(absl::StrContains(r.err, "reached the root")) << r.err;
-  Folded l = Report(file);
-  // 999 Hz of the 1.5 s of CPU the command measured itself.
-  ASSERT_GT(double(l.total()), 0.8 * 999 * KnownTreeCpu(r.err));
-  EXPECT_GE(double(l.With({"main"})), 0.99 * double(l.total()))
-      << l.With({"main"}) << " of " << l.total() << " reach main";
-  const KnownSplit split{l.With({"main", "work", "a"}), l.With({"main", "work", "b"}),
-                         l.With({"main", "work", "c"})};
-  ExpectKnownSplit(split, 3.0, l.total() * 6 / 10);
+  ExpectCompleteKnownTree(r, file);
+}
+
+// A binary whose own unwind tables are only in .debug_frame (built -g without .eh_frame, as
+// some embedded toolchains and hand-tuned builds do) and without frame pointers: libunwind,
+// which reads .eh_frame, cannot leave its frames, and the summary says why; --unwinder libdw
+// reads .debug_frame and recovers the whole tree. (Debian's perf gets ~0 % of such stacks to
+// main, too.)
+TEST_F(DwarfE2eTest, DebugFrameOnlyBinaryNeedsTheLibdwUnwinder) {
+  const std::string bin = workloads::KnownTreeDebugFramePath();
+  std::string file = TempPath("debug-frame-libunwind.wick");
+  RunResult r =
+      RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--", bin, "r100"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "no unwind info")) << r.err;
+  const Folded without = Report(file);
+  ASSERT_GT(without.total(), 300u);
+  EXPECT_LT(double(without.With({"main"})), 0.1 * double(without.total()));
+
+  file = TempPath("debug-frame-libdw.wick");
+  r = RunProgram({kWick, "record", "--call-graph", "dwarf", "--unwinder", "libdw", "-o", file, "--",
+                  bin, "r100"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectCompleteKnownTree(r, file);
+}
+
+TEST_F(DwarfE2eTest, UnwinderMustBeKnownAndNeedsDwarf) {
+  RunResult r = RunProgram({kWick, "record", "--call-graph", "dwarf", "--unwinder", "gdb", "-o",
+                            TempPath("bad.wick"), "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "--unwinder 'gdb': unknown (use libunwind, or libdw"))
+      << r.err;
+  r = RunProgram({kWick, "record", "-g", "--unwinder", "libdw", "-o", TempPath("bad.wick"), "--",
+                  "/bin/true"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "only --call-graph dwarf unwinds")) << r.err;
 }
 
 // --max-stack limits the unwound user stacks too (it limited only the kernel's callchain:

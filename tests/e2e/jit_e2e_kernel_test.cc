@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "folded.h"
 #include "run.h"
 #include "testing/testing.h"
@@ -70,6 +71,37 @@ TEST(JitE2eTest, RawFramesAreNamedFromThePerfMap) {
     return s.frames.back() == "jitted_loop" && s.frames[s.frames.size() - 2] == "main";
   }),
             in_jit * 8 / 10);
+}
+
+// With --call-graph dwarf the JIT code has no unwind tables: the unwinder leaves jitted_loop
+// by the frame pointer it keeps, then unwinds main and libc by DWARF again, to the root.
+TEST(JitE2eTest, DwarfStacksGoThroughJitCodeByFramePointer) {
+  const std::string file = TempPath("jit-dwarf.wick");
+  RunResult r =
+      RunProgram({kWick, "record", "--call-graph", "dwarf", "-o", file, "--", kJitWorkload, "2"});
+  if (r.exit_code != 0 && r.err.find("x86-64 only") != std::string::npos) {
+    GTEST_SKIP() << "the JIT workload is x86-64 only";
+  }
+  if (r.exit_code != 0 && r.err.find("perf_event_open") != std::string::npos) {
+    WICK_SKIP_OR_FAIL("wick record cannot open perf events here: " + r.err);
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "[unwind_fp_steps]")) << r.err;
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, ReadRecording(file));
+  ASSERT_FALSE(rec.jit_symbols.empty());
+  std::remove(("/tmp/perf-" + std::to_string(rec.jit_symbols[0].pid) + ".map").c_str());
+
+  const Folded folded = ReportFolded(kWick, file);
+  const uint64_t in_jit =
+      folded.CountIf([](const FoldedStack& s) { return s.frames.back() == "jitted_loop"; });
+  ASSERT_GT(folded.total(), 100u);
+  EXPECT_GT(in_jit, folded.total() * 8 / 10) << in_jit << " of " << folded.total();
+  // Samples on jitted_loop's push/mov or pop/ret (before its frame exists) lose main; they
+  // are 4 of its instructions, run once per 10 million loop iterations.
+  EXPECT_GE(folded.With({"main", "jitted_loop"}), in_jit * 95 / 100);
+  // One frame-pointer step per sample in the JIT code, and those stacks reach the root.
+  EXPECT_GE(rec.stats.Get(Stat::kUnwindFpSteps), in_jit * 95 / 100);
+  EXPECT_GE(rec.stats.Get(Stat::kUnwindComplete), folded.total() * 95 / 100);
 }
 
 }  // namespace

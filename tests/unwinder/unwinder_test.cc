@@ -7,6 +7,7 @@
 #include <asm/perf_regs.h>
 #include <linux/perf_event.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bit>
@@ -18,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "testing/testing.h"
 #include "wick/process_table.h"
+#include "wick/scoped.h"
 #include "workloads.h"
 
 namespace wick {
@@ -323,12 +325,240 @@ TEST_P(UnwinderTest, SteadyStateAllocations) {
   EXPECT_LE(per_unwind, 4.0 * static_cast<double>(first.frames) + 8);
 }
 
+// JIT code in this process: a trampoline copied into anonymous executable memory that keeps a
+// frame pointer, as V8's code does, and calls back into compiled code:
+//   void trampoline(Snapshot* out, size_t size, void (*fn)(Snapshot*, size_t))
+class JitTrampoline {
+ public:
+  static constexpr unsigned char kCode[] = {
+      0x55,              // push %rbp
+      0x48, 0x89, 0xe5,  // mov %rsp,%rbp
+      0xff, 0xd2,        // call *%rdx
+      0x5d,              // pop %rbp
+      0xc3,              // ret
+  };
+  static constexpr uint64_t kCallOffset = 4;    // the call instruction
+  static constexpr uint64_t kReturnOffset = 6;  // its return address
+
+  JitTrampoline() {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    mem_ = ScopedMmap(p, page);
+    std::memcpy(static_cast<unsigned char*>(p) + 0x40, kCode, sizeof kCode);
+    if (mprotect(p, page, PROT_READ | PROT_EXEC) != 0) mem_.reset();
+  }
+  bool ok() const { return static_cast<bool>(mem_); }
+  uint64_t code() const { return reinterpret_cast<uint64_t>(mem_.data()) + 0x40; }
+  void Call(Snapshot* out, size_t size, void (*fn)(Snapshot*, size_t)) const {
+    using Fn = void (*)(Snapshot*, size_t, void (*)(Snapshot*, size_t));
+    Fn trampoline;
+    const void* p = reinterpret_cast<const void*>(code());
+    std::memcpy(&trampoline, &p, sizeof trampoline);
+    trampoline(out, size, fn);
+  }
+
+ private:
+  ScopedMmap mem_;
+};
+
+// The libunwind backend leaves JIT frames by frame pointer and goes back to DWARF in the
+// caller (libdw's own rbp fallback is not counted, and not tested here).
+class UnwinderJitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (kAsan) GTEST_SKIP() << "frames are not on the thread stack under AddressSanitizer";
+    ASSERT_TRUE(jit_.ok()) << "mmap/mprotect of executable memory failed";
+    // Through the trampoline: CaptureHere <- Level2 <- Level1 <- JIT <- this test <- main.
+    jit_.Call(&through_jit_, 32768, &Level1);
+    WICK_ASSERT_OK(table_.ScanProcess(getpid()));  // knows the JIT mapping now
+  }
+
+  // The same stack sampled with its leaf in the JIT code, at the call instruction: the JIT
+  // frame's rsp and rbp are where it pushed the caller's rbp, 8 bytes above the slot that
+  // holds the JIT return address in the captured copy.
+  Snapshot LeafInJit() const {
+    const uint64_t ret = jit_.code() + JitTrampoline::kReturnOffset;
+    const uint64_t sp = through_jit_.regs[7];
+    for (size_t off = 0; off + 8 <= through_jit_.dyn_size; off += 8) {
+      uint64_t v;
+      std::memcpy(&v, through_jit_.stack.data() + off, 8);
+      if (v != ret) continue;
+      const size_t frame = off + 8;
+      Snapshot out;
+      out.regs = through_jit_.regs;
+      out.regs[6] = out.regs[7] = sp + frame;  // rbp, rsp
+      out.regs[8] = jit_.code() + JitTrampoline::kCallOffset;
+      out.stack.assign(through_jit_.stack.begin() + static_cast<ptrdiff_t>(frame),
+                       through_jit_.stack.end());
+      out.dyn_size = through_jit_.dyn_size - frame;
+      return out;
+    }
+    ADD_FAILURE() << "the JIT frame's return address is not in the captured stack";
+    return through_jit_;
+  }
+
+  // SetUp() calls the trampoline (mangled ...UnwinderJitTest5SetUpEv).
+  static absl::StatusOr<workloads::ElfSymbol> JitCaller() {
+    return workloads::FindElfSymbolContaining(SelfPath(), "UnwinderJitTest5SetUp");
+  }
+
+  bool InJit(const Frame& f) const {
+    return f.kind == FrameKind::kUserRaw && f.value >= jit_.code() &&
+           f.value < jit_.code() + sizeof JitTrampoline::kCode;
+  }
+
+  JitTrampoline jit_;
+  Snapshot through_jit_;
+  Stats stats_;
+  ProcessTable table_{nullptr};
+};
+
+TEST_F(UnwinderJitTest, DwarfResumesInTheCallerOfAJitFrame) {
+  Unwinder unwinder(&table_, &stats_);
+  std::vector<Frame> frames(128);
+  const UnwindResult r = unwinder.Unwind(through_jit_.View(), frames);
+  EXPECT_EQ(r.reason, StopReason::kRoot) << StopReasonName(r.reason);
+  ASSERT_GE(r.frames, 6u);
+  WICK_ASSERT_OK_AND_ASSIGN(auto level1, workloads::FindElfSymbolContaining(SelfPath(), "Level1"));
+  WICK_ASSERT_OK_AND_ASSIGN(auto caller, JitCaller());
+  WICK_ASSERT_OK_AND_ASSIGN(auto main_fn, workloads::FindElfSymbol(SelfPath(), "main"));
+  EXPECT_TRUE(InFunction(table_, frames[2], level1));
+  EXPECT_TRUE(InJit(frames[3])) << frames[3].value;
+  EXPECT_EQ(frames[3].value, jit_.code() + JitTrampoline::kReturnOffset);
+  EXPECT_TRUE(InFunction(table_, frames[4], caller));  // DWARF again, from the JIT's caller
+  bool saw_main = false;
+  for (size_t i = 5; i < r.frames; ++i) saw_main |= InFunction(table_, frames[i], main_fn);
+  EXPECT_TRUE(saw_main);
+  EXPECT_EQ(r.fp_steps, 1u);
+  EXPECT_EQ(stats_.Get(Stat::kUnwindFpSteps), 1u);
+  EXPECT_EQ(stats_.Get(Stat::kUnwindComplete), 1u);
+}
+
+TEST_F(UnwinderJitTest, SteadyStateAllocatesNothing) {
+  Unwinder unwinder(&table_, &stats_);
+  std::vector<Frame> frames(128);
+  const UnwindResult first = unwinder.Unwind(through_jit_.View(), frames);  // loads tables
+  ASSERT_EQ(first.fp_steps, 1u);
+  testing::AllocationCounter allocations;
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(unwinder.Unwind(through_jit_.View(), frames).frames, first.frames);
+  EXPECT_EQ(allocations.Count(), 0u);
+}
+
+TEST_F(UnwinderJitTest, LeafInJitCodeReachesMain) {
+  const Snapshot leaf = LeafInJit();
+  Unwinder unwinder(&table_, &stats_);
+  std::vector<Frame> frames(128);
+  const UnwindResult r = unwinder.Unwind(leaf.View(), frames);
+  EXPECT_EQ(r.reason, StopReason::kRoot) << StopReasonName(r.reason);
+  ASSERT_GE(r.frames, 3u);
+  EXPECT_TRUE(InJit(frames[0]));
+  WICK_ASSERT_OK_AND_ASSIGN(auto caller, JitCaller());
+  WICK_ASSERT_OK_AND_ASSIGN(auto main_fn, workloads::FindElfSymbol(SelfPath(), "main"));
+  EXPECT_TRUE(InFunction(table_, frames[1], caller));
+  bool saw_main = false;
+  for (size_t i = 2; i < r.frames; ++i) saw_main |= InFunction(table_, frames[i], main_fn);
+  EXPECT_TRUE(saw_main);
+  EXPECT_EQ(r.fp_steps, 1u);
+}
+
+TEST_F(UnwinderJitTest, BrokenFramePointerChainsStopInJitCode) {
+  const Snapshot leaf = LeafInJit();
+  Unwinder unwinder(&table_, &stats_);
+  std::vector<Frame> frames(128);
+  const uint64_t sp = leaf.regs[7];
+  auto put = [](Snapshot* s, uint64_t offset, uint64_t value) {
+    std::memcpy(s->stack.data() + offset, &value, 8);
+  };
+
+  Snapshot below = leaf;  // rbp below rsp: a general register, not a frame pointer
+  below.regs[6] = sp - 64;
+  UnwindResult r = unwinder.Unwind(below.View(), frames);
+  EXPECT_EQ(r.reason, StopReason::kJit) << StopReasonName(r.reason);
+  EXPECT_EQ(r.frames, 1u);
+
+  // A chain that points at itself: [rbp] = rbp, [rbp + 8] = the JIT code again. The second
+  // step would not climb, so the walk stops instead of looping.
+  Snapshot loop = leaf;
+  put(&loop, 0, sp);
+  put(&loop, 8, jit_.code() + JitTrampoline::kCallOffset);
+  r = unwinder.Unwind(loop.View(), frames);
+  EXPECT_EQ(r.reason, StopReason::kJit) << StopReasonName(r.reason);
+  EXPECT_EQ(r.frames, 2u);
+  EXPECT_EQ(r.fp_steps, 1u);
+
+  Snapshot nowhere = leaf;  // a return address nothing maps
+  put(&nowhere, 8, 0x100000000000);
+  ASSERT_FALSE(table_.MayBeMapped(getpid(), 0x100000000000));
+  r = unwinder.Unwind(nowhere.View(), frames);
+  EXPECT_EQ(r.reason, StopReason::kJit) << StopReasonName(r.reason);
+  EXPECT_EQ(r.frames, 1u);
+
+  Snapshot zero = leaf;  // the end of an rbp chain is no caller of JIT code
+  put(&zero, 8, 0);
+  r = unwinder.Unwind(zero.View(), frames);
+  EXPECT_EQ(r.reason, StopReason::kJit) << StopReasonName(r.reason);
+  EXPECT_EQ(r.frames, 1u);
+
+  // rbp past the end of a copy that SIZE cut (dyn_size == size): a bigger copy had it.
+  Snapshot cut = leaf;
+  cut.stack.resize(512);
+  cut.dyn_size = 512;
+  cut.regs[6] = sp + 4096;
+  r = unwinder.Unwind(cut.View(), frames);
+  EXPECT_EQ(r.reason, StopReason::kStackTooSmall) << StopReasonName(r.reason);
+  EXPECT_EQ(r.frames, 1u);
+
+  EXPECT_EQ(stats_.Get(Stat::kUnwindJit), 4u);
+  EXPECT_EQ(stats_.Get(Stat::kUnwindStackTooSmall), 1u);
+  EXPECT_EQ(stats_.Get(Stat::kUnwindFpSteps), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UnwinderTest,
                          ::testing::Values(UnwindBackend::kLibdw, UnwindBackend::kLibunwind),
                          [](const auto& info) {
                            return std::string(info.param == UnwindBackend::kLibdw ? "libdw"
                                                                                   : "libunwind");
                          });
+
+// An executable (ET_EXEC) whose text is also mapped a second time elsewhere, as node maps its
+// builtins: frames in the copy are unwound with the file's CFI at the copy's own bias. Sampled
+// in _start after its first instruction, where its CFI marks the return address undefined:
+// the root, in either copy.
+TEST(UnwinderExecutableCopyTest, SecondMappingIsUnwoundAtItsOwnAddress) {
+  const std::string bin = std::filesystem::canonical(workloads::KnownTreeNoPiePath()).string();
+  WICK_ASSERT_OK_AND_ASSIGN(auto start, workloads::FindElfSymbol(bin, "_start"));
+  ProcessTable table(nullptr);
+  const pid_t pid = 0x3fffff00;  // no such process: only these mappings
+  const uint64_t page = 4096;
+  const uint64_t at = start.value & ~(page - 1);
+  const uint64_t copy = at + (uint64_t{1} << 32);
+  const uint64_t pgoff = start.file_offset & ~(page - 1);
+  table.OnMmap(pid, pid, at, 2 * page, pgoff, bin, PROT_READ | PROT_EXEC, {});
+  table.OnMmap(pid, pid, copy, 2 * page, pgoff, bin, PROT_READ | PROT_EXEC, {});
+  Stats stats;
+  Unwinder unwinder(&table, &stats);
+  std::vector<std::byte> stack(64);
+  std::vector<Frame> frames(16);
+  // Two IPs in the copy, as each is looked up once (libunwind caches by IP).
+  for (const auto& [base, offset] : {std::pair{at, 4}, {copy, 4}, {copy, 12}}) {
+    const uint64_t ip = base + (start.value - at) + offset;
+    std::vector<uint64_t> regs(17, 0);
+    regs[7] = 0x7ff000000000;  // rsp
+    regs[8] = ip;
+    const UserStack sample{.pid = pid,
+                           .tid = pid,
+                           .abi = PERF_SAMPLE_REGS_ABI_64,
+                           .regs_mask = UnwinderRegsMask(),
+                           .regs = regs,
+                           .stack = stack,
+                           .dyn_size = stack.size()};
+    const UnwindResult r = unwinder.Unwind(sample, frames);
+    EXPECT_EQ(r.reason, StopReason::kRoot) << std::hex << ip << ": " << StopReasonName(r.reason);
+    EXPECT_EQ(r.frames, 1u);
+  }
+}
 
 TEST(UnwinderRegsMaskTest, HasTheGeneralRegistersOnly) {
   const uint64_t mask = UnwinderRegsMask();

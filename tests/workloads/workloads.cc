@@ -23,6 +23,8 @@ std::string NoreturnCallPath() { return WICK_NORETURN_CALL; }
 std::string KnownTreeStrippedPath() { return WICK_KNOWN_TREE_STRIPPED; }
 std::string KnownTreeO2NoFpPath() { return WICK_KNOWN_TREE_O2_NOFP; }
 std::string KnownTreeFpNoEhPath() { return WICK_KNOWN_TREE_FP_NOEH; }
+std::string KnownTreeDebugFramePath() { return WICK_KNOWN_TREE_DEBUG_FRAME; }
+std::string KnownTreeNoPiePath() { return WICK_KNOWN_TREE_NOPIE; }
 std::string UnwindTargetPath() { return WICK_UNWIND_TARGET; }
 std::string UnwindPluginPath() { return WICK_UNWIND_PLUGIN; }
 std::string ManyTasksPath() { return WICK_MANY_TASKS; }

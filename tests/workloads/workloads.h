@@ -30,6 +30,10 @@ std::string KnownTreeStrippedPath();
 std::string KnownTreeO2NoFpPath();
 // known_tree.c with frame pointers but without unwind tables (.eh_frame) for its code.
 std::string KnownTreeFpNoEhPath();
+// known_tree.c without frame pointers, its unwind tables only in .debug_frame (no .eh_frame).
+std::string KnownTreeDebugFramePath();
+// known_tree.c without frame pointers, linked -no-pie (ET_EXEC, at its link address).
+std::string KnownTreeNoPiePath();
 // unwind_target.c (deep recursion, qsort comparator, dlopen modes), -O2 without frame pointers.
 std::string UnwindTargetPath();
 // The shared library unwind_target's dlopen mode loads (plugin_work, plugin_leaf).

@@ -28,6 +28,7 @@ struct RecordFlags {
   uint64_t period = 0;
   bool g = false;
   std::string call_graph;
+  std::string unwinder;
   uint32_t max_stack = 0;
   std::string pids;
   std::string tids;

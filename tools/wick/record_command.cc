@@ -211,6 +211,9 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_option("--call-graph", f.call_graph,
                   "Callchain mode: fp (frame pointers, from the kernel) or dwarf[,SIZE] (unwind a "
                   "SIZE-byte user stack copy while recording; default 32768)");
+  rec->add_option("--unwinder", f.unwinder,
+                  "With --call-graph dwarf: libunwind (default) or libdw (also reads "
+                  ".debug_frame, for binaries built without .eh_frame)");
   rec->add_option("--max-stack", f.max_stack,
                   "Deepest callchain to record (at most kernel.perf_event_max_stack)");
   rec->add_option("-p,--pid", f.pids, "Profile these processes (comma-separated pids)");
@@ -310,6 +313,22 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
       return 2;
     } else {
       PrintError("record", "--call-graph '" + f.call_graph + "': unknown mode (use fp or dwarf)");
+      return 2;
+    }
+  }
+  if (!f.unwinder.empty()) {
+    if (opts.dwarf_stack_size == 0) {
+      PrintError("record",
+                 "--unwinder " + f.unwinder +
+                     ": only --call-graph dwarf unwinds (fp stacks come from the kernel)");
+      return 2;
+    }
+    if (f.unwinder == "libdw") {
+      opts.unwinder = UnwindBackend::kLibdw;
+    } else if (f.unwinder != "libunwind") {
+      PrintError("record", "--unwinder '" + f.unwinder +
+                               "': unknown (use libunwind, or libdw for binaries whose unwind "
+                               "tables are only in .debug_frame)");
       return 2;
     }
   }
