@@ -61,6 +61,21 @@ class RecordE2eTest : public ::testing::Test {
         << rooted << " of " << p.total() << " samples reach " << (threads ? "work" : "main");
   }
 
+  // Runs `wick record ARGS... -o FILE` in the background until `target` has used `cpu_s`
+  // more seconds of CPU after wick opened its events (however busy the machine is), then stops
+  // it with SIGINT; expects it to end well.
+  static void RecordWhileTargetRuns(std::vector<std::string> args, const std::string& file,
+                                    pid_t target, double cpu_s) {
+    args.insert(args.begin(), {kWick, "record"});
+    args.insert(args.end(), {"--duration", "300", "-o", file});
+    Background wick(args);
+    ASSERT_GT(WaitForPerfEvents(wick.pid(), 1), 0) << "wick opened no event";
+    const double start = CpuSeconds(target);
+    EXPECT_GE(WaitForCpu(target, start + cpu_s), start + cpu_s) << "the target stopped running";
+    wick.Signal(SIGINT);
+    EXPECT_EQ(wick.Wait(), 0);
+  }
+
   // At least 80 % of the samples `cpu` seconds at `hz` give (steal time on a busy host can
   // add some: cpu-clock's timer runs while the vCPU is preempted), and at most twice as many.
   static void ExpectSamplesForCpu(uint64_t samples, double cpu, double hz) {
@@ -84,13 +99,11 @@ TEST_F(RecordE2eTest, LaunchedCommandGivesKnownSplit) {
 }
 
 TEST_F(RecordE2eTest, AttachToRunningProcess) {
-  Background target({workloads::KnownTreePath(), "6", "pid"});
+  Background target({workloads::KnownTreePath(), "600", "pid"});
   std::string line = target.ReadLine();
   ASSERT_EQ(line, "pid " + std::to_string(target.pid()));
   std::string file = TempPath("pid.wick");
-  RunResult r = RunProgram(
-      {kWick, "record", "-g", "-p", std::to_string(target.pid()), "--duration", "2", "-o", file});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  RecordWhileTargetRuns({"-g", "-p", std::to_string(target.pid())}, file, target.pid(), 0.6);
   ExpectKnownTree(Report(file), 5.0);
 }
 
@@ -126,15 +139,13 @@ TEST_F(RecordE2eTest, ForkingTarget) {
 }
 
 TEST_F(RecordE2eTest, SystemWideSeesTheWorkload) {
-  Background target({workloads::KnownTreePath(), "4", "pid"});
+  Background target({workloads::KnownTreePath(), "600", "pid"});
   ASSERT_EQ(target.ReadLine(), "pid " + std::to_string(target.pid()));
   std::string file = TempPath("all.wick");
-  RunResult r = RunProgram({kWick, "record", "-a", "-g", "--duration", "2", "-o", file});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  RecordWhileTargetRuns({"-a", "-g"}, file, target.pid(), 0.6);
   Folded p = Report(file);
-  // The workload ran through the whole recording: a busy machine can give it well under a
-  // CPU, but not nothing. Its own samples (by pid: other programs of the same name may run)
-  // have the known split.
+  // The workload had 0.6 s of CPU while wick recorded. Its own samples (by pid: other programs of
+  // the same name may run) have the known split.
   std::map<std::string, uint64_t> comms = p.ByRoot();
   ASSERT_EQ(comms.count("known_tree_fp"), 1u);
   const Folded target_only = ReportFolded(kWick, file, {"--pid", std::to_string(target.pid())});
@@ -144,12 +155,10 @@ TEST_F(RecordE2eTest, SystemWideSeesTheWorkload) {
 }
 
 TEST_F(RecordE2eTest, OneThreadWithTid) {
-  Background target({workloads::KnownTreePath(), "4", "pid"});
+  Background target({workloads::KnownTreePath(), "600", "pid"});
   ASSERT_EQ(target.ReadLine(), "pid " + std::to_string(target.pid()));
   std::string file = TempPath("tid.wick");
-  RunResult r = RunProgram(
-      {kWick, "record", "-g", "-t", std::to_string(target.pid()), "--duration", "1.5", "-o", file});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  RecordWhileTargetRuns({"-g", "-t", std::to_string(target.pid())}, file, target.pid(), 0.5);
   ExpectKnownTree(Report(file), 6.0);
 }
 

@@ -425,7 +425,8 @@ TEST_F(UnwinderJitTest, DwarfResumesInTheCallerOfAJitFrame) {
   WICK_ASSERT_OK_AND_ASSIGN(auto main_fn, workloads::FindElfSymbol(SelfPath(), "main"));
   EXPECT_TRUE(InFunction(table_, frames[2], level1));
   EXPECT_TRUE(InJit(frames[3])) << frames[3].value;
-  EXPECT_EQ(frames[3].value, jit_.code() + JitTrampoline::kReturnOffset);
+  // Named inside its call instruction: the return address - 1.
+  EXPECT_EQ(frames[3].value, jit_.code() + JitTrampoline::kReturnOffset - 1);
   EXPECT_TRUE(InFunction(table_, frames[4], caller));  // DWARF again, from the JIT's caller
   bool saw_main = false;
   for (size_t i = 5; i < r.frames; ++i) saw_main |= InFunction(table_, frames[i], main_fn);
