@@ -55,7 +55,7 @@ struct SymbolizedAddress {
   std::string file;
   uint32_t line = 0;
   // The function's other names (symbols at the same address and size, such as __libc_malloc
-  // for malloc), demangled, in symbol-table order.
+  // for malloc), in symbol-table order; not C++ ones, which demangle to `function` or alike.
   std::vector<std::string> aliases;
   // No symbol names the address, but an FDE of the binary's .eh_frame covers it: the file
   // offset of that function's first byte (function_offset counts from there). known() stays

@@ -20,23 +20,33 @@ struct RawSymbol {
   const char* name = nullptr;
   uint32_t index = 0;
   uint8_t global = 0, binding = 0;
-  SymbolNameCandidate candidate;
+  uint8_t st_bind = 0;  // STB_*
+  uint8_t file = 0;     // in SymbolFiles: the ELF file whose table holds it
+};
+
+// The ELF files a module's symbols come from (the file or its debug file, and an auxiliary
+// table): one or two, so a symbol names its file by a byte.
+struct SymbolFile {
+  Elf* elf;
+  uint64_t bias;  // st_value = address - bias
 };
 
 // Which .dynsym entries carry a hidden version (an old version kept for binary compatibility,
 // as libc's cfree@GLIBC_2.2.5): libdwfl gives .dynsym names without their versions. Read once
-// per ELF file, for files without a .symtab (whose names say "@" themselves).
+// per ELF file, for files without a .symtab (whose names say "@" themselves). Keyed by value
+// and the name's address in the string table, which libdwfl's names point into too (two
+// versions of one name share the string, not the value).
 class HiddenVersions {
  public:
   bool Hidden(Elf* elf, uint64_t st_value, const char* name) {
     if (elf == nullptr) return false;
     auto [it, inserted] = by_elf_.try_emplace(elf);
     if (inserted) it->second = Read(elf);
-    return it->second.contains(std::make_pair(st_value, std::string_view(name)));
+    return !it->second.empty() && it->second.contains(std::make_pair(st_value, name));
   }
 
  private:
-  using Set = absl::flat_hash_set<std::pair<uint64_t, std::string_view>>;
+  using Set = absl::flat_hash_set<std::pair<uint64_t, const char*>>;
   static Set Read(Elf* elf) {
     Set hidden;
     Elf_Scn* dynsym = nullptr;
@@ -91,14 +101,20 @@ uint8_t BindingValue(const GElf_Sym& sym) {
 
 // Calls add(strongest, preferred-name, aliases_begin, aliases_count) once per run of entries
 // `same` says are aliases (adjacent in `raws`), appending the names not shown to *aliases.
+// Versions are looked up only for aliases: most functions have one name.
 template <typename Same, typename Stronger, typename Add>
 void GroupAliases(const std::vector<RawSymbol>& raws, Same same, Stronger stronger,
+                  const std::vector<SymbolFile>& files, HiddenVersions* hidden,
                   std::vector<const char*>* aliases, Add add) {
+  auto candidate = [&](const RawSymbol& r) {
+    const SymbolFile& f = files[r.file];
+    return SymbolNameCandidate{r.name, r.st_bind, hidden->Hidden(f.elf, r.start - f.bias, r.name)};
+  };
   for (size_t i = 0; i < raws.size();) {
     size_t rank = i, named = i, j = i + 1;
     for (; j < raws.size() && same(raws[i], raws[j]); ++j) {
       if (stronger(raws[j], raws[rank])) rank = j;
-      if (PreferSymbolName(raws[j].candidate, raws[named].candidate)) named = j;
+      if (PreferSymbolName(candidate(raws[j]), candidate(raws[named]))) named = j;
     }
     const auto begin = static_cast<uint32_t>(aliases->size());
     for (size_t k = i; k < j; ++k) {
@@ -114,8 +130,10 @@ void GroupAliases(const std::vector<RawSymbol>& raws, Same same, Stronger strong
 SymbolTable SymbolTable::Build(Dwfl_Module* module) {
   SymbolTable table;
   HiddenVersions hidden;
+  std::vector<SymbolFile> files;
   std::vector<RawSymbol> sized, sizeless;
   const int count = dwfl_module_getsymtab(module);
+  sized.reserve(count > 0 ? static_cast<size_t>(count) : 0);
   for (int i = 1; i < count; ++i) {
     GElf_Sym sym;
     GElf_Addr value = 0;
@@ -133,8 +151,14 @@ SymbolTable SymbolTable::Build(Dwfl_Module* module) {
     raw.binding = BindingValue(sym);
     // Everything but locals is in libdwfl's first (global) pass, STB_GNU_UNIQUE included.
     raw.global = GELF_ST_BIND(sym.st_info) != STB_LOCAL;
-    raw.candidate = {name, static_cast<unsigned char>(GELF_ST_BIND(sym.st_info)),
-                     hidden.Hidden(elf, value - bias, name)};
+    raw.st_bind = static_cast<uint8_t>(GELF_ST_BIND(sym.st_info));
+    size_t file = 0;
+    while (file < files.size() && (files[file].elf != elf || files[file].bias != bias)) ++file;
+    if (file == files.size()) {
+      if (files.size() == 255) continue;  // more files than a module has: not named
+      files.push_back({elf, bias});
+    }
+    raw.file = static_cast<uint8_t>(file);
     if (sym.st_size != 0) {
       raw.end = value + sym.st_size;
       sized.push_back(raw);
@@ -163,7 +187,7 @@ SymbolTable SymbolTable::Build(Dwfl_Module* module) {
       [](const RawSymbol& a, const RawSymbol& b) {
         return std::tie(a.global, a.binding) > std::tie(b.global, b.binding);
       },
-      &table.aliases_,
+      files, &hidden, &table.aliases_,
       [&](const RawSymbol& rank, const RawSymbol& named, uint32_t begin, uint32_t n) {
         table.sized_.push_back(
             {rank.start, rank.end, named.name, rank.index, rank.global, rank.binding, begin, n});
@@ -180,7 +204,8 @@ SymbolTable SymbolTable::Build(Dwfl_Module* module) {
   });
   GroupAliases(
       sizeless, [](const RawSymbol& a, const RawSymbol& b) { return a.start == b.start; },
-      [](const RawSymbol& a, const RawSymbol& b) { return a.binding > b.binding; }, &table.aliases_,
+      [](const RawSymbol& a, const RawSymbol& b) { return a.binding > b.binding; }, files, &hidden,
+      &table.aliases_,
       [&](const RawSymbol& rank, const RawSymbol& named, uint32_t begin, uint32_t n) {
         table.sizeless_.push_back(
             {rank.start, rank.end, named.name, rank.index, rank.binding, begin, n});

@@ -405,7 +405,11 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
       } else {
         result.function = Demangle(hit.name);
         result.function_offset = hit.offset;
-        for (const char* alias : hit.aliases) result.aliases.push_back(Demangle(alias));
+        // C++ aliases (complete and base constructors, ...) demangle to one name: only the
+        // others are names a user could type instead.
+        for (const char* alias : hit.aliases) {
+          if (alias[0] != '_' || alias[1] != 'Z') result.aliases.emplace_back(alias);
+        }
         AddInlinedFrames(binary, addr, &result);
       }
     }
