@@ -234,7 +234,6 @@ SymbolTable::Hit SymbolTable::Lookup(uint64_t addr) const {
   if (best != nullptr) {
     return {best->name,
             addr - best->start,
-            true,
             {aliases_.data() + best->aliases_begin, best->aliases_count}};
   }
 
@@ -246,7 +245,7 @@ SymbolTable::Hit SymbolTable::Lookup(uint64_t addr) const {
   if (it == sizeless_.begin()) return {};
   const Sizeless& s = *std::prev(it);
   if (s.start < min_label || addr >= s.section_end) return {};
-  return {s.name, addr - s.start, false, {aliases_.data() + s.aliases_begin, s.aliases_count}};
+  return {s.name, addr - s.start, {aliases_.data() + s.aliases_begin, s.aliases_count}};
 }
 
 }  // namespace wick

@@ -26,7 +26,6 @@ class SymbolTable {
   struct Hit {
     const char* name = nullptr;            // nullptr: no symbol names the address
     uint64_t offset = 0;                   // address - symbol start
-    bool sized = false;                    // false: the closest sizeless symbol (a label) before it
     std::span<const char* const> aliases;  // the function's other names, in table order
   };
 

@@ -384,15 +384,11 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
       const GElf_Addr addr = result.address + binary.bias;
       if (!binary.symbols) binary.symbols = SymbolTable::Build(binary.module);
       const SymbolTable::Hit hit = binary.symbols->Lookup(addr);
-      // An unsized symbol is only the closest label before the address: an FDE that starts
-      // after it is the function the address is really in.
+      // No symbol: the function .eh_frame places the address in (stripping keeps it).
       std::optional<uint64_t> fde_start;
-      if (hit.name == nullptr || !hit.sized) {
+      if (hit.name == nullptr) {
         if (!binary.eh_frame) binary.eh_frame = EhFrameFunctions::Open(binary.module);
         fde_start = binary.eh_frame->FunctionStart(result.address);
-        if (fde_start && hit.name != nullptr && result.address - hit.offset >= *fde_start) {
-          fde_start.reset();
-        }
       }
       if (fde_start) {
         result.reason = SymbolizeReason::kNoSymbol;
