@@ -40,12 +40,32 @@ struct FileSymbol {
 
 // The functions (STT_FUNC / STT_GNU_IFUNC with a size, defined) of the ELF file in `elf`,
 // from .symtab, else .dynsym, with their addresses mapped to file offsets through the
-// PT_LOAD segments; sorted by offset, one per offset. Every size and index is bounds-checked;
-// a corrupt table gives InvalidArgument naming `name`, none at all an empty vector.
+// PT_LOAD segments; sorted by offset, one per offset (of aliases, the PreferSymbolName one). Every
+// size and index is bounds-checked; a corrupt table gives InvalidArgument naming `name`, none at
+// all an empty vector.
 absl::StatusOr<std::vector<FileSymbol>> ParseFileSymbols(std::span<const std::byte> elf,
                                                          std::string_view name);
 // Same, for the file open at `fd` (mapped read-only; `name` for messages).
 absl::StatusOr<std::vector<FileSymbol>> ReadFileSymbols(int fd, std::string_view name);
+
+// One name of a function among its aliases (symbols with the same address and size, such as
+// libc's malloc, __libc_malloc, __malloc and __GI___libc_malloc).
+struct SymbolNameCandidate {
+  std::string_view name;        // as in the symbol table ("memcpy@@GLIBC_2.14" in a .symtab)
+  unsigned char binding = 0;    // STB_LOCAL, STB_GLOBAL, STB_WEAK or STB_GNU_UNIQUE
+  bool hidden_version = false;  // a .dynsym entry whose version is hidden (VERSYM_HIDDEN)
+};
+
+// True when `a` is the name to show rather than `b`: the one a user would type, and perf's
+// where perf's rule gives a name a user types. In order: an exported (global or weak) name
+// over a local one; a current name over an old version kept for binary compatibility
+// ("cfree@GLIBC_2.2.5", or a hidden .dynsym version); global over weak; fewer leading
+// underscores (malloc over __libc_malloc); then, as perf does, the longer name
+// (__memmove_avx_unaligned_erms over __memcpy_avx_unaligned_erms). False on a full tie: the
+// caller keeps the first in table order. perf prefers a local name to a weak one and takes the
+// longest before looking at versions: it says __GI___libc_write for write and
+// cfree@GLIBC_2.2.5 for free, where wick says write and free.
+bool PreferSymbolName(const SymbolNameCandidate& a, const SymbolNameCandidate& b);
 
 // Lower-case hex of raw build-id bytes, as `readelf -n` and debuginfod print it.
 std::string BuildIdToHex(std::string_view build_id);

@@ -4,7 +4,9 @@
 // build-id equals the recorded one; then <debug_dir>/.build-id/xx/rest.debug; "[vdso]" is
 // this process's own vDSO when the build-ids match, see OwnVdsoFile), opens it once
 // with libdwfl, maps the file offset through the PT_LOAD headers to an address and names it
-// from .symtab/.dynsym (demangled). Every binary is opened once and every distinct
+// from .symtab/.dynsym (demangled; of aliases, the name PreferSymbolName picks). An address
+// without a symbol is placed in its function by the binary's .eh_frame (FDE start), so a
+// stripped function is still one function. Every binary is opened once and every distinct
 // (binary, offset) is resolved once; results are cached for the Symbolizer's lifetime.
 // Not thread-safe. An address nobody can name is data, not an error: the result carries an
 // empty name and a reason, and stats() counts it.
@@ -52,6 +54,14 @@ struct SymbolizedAddress {
   // DWARF line info.
   std::string file;
   uint32_t line = 0;
+  // The function's other names (symbols at the same address and size, such as __libc_malloc
+  // for malloc), in symbol-table order; not C++ ones, which demangle to `function` or alike.
+  std::vector<std::string> aliases;
+  // No symbol names the address, but an FDE of the binary's .eh_frame covers it: the file
+  // offset of that function's first byte (function_offset counts from there). known() stays
+  // false and reason is kNoSymbol; every address of the function has the same start.
+  bool unnamed_function = false;
+  uint64_t function_file_offset = 0;
   SymbolizeReason reason = SymbolizeReason::kOk;
 
   bool known() const { return !function.empty(); }
@@ -84,6 +94,8 @@ struct UnsymbolizedBinary {
   // Why: the binary's failure (no file / build-id mismatch) or, when the file was read,
   // kNoSymbol (also used when some offsets were kBadOffset).
   SymbolizeReason reason = SymbolizeReason::kOk;
+  // The distinct functions (.eh_frame FDE starts) those addresses lie in, where they do.
+  uint64_t unnamed_functions = 0;
 };
 
 class Symbolizer {

@@ -61,7 +61,7 @@ enum class CallDirection : uint8_t { kCallers, kCallees };
 
 // The functions directly calling (or called by) one function, over every stack it is on.
 struct CallTable {
-  std::string function;         // the function asked for (display name)
+  std::string function;         // its display name (as asked when no frame matched)
   uint64_t total_samples = 0;   // all samples of the recording
   uint64_t function_total = 0;  // samples with the function anywhere on the stack
   uint64_t function_self = 0;   // samples with the function as the leaf
@@ -73,8 +73,9 @@ struct CallTable {
 };
 
 // `function` is matched against the display names (without module) of every frame, as the
-// top table shows them (opts.expand_inlined and opts.lines apply). function_total == 0 when
-// no frame matched.
+// top table shows them (opts.expand_inlined and opts.lines apply), and against every alias of
+// a symbol, also without its version (__libc_malloc and malloc, clock_gettime for
+// clock_gettime@@GLIBC_2.17). function_total == 0 when no frame matched.
 CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_view function,
                            CallDirection direction, const TopOptions& opts = {});
 

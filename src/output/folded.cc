@@ -38,7 +38,7 @@ std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame)
       const RecordedBinary& binary = rec.binaries[frame.binary];
       const SymbolizedAddress& s = sym.SymbolizeFile(binary.build_id, binary.path, frame.value);
       if (s.known()) return s.function;
-      return output_internal::UnsymbolizedName(binary.path, frame.value);
+      return output_internal::UnsymbolizedName(binary.path, frame.value, s);
     }
     case FrameKind::kKernel: {
       const KernelSymbol* k = LookupKernelSymbol(rec.kernel_symbols, frame.value);

@@ -22,10 +22,35 @@ std::string_view CommName(const Recording& rec, uint32_t comm) {
   return comm < rec.comms.size() ? std::string_view(rec.comms[comm].name) : kUnknownName;
 }
 
-std::string UnsymbolizedName(std::string_view binary_path, uint64_t offset) {
+std::string UnsymbolizedName(std::string_view binary_path, uint64_t offset,
+                             const SymbolizedAddress& s) {
   const std::string_view base = Basename(binary_path);
   if (base.empty()) return std::string(kUnknownName);
+  if (s.unnamed_function)
+    return absl::StrCat("fun_", absl::Hex(s.function_file_offset), "@", Sv(base));
   return absl::StrCat(Sv(base), "+0x", absl::Hex(offset));
+}
+
+bool FrameNamed(const DisplayFrame& f, std::string_view function, bool lines) {
+  // With lines, every name of the frame carries the same " (file:line)".
+  const std::string shown = lines ? NameWithLine(f) : f.name;
+  if (shown == function) return true;
+  const std::string_view suffix = std::string_view(shown).substr(f.name.size());
+  if (!function.ends_with(suffix)) return false;
+  const std::string_view bare = function.substr(0, function.size() - suffix.size());
+  auto named = [&](std::string_view name) {
+    if (name == bare) return true;
+    // "name@VERSION" / "name@@VERSION" of a .symtab: the name alone, as a user types it.
+    const size_t at = name.find('@');
+    return at != std::string_view::npos && at > 0 && name.substr(0, at) == bare;
+  };
+  if (f.kind != FlameKind::kUser) return false;  // only symbols have aliases and versions
+  if (named(f.name)) return true;
+  if (f.aliases == nullptr) return false;
+  for (const std::string& alias : *f.aliases) {
+    if (named(alias)) return true;
+  }
+  return false;
 }
 
 void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool inlined,
@@ -60,7 +85,7 @@ void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool
   d.module = std::string(Basename(binary.path));
   const SymbolizedAddress& s = sym.SymbolizeFile(binary.build_id, binary.path, frame.value);
   if (!s.known()) {
-    d.name = UnsymbolizedName(binary.path, frame.value);
+    d.name = UnsymbolizedName(binary.path, frame.value, s);
     d.kind = FlameKind::kUnknown;
     out->push_back(std::move(d));
     return;
@@ -71,6 +96,7 @@ void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool
   // the address itself (the symbolizer computes both).
   d.file = s.file;
   d.line = s.line;
+  if (!s.aliases.empty()) d.aliases = &s.aliases;
   const std::string module = d.module;
   out->push_back(std::move(d));
   if (!inlined) return;

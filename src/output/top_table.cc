@@ -95,8 +95,13 @@ absl::Status WriteTopTable(const TopTable& table, std::ostream& out, const TopOp
     const char* sep = " ";
     for (const UnsymbolizedBinary& u : table.unsymbolized) {
       out << sep << output_internal::Basename(u.path) << ' ' << u.addresses
-          << (u.addresses == 1 ? " address" : " addresses") << " (" << SymbolizeReasonName(u.reason)
-          << ')';
+          << (u.addresses == 1 ? " address" : " addresses") << " ("
+          << SymbolizeReasonName(u.reason);
+      if (u.unnamed_functions != 0) {
+        out << "; in " << u.unnamed_functions
+            << (u.unnamed_functions == 1 ? " function" : " functions") << " of .eh_frame";
+      }
+      out << ')';
       sep = ", ";
     }
     if (table.raw_frames != 0) {
@@ -114,6 +119,7 @@ CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_vi
                            CallDirection direction, const TopOptions& opts) {
   CallTable table;
   table.function = std::string(function);
+  bool found = false;  // table.function is the name of a matched frame
   absl::flat_hash_map<std::pair<std::string, std::string>, size_t> index;
   absl::flat_hash_set<size_t> seen;  // neighbours already counted in this stack
   std::vector<DisplayFrame> frames;  // the whole stack, root first
@@ -144,7 +150,10 @@ CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_vi
     seen.clear();
     bool on_stack = false;
     for (size_t i = 0; i < frames.size(); ++i) {
-      if (name_of(frames[i]) != function) continue;
+      if (!output_internal::FrameNamed(frames[i], function, opts.lines)) continue;
+      // Shown by the name the table gives it, whichever alias was asked for.
+      if (!found) table.function = name_of(frames[i]);
+      found = true;
       on_stack = true;
       if (direction == CallDirection::kCallers) {
         const size_t e =
@@ -157,7 +166,9 @@ CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_vi
       }
     }
     if (on_stack) table.function_total += stack.count;
-    if (!frames.empty() && name_of(frames.back()) == function) table.function_self += stack.count;
+    if (!frames.empty() && output_internal::FrameNamed(frames.back(), function, opts.lines)) {
+      table.function_self += stack.count;
+    }
   }
   std::sort(table.entries.begin(), table.entries.end(), [](const TopEntry& a, const TopEntry& b) {
     if (a.total != b.total) return a.total > b.total;

@@ -34,6 +34,10 @@ struct Elf64Types {
   using Shdr = Elf64_Shdr;
 };
 
+// The bit of a .gnu.version entry that marks a symbol version as hidden: not the default one
+// (binutils' VERSYM_HIDDEN; <elf.h> has no name for it).
+constexpr Elf64_Versym kVersymHidden = 0x8000;
+
 uint64_t AlignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
 
 // Searches one note area for NT_GNU_BUILD_ID with name "GNU". Notes are 4-byte aligned in
@@ -141,11 +145,13 @@ template <>
 struct SymTypes<Elf64Types> {
   using Sym = Elf64_Sym;
   static unsigned char Type(const Sym& s) { return ELF64_ST_TYPE(s.st_info); }
+  static unsigned char Bind(const Sym& s) { return ELF64_ST_BIND(s.st_info); }
 };
 template <>
 struct SymTypes<Elf32Types> {
   using Sym = Elf32_Sym;
   static unsigned char Type(const Sym& s) { return ELF32_ST_TYPE(s.st_info); }
+  static unsigned char Bind(const Sym& s) { return ELF32_ST_BIND(s.st_info); }
 };
 
 template <typename T>
@@ -197,8 +203,7 @@ absl::StatusOr<std::vector<FileSymbol>> ParseSymbolsOfClass(std::span<const std:
       if (sh.sh_type == type && table == nullptr) table = &sh;
     }
   }
-  std::vector<FileSymbol> out;
-  if (table == nullptr) return out;
+  if (table == nullptr) return std::vector<FileSymbol>{};
   if (table->sh_link >= sections.size() || table->sh_entsize < sizeof(Sym)) {
     return corrupt("symbol table");
   }
@@ -212,6 +217,22 @@ absl::StatusOr<std::vector<FileSymbol>> ParseSymbolsOfClass(std::span<const std:
     return corrupt("string table");
   }
   const std::string_view names(reinterpret_cast<const char*>(strings.data()), strings.size());
+  // .dynsym's versions (one 16-bit entry per symbol): a hidden one is an old version's alias.
+  // They only choose among aliases: a table outside the file is left unused.
+  std::span<const std::byte> versions;
+  for (const auto& sh : sections) {
+    ByteReader vr(elf);
+    if (table->sh_type == SHT_DYNSYM && sh.sh_type == SHT_GNU_versym &&
+        sh.sh_link < sections.size() && &sections[sh.sh_link] == table &&
+        (!vr.Seek(sh.sh_offset) || !vr.ReadBytes(sh.sh_size, &versions))) {
+      versions = {};
+    }
+  }
+  struct Candidate {
+    uint64_t offset, size;
+    SymbolNameCandidate name;
+  };
+  std::vector<Candidate> found;
   for (uint64_t i = 0; i + 1 <= syms.size() / table->sh_entsize; ++i) {
     Sym sym;
     std::memcpy(&sym, syms.data() + i * table->sh_entsize, sizeof(sym));
@@ -223,21 +244,32 @@ absl::StatusOr<std::vector<FileSymbol>> ParseSymbolsOfClass(std::span<const std:
     std::string_view symbol_name = names.substr(sym.st_name);
     symbol_name = symbol_name.substr(0, symbol_name.find('\0'));
     if (symbol_name.empty()) continue;
+    Elf64_Versym version = 0;  // the same 16 bits in both classes
+    if ((i + 1) * sizeof(version) <= versions.size()) {
+      std::memcpy(&version, versions.data() + i * sizeof(version), sizeof(version));
+    }
     for (const auto& load : loads) {
       if (sym.st_value >= load.p_vaddr && sym.st_value - load.p_vaddr < load.p_filesz) {
-        out.push_back(
-            {sym.st_value - load.p_vaddr + load.p_offset, sym.st_size, std::string(symbol_name)});
+        found.push_back({sym.st_value - load.p_vaddr + load.p_offset,
+                         sym.st_size,
+                         {symbol_name, SymTypes<T>::Bind(sym), (version & kVersymHidden) != 0}});
         break;
       }
     }
   }
-  // One per offset (aliases share one: keep the first in table order, usually the global).
-  std::stable_sort(out.begin(), out.end(),
-                   [](const FileSymbol& a, const FileSymbol& b) { return a.offset < b.offset; });
-  out.erase(
-      std::unique(out.begin(), out.end(),
-                  [](const FileSymbol& a, const FileSymbol& b) { return a.offset == b.offset; }),
-      out.end());
+  // One per offset: of aliases (the same offset), the name a user would type; on a tie the
+  // first in table order (the sort is stable).
+  std::stable_sort(found.begin(), found.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.offset < b.offset; });
+  std::vector<FileSymbol> out;
+  for (size_t i = 0; i < found.size();) {
+    size_t best = i, j = i + 1;
+    for (; j < found.size() && found[j].offset == found[i].offset; ++j) {
+      if (PreferSymbolName(found[j].name, found[best].name)) best = j;
+    }
+    out.push_back({found[best].offset, found[best].size, std::string(found[best].name.name)});
+    i = j;
+  }
   return out;
 }
 
@@ -278,6 +310,24 @@ absl::StatusOr<T> ParseMappedFile(int fd, std::string_view name, Parse parse) {
 }
 
 }  // namespace
+
+bool PreferSymbolName(const SymbolNameCandidate& a, const SymbolNameCandidate& b) {
+  auto exported = [](const SymbolNameCandidate& c) { return c.binding != STB_LOCAL; };
+  // "name@VERSION" (one '@') in a .symtab is a non-default version; "name@@VERSION" the default.
+  auto current = [](const SymbolNameCandidate& c) {
+    const size_t at = c.name.find('@');
+    return !c.hidden_version && (at == std::string_view::npos || c.name.substr(at, 2) == "@@");
+  };
+  auto underscores = [](const SymbolNameCandidate& c) {
+    return std::min(c.name.find_first_not_of('_'), c.name.size());
+  };
+  auto global = [](const SymbolNameCandidate& c) { return c.binding != STB_WEAK; };
+  if (exported(a) != exported(b)) return exported(a);
+  if (current(a) != current(b)) return current(a);
+  if (global(a) != global(b)) return global(a);
+  if (underscores(a) != underscores(b)) return underscores(a) < underscores(b);
+  return a.name.size() > b.name.size();
+}
 
 absl::StatusOr<std::vector<FileSymbol>> ParseFileSymbols(std::span<const std::byte> elf,
                                                          std::string_view name) {

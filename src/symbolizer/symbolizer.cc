@@ -15,9 +15,11 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "eh_frame_functions.h"
 #include "symbol_table.h"
 #include "wick/build_id.h"
 #include "wick/status.h"
@@ -73,6 +75,9 @@ struct Binary {
   GElf_Addr bias = 0;
   std::vector<GElf_Phdr> loads;
   std::optional<SymbolTable> symbols;  // built on the first lookup
+  // Functions of .eh_frame, for addresses without a symbol; opened on the first such address.
+  std::optional<EhFrameFunctions> eh_frame;
+  absl::flat_hash_set<uint64_t> unnamed_functions;  // file offsets of their starts
   // Compile units by address range, for files without .debug_aranges (clang's default),
   // where libdwfl cannot find the unit of an address. Built on first need, once.
   struct CuRange {
@@ -379,11 +384,28 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
       const GElf_Addr addr = result.address + binary.bias;
       if (!binary.symbols) binary.symbols = SymbolTable::Build(binary.module);
       const SymbolTable::Hit hit = binary.symbols->Lookup(addr);
+      // No symbol: the function .eh_frame places the address in (stripping keeps it).
+      std::optional<uint64_t> fde_start;
       if (hit.name == nullptr) {
+        if (!binary.eh_frame) binary.eh_frame = EhFrameFunctions::Open(binary.module);
+        fde_start = binary.eh_frame->FunctionStart(result.address);
+      }
+      if (fde_start) {
+        result.reason = SymbolizeReason::kNoSymbol;
+        result.unnamed_function = true;
+        result.function_offset = result.address - *fde_start;
+        result.function_file_offset = file_offset - result.function_offset;
+        binary.unnamed_functions.insert(result.function_file_offset);
+      } else if (hit.name == nullptr) {
         result.reason = SymbolizeReason::kNoSymbol;
       } else {
         result.function = Demangle(hit.name);
         result.function_offset = hit.offset;
+        // C++ aliases (complete and base constructors, ...) demangle to one name: only the
+        // others are names a user could type instead.
+        for (const char* alias : hit.aliases) {
+          if (alias[0] != '_' || alias[1] != 'Z') result.aliases.emplace_back(alias);
+        }
         AddInlinedFrames(binary, addr, &result);
       }
     }
@@ -403,7 +425,8 @@ std::vector<UnsymbolizedBinary> Symbolizer::UnsymbolizedByBinary() const {
     if (binary->unknown == 0) continue;
     out.push_back(
         {binary->path, binary->build_id, binary->unknown,
-         binary->failure != SymbolizeReason::kOk ? binary->failure : SymbolizeReason::kNoSymbol});
+         binary->failure != SymbolizeReason::kOk ? binary->failure : SymbolizeReason::kNoSymbol,
+         binary->unnamed_functions.size()});
   }
   std::sort(out.begin(), out.end(), [](const UnsymbolizedBinary& a, const UnsymbolizedBinary& b) {
     if (a.addresses != b.addresses) return a.addresses > b.addresses;

@@ -2,8 +2,9 @@
 // symbols), recorded with --call-graph dwarf: xz, python3 (also in the vDSO) and sqlite3.
 //
 // Checked for each: at least 90 % of the samples' user stacks reach the process root (the
-// outermost frame is _start, or the executable's entry code as exe+0xOFFSET when _start has no
-// symbol, called into __libc_start_main); every user frame is a name or module+0xOFFSET,
+// outermost frame is _start, or, when _start has no symbol, the function at the entry point
+// as fun_ENTRY@exe (or its code as exe+0xOFFSET), called into __libc_start_main); every user
+// frame is a name, an unnamed function fun_OFFSET@module or module+0xOFFSET,
 // never a bare "[unknown]" or a raw address (but for a sample inside execve: InExecWindow);
 // and the functions the files do export appear by name (lzma_code, _PyEval_EvalFrameDefault,
 // sqlite3_step...).
@@ -109,11 +110,19 @@ Analysis Analyze(const std::string& folded, const std::string& exe) {
     a.roots[user[0]] += n;
     bool entry_code = user[0] == "_start";
     const std::string prefix = exe_base + "+0x";
+    const std::string function_suffix = "@" + exe_base;
     uint64_t offset = 0;
     if (!entry_code && entry >= 0 && absl::StartsWith(user[0], prefix) &&
         absl::SimpleHexAtoi(user[0].substr(prefix.size()), &offset)) {
       // A return address inside _start (which is a few dozen bytes long).
       entry_code = offset >= uint64_t(entry) && offset < uint64_t(entry) + 0x40;
+    }
+    if (!entry_code && entry >= 0 && absl::StartsWith(user[0], "fun_") &&
+        absl::EndsWith(user[0], function_suffix) &&
+        absl::SimpleHexAtoi(user[0].substr(4, user[0].size() - 4 - function_suffix.size()),
+                            &offset)) {
+      // _start without a symbol, named by its .eh_frame entry: it starts at the entry point.
+      entry_code = offset == uint64_t(entry);
     }
     if (entry_code && user.size() >= 2 && absl::StartsWith(user[1], "__libc_start_main")) {
       a.rooted += n;
@@ -186,7 +195,7 @@ TEST_F(RealProgramsE2eTest, Xz) {
     }
   }
   const std::string folded = Record({xz, "-9", "-T1", "-k", "-f", input}, "xz");
-  // liblzma exports lzma_code; xz itself is stripped (its frames are xz+0x...).
+  // liblzma exports lzma_code; xz itself is stripped (its frames are fun_OFFSET@xz).
   Check(folded, RealPath(xz), {"lzma_code", "__libc_start_call_main"});
   std::remove(input.c_str());
   std::remove((input + ".xz").c_str());

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "output_fixture.h"
 #include "testing/testing.h"
@@ -202,6 +203,36 @@ TEST_F(StackFilterTest, CallersAndCallees) {
   CallTable none = ComputeCallTable(rec_, sym_, "nosuchfunction", CallDirection::kCallers);
   EXPECT_EQ(none.function_total, 0u);
   EXPECT_TRUE(none.entries.empty());
+}
+
+// --callers/--callees take any name of the function: libc's malloc is shown as "malloc" and
+// found as "__libc_malloc" too; a versioned .symtab name also without its version.
+TEST_F(StackFilterTest, CallersOfAnyAlias) {
+  const std::string libc = workloads::LoadedLibraryPath("libc.so.6");
+  ASSERT_FALSE(libc.empty());
+  rec_.binaries.push_back({2, "", libc});
+  for (const char* name : {"malloc", "clock_gettime"}) {
+    absl::StatusOr<workloads::ElfSymbol> sym = workloads::FindElfSymbol(libc, name);
+    ASSERT_TRUE(sym.ok()) << sym.status();
+    AddStack(0, {User(2, sym->file_offset + 1), F("work"), F("main")}, 2);
+  }
+  for (const char* asked : {"malloc", "__libc_malloc"}) {
+    const CallTable callers = ComputeCallTable(rec_, sym_, asked, CallDirection::kCallers);
+    EXPECT_EQ(callers.function, "malloc") << asked;
+    EXPECT_EQ(callers.function_total, 2u) << asked;
+    EXPECT_EQ(callers.function_self, 2u) << asked;
+    ASSERT_EQ(callers.entries.size(), 1u) << asked;
+    EXPECT_EQ(callers.entries[0].function, "work");
+  }
+  // Named clock_gettime@@GLIBC_2.17 from libc6-dbg's .symtab, clock_gettime from .dynsym.
+  const CallTable clock = ComputeCallTable(rec_, sym_, "clock_gettime", CallDirection::kCallers);
+  EXPECT_EQ(clock.function_total, 2u);
+  EXPECT_TRUE(absl::StartsWith(clock.function, "clock_gettime")) << clock.function;
+  const CallTable callees = ComputeCallTable(rec_, sym_, "__libc_malloc", CallDirection::kCallees);
+  EXPECT_EQ(callees.function_total, 2u);
+  EXPECT_TRUE(callees.entries.empty());
+  EXPECT_EQ(ComputeCallTable(rec_, sym_, "__libc_mallo", CallDirection::kCallers).function_total,
+            0u);
 }
 
 TEST_F(StackFilterTest, CallersCountOncePerStackUnderRecursion) {

@@ -1,10 +1,12 @@
 // The top-functions table over hand-built known_tree_fp recordings: exact rows, self/total,
-// recursion counted once per stack, sorting, --top, kernel marks, unsymbolized summary.
+// recursion counted once per stack, sorting, --top, kernel marks, unsymbolized summary, stripped
+// functions named by .eh_frame.
 #include "wick/top_table.h"
 
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "output_fixture.h"
 #include "testing/testing.h"
@@ -99,6 +101,34 @@ TEST_F(TopTableTest, InlinedFunctionsOwnSelfWhenExpanded) {
   const uint32_t line =
       sym_.SymbolizeFile("", workloads::KnownTreeInlinePath(), outer).inlined[0].line;
   EXPECT_EQ(table.entries[0].function, "burn (known_tree_inline.c:" + std::to_string(line) + ")");
+}
+
+// A stripped copy of known_tree_fp: its addresses are named by the function .eh_frame places
+// them in, so a function is one row; the ELF header is in no function.
+TEST_F(TopTableTest, StrippedFunctionsAreOneRowEach) {
+  rec_.binaries.push_back({2, "", workloads::KnownTreeFpNoSymsPath()});
+  absl::StatusOr<workloads::ElfSymbol> a =
+      workloads::FindElfSymbol(workloads::KnownTreePath(), "a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<workloads::ElfSymbol> work =
+      workloads::FindElfSymbol(workloads::KnownTreePath(), "work");
+  ASSERT_TRUE(work.ok()) << work.status();
+  AddStack(0, {User(2, a->file_offset + 2), User(2, work->file_offset + 30)}, 3);
+  AddStack(0, {User(2, a->file_offset + 9), User(2, work->file_offset + 40)}, 2);
+  AddStack(0, {User(2, 0x10)}, 1);
+  const std::string fun_a =
+      absl::StrCat("fun_", absl::Hex(a->file_offset), "@known_tree_fp_nosyms");
+  const std::string fun_work =
+      absl::StrCat("fun_", absl::Hex(work->file_offset), "@known_tree_fp_nosyms");
+  EXPECT_EQ(Table(), std::string(kHeader) + " 83.33%         5  83.33%         5  " + fun_a +
+                         " [known_tree_fp_nosyms]\n"
+                         " 16.67%         1  16.67%         1  known_tree_fp_nosyms+0x10 "
+                         "[known_tree_fp_nosyms]\n"
+                         "  0.00%         0  83.33%         5  " +
+                         fun_work +
+                         " [known_tree_fp_nosyms]\n"
+                         "unsymbolized: known_tree_fp_nosyms 5 addresses (no symbol; in 2 "
+                         "functions of .eh_frame)\n");
 }
 
 TEST_F(TopTableTest, EmptyRecordingIsJustTheHeader) { EXPECT_EQ(Table(), kHeader); }

@@ -1,5 +1,6 @@
 // Unit tests of the build-id reader (against ELF files the build links with known notes) and
 // of ProcessTable (against fixture /proc trees written to a temporary directory).
+#include <elf.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -21,6 +22,8 @@
 #include "testing/testing.h"
 #include "wick/build_id.h"
 #include "wick/process_table.h"
+#include "wick/scoped.h"
+#include "workloads.h"
 
 namespace wick {
 namespace {
@@ -179,6 +182,50 @@ TEST(BuildIdTest, CorruptNoteSizesAreBounded) {
 TEST(BuildIdTest, Hex) {
   EXPECT_EQ(BuildIdToHex(std::string("\x01\xab\xff\x00", 4)), "01abff00");
   EXPECT_EQ(BuildIdToHex(""), "");
+}
+
+// ---------------------------------------------------------------------------------------
+// Which alias names a function.
+
+TEST(SymbolNamesTest, PreferTheNameAUserTypes) {
+  auto prefer = [](SymbolNameCandidate a, SymbolNameCandidate b) {
+    return PreferSymbolName(a, b) && !PreferSymbolName(b, a);
+  };
+  // Exported over local, whatever the underscores.
+  EXPECT_TRUE(prefer({"__libc_write", STB_WEAK}, {"write_impl", STB_LOCAL}));
+  EXPECT_TRUE(prefer({"write", STB_WEAK}, {"__GI___libc_write", STB_LOCAL}));
+  // Global over weak (as perf: the vDSO's __vdso_clock_gettime, not its weak clock_gettime).
+  EXPECT_TRUE(prefer({"__vdso_clock_gettime", STB_GLOBAL}, {"clock_gettime", STB_WEAK}));
+  // Without the prefix when an alias of the same binding exists.
+  EXPECT_TRUE(prefer({"malloc", STB_GLOBAL}, {"__libc_malloc", STB_GLOBAL}));
+  EXPECT_TRUE(prefer({"write", STB_WEAK}, {"__write", STB_WEAK}));
+  // An old version's compat alias only when nothing else is current.
+  EXPECT_TRUE(prefer({"free", STB_GLOBAL}, {"cfree@GLIBC_2.2.5", STB_GLOBAL}));
+  EXPECT_TRUE(prefer({"free", STB_GLOBAL}, {"cfree", STB_GLOBAL, /*hidden_version=*/true}));
+  EXPECT_TRUE(prefer({"memcpy@@GLIBC_2.14", STB_GLOBAL}, {"memcpy@GLIBC_2.2.5", STB_GLOBAL}));
+  EXPECT_TRUE(prefer({"memcpy@GLIBC_2.2.5", STB_GLOBAL}, {"__memcpy_sse2", STB_LOCAL}));
+  // Then perf's longest name.
+  EXPECT_TRUE(prefer({"__memmove_avx_unaligned_erms", STB_LOCAL},
+                     {"__memcpy_avx_unaligned_erms", STB_LOCAL}));
+  // A full tie keeps the first in table order.
+  EXPECT_FALSE(PreferSymbolName({"_ZN3FooC2Ev", STB_GLOBAL}, {"_ZN3FooC1Ev", STB_GLOBAL}));
+}
+
+TEST(SymbolNamesTest, FileSymbolsOfLibcTakeThePreferredAlias) {
+  const std::string libc = workloads::LoadedLibraryPath("libc.so.6");
+  ASSERT_FALSE(libc.empty());
+  ScopedFd fd(open(libc.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd) << libc;
+  WICK_ASSERT_OK_AND_ASSIGN(std::vector<FileSymbol> symbols, ReadFileSymbols(fd.get(), libc));
+  auto has = [&](std::string_view name) {
+    return std::any_of(symbols.begin(), symbols.end(),
+                       [&](const FileSymbol& s) { return s.name == name; });
+  };
+  // libc's .dynsym: one name per function, the one a user types.
+  for (const char* shown : {"malloc", "free", "realloc", "write"}) EXPECT_TRUE(has(shown)) << shown;
+  for (const char* alias : {"__libc_malloc", "__libc_free", "cfree", "__libc_realloc", "__write"}) {
+    EXPECT_FALSE(has(alias)) << alias;
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,11 +2,10 @@
 // against fixtures and the running kernel's /proc/kallsyms.
 #include "wick/symbolizer.h"
 
-#include <dlfcn.h>
-#include <link.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -437,13 +436,8 @@ TEST(SymbolizerTest, UnknownsCarryAReason) {
 }
 
 TEST(SymbolizerTest, NamesQsortInLibc) {
-  // The loaded libc.so.6 (not dladdr(&qsort), which sanitizers redirect to an interceptor).
-  void* handle = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(handle, nullptr);
-  link_map* map = nullptr;
-  ASSERT_EQ(dlinfo(handle, RTLD_DI_LINKMAP, &map), 0);
-  const std::string libc = map->l_name;
-  dlclose(handle);
+  const std::string libc = workloads::LoadedLibraryPath("libc.so.6");
+  ASSERT_FALSE(libc.empty());
   WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(libc));
   WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(libc, "qsort"));
   // qsort is a small wrapper (8 bytes here): stay inside it.
@@ -457,6 +451,91 @@ TEST(SymbolizerTest, NamesQsortInLibc) {
   Symbolizer dynsym_only(NoDebugDirs(empty));
   EXPECT_EQ(dynsym_only.SymbolizeFile(build_id, libc, elf_sym.file_offset + inside).function,
             "qsort");
+}
+
+// A stripped program still has its .eh_frame: every address of a function maps to the start
+// of the function's FDE, which is where the unstripped copy's symbol says it starts.
+TEST(SymbolizerTest, StrippedFunctionsAreNamedByTheirFdeStart) {
+  const std::string stripped = workloads::KnownTreeFpNoSymsPath();
+  TempDir empty;
+  Symbolizer sym(NoDebugDirs(empty));
+  uint64_t addresses = 0;
+  for (const char* name : {"a", "b", "c", "work", "main", "checkpoint"}) {
+    SCOPED_TRACE(name);
+    WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(KnownTreePath(), name));
+    for (uint64_t at = 0; at < elf_sym.size; ++at, ++addresses) {
+      const SymbolizedAddress& r = sym.SymbolizeFile("", stripped, elf_sym.file_offset + at);
+      ASSERT_FALSE(r.known()) << r.function;
+      ASSERT_EQ(r.reason, SymbolizeReason::kNoSymbol);
+      ASSERT_TRUE(r.unnamed_function) << "+" << at;
+      ASSERT_EQ(r.function_file_offset, elf_sym.file_offset) << "+" << at;
+      ASSERT_EQ(r.function_offset, at);
+      ASSERT_EQ(r.address, elf_sym.value + at);
+    }
+  }
+  // The ELF header is in no function; the PLT's one FDE spans the stubs of every import.
+  const SymbolizedAddress& header = sym.SymbolizeFile("", stripped, 0x10);
+  EXPECT_FALSE(header.unnamed_function);
+  EXPECT_EQ(header.reason, SymbolizeReason::kNoSymbol);
+  WICK_ASSERT_OK_AND_ASSIGN(uint64_t plt, workloads::FindSectionOffset(stripped, ".plt"));
+  EXPECT_FALSE(sym.SymbolizeFile("", stripped, plt + 0x14).unnamed_function);
+  const std::vector<UnsymbolizedBinary> u = sym.UnsymbolizedByBinary();
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0].addresses, addresses + 2);
+  EXPECT_EQ(u[0].unnamed_functions, 6u);
+  // The unstripped copy is named by its symbols, not by FDEs.
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol a, FindElfSymbol(KnownTreePath(), "a"));
+  const SymbolizedAddress& named = sym.SymbolizeFile("", KnownTreePath(), a.file_offset + 3);
+  EXPECT_EQ(named.function, "a");
+  EXPECT_FALSE(named.unnamed_function);
+}
+
+bool HasAlias(const SymbolizedAddress& r, const std::string& alias) {
+  return std::find(r.aliases.begin(), r.aliases.end(), alias) != r.aliases.end();
+}
+
+// Of the names libc gives one function, the one a user types: malloc, not __libc_malloc
+// (libdwfl's first); free, not the compat alias cfree@GLIBC_2.2.5 (perf's pick); write and
+// access, not __GI___libc_write and __GI___access (perf's, which prefers locals to weak
+// names). The others are the function's aliases.
+TEST(SymbolizerTest, LibcFunctionsGetTheNamesUsersType) {
+  const std::string libc = workloads::LoadedLibraryPath("libc.so.6");
+  ASSERT_FALSE(libc.empty());
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(libc));
+  const std::string hex = absl::BytesToHexString(build_id);
+  const std::string debug =
+      absl::StrCat("/usr/lib/debug/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+  WICK_REQUIRE(access(debug.c_str(), R_OK) == 0,
+               "no debug file for " + libc + " (apt-get install libc6-dbg)");
+  TempDir empty;
+  Symbolizer with_debug;  // the system's /usr/lib/debug: libc6-dbg's .symtab
+  Symbolizer dynsym_only(NoDebugDirs(empty));
+  struct Case {
+    const char* exported;  // looked up in libc's .dynsym
+    const char* shown;
+    const char* alias;  // one of its other names in the .symtab
+  };
+  for (const Case& c :
+       {Case{"malloc", "malloc", "__libc_malloc"}, Case{"free", "free", "cfree@GLIBC_2.2.5"},
+        Case{"realloc", "realloc", "__libc_realloc"}, Case{"write", "write", "__GI___libc_write"},
+        Case{"access", "access", "__GI___access"}}) {
+    SCOPED_TRACE(c.exported);
+    WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol elf_sym, FindElfSymbol(libc, c.exported));
+    const SymbolizedAddress& r = with_debug.SymbolizeFile(build_id, libc, elf_sym.file_offset + 1);
+    EXPECT_EQ(r.function, c.shown) << absl::StrJoin(r.aliases, " ");
+    EXPECT_TRUE(HasAlias(r, c.alias)) << absl::StrJoin(r.aliases, " ");
+    // .dynsym alone: the same choice (cfree is a hidden version there, without "@").
+    EXPECT_EQ(dynsym_only.SymbolizeFile(build_id, libc, elf_sym.file_offset + 1).function, c.shown);
+  }
+  // Two local names of one memmove/memcpy variant: perf's longest-name rule, memmove.
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol malloc_dyn, FindElfSymbol(libc, "malloc"));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol variant,
+                            workloads::FindElfSymbolUnplaced(debug, "__memcpy_avx_unaligned_erms"));
+  // Both in libc's text segment, where file offset - address is the same.
+  const uint64_t offset = variant.value + malloc_dyn.file_offset - malloc_dyn.value;
+  const SymbolizedAddress& r = with_debug.SymbolizeFile(build_id, libc, offset + 2);
+  EXPECT_EQ(r.function, "__memmove_avx_unaligned_erms");
+  EXPECT_TRUE(HasAlias(r, "__memcpy_avx_unaligned_erms"));
 }
 
 // --- kallsyms ---

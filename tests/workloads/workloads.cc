@@ -1,8 +1,10 @@
 #include "workloads.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <link.h>
 
 #include <cerrno>
 #include <cstring>
@@ -22,6 +24,9 @@ std::string InlinePairPath() { return WICK_INLINE_PAIR; }
 std::string NoreturnCallPath() { return WICK_NORETURN_CALL; }
 std::string KnownTreeStrippedPath() { return WICK_KNOWN_TREE_STRIPPED; }
 std::string KnownTreeO2NoFpPath() { return WICK_KNOWN_TREE_O2_NOFP; }
+std::string KnownTreeFpNoSymsPath() { return WICK_KNOWN_TREE_FP_NOSYMS; }
+std::string KnownTreeO2NoFpNoSymsPath() { return WICK_KNOWN_TREE_O2_NOFP_NOSYMS; }
+std::string LibcHotPath() { return WICK_LIBC_HOT; }
 std::string KnownTreeFpNoEhPath() { return WICK_KNOWN_TREE_FP_NOEH; }
 std::string KnownTreeDebugFramePath() { return WICK_KNOWN_TREE_DEBUG_FRAME; }
 std::string KnownTreeNoPiePath() { return WICK_KNOWN_TREE_NOPIE; }
@@ -66,8 +71,10 @@ absl::StatusOr<uint64_t> VaddrToOffset(Elf* elf, const std::string& path, uint64
       absl::StrCat(path, ": address 0x", absl::Hex(vaddr), " not in PT_LOAD"));
 }
 
+// With `place` false, file_offset stays 0 (for debug files, whose segments hold no bytes).
 absl::StatusOr<ElfSymbol> FindSymbol(const std::string& path,
-                                     const std::function<bool(std::string_view)>& match) {
+                                     const std::function<bool(std::string_view)>& match,
+                                     bool place = true) {
   ElfFile f;
   WICK_RETURN_IF_ERROR(OpenElf(path, &f));
   for (Elf64_Word type : {SHT_SYMTAB, SHT_DYNSYM}) {
@@ -88,7 +95,9 @@ absl::StatusOr<ElfSymbol> FindSymbol(const std::string& path,
         out.name = name;
         out.value = sym.st_value;
         out.size = sym.st_size;
-        WICK_ASSIGN_OR_RETURN(out.file_offset, VaddrToOffset(f.elf, path, sym.st_value));
+        if (place) {
+          WICK_ASSIGN_OR_RETURN(out.file_offset, VaddrToOffset(f.elf, path, sym.st_value));
+        }
         return out;
       }
     }
@@ -100,6 +109,38 @@ absl::StatusOr<ElfSymbol> FindSymbol(const std::string& path,
 
 absl::StatusOr<ElfSymbol> FindElfSymbol(const std::string& path, std::string_view name) {
   return FindSymbol(path, [name](std::string_view s) { return s == name; });
+}
+
+absl::StatusOr<ElfSymbol> FindElfSymbolUnplaced(const std::string& path, std::string_view name) {
+  return FindSymbol(
+      path, [name](std::string_view s) { return s == name; }, /*place=*/false);
+}
+
+absl::StatusOr<uint64_t> FindSectionOffset(const std::string& path, std::string_view name) {
+  ElfFile f;
+  WICK_RETURN_IF_ERROR(OpenElf(path, &f));
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(f.elf, &shstrndx) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no section names"));
+  }
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(f.elf, scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (gelf_getshdr(scn, &sh) == nullptr) continue;
+    const char* section = elf_strptr(f.elf, shstrndx, sh.sh_name);
+    if (section != nullptr && section == name) return sh.sh_offset;
+  }
+  return absl::NotFoundError(absl::StrCat(path, ": no section ", Sv(name)));
+}
+
+std::string LoadedLibraryPath(const char* soname) {
+  void* handle = dlopen(soname, RTLD_NOW | RTLD_NOLOAD);
+  if (handle == nullptr) return {};
+  link_map* map = nullptr;
+  std::string path;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0) path = map->l_name;
+  dlclose(handle);
+  return path;
 }
 
 absl::StatusOr<ElfSymbol> FindElfSymbolContaining(const std::string& path, std::string_view part) {

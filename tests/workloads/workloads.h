@@ -28,6 +28,12 @@ std::string NoreturnCallPath();
 std::string KnownTreeStrippedPath();
 // known_tree.c built -O2 -fomit-frame-pointer (DWARF unwinding only).
 std::string KnownTreeO2NoFpPath();
+// known_tree_fp and known_tree_o2_nofp with every symbol stripped and no debug link (their
+// .eh_frame kept): the unstripped files say where each function is.
+std::string KnownTreeFpNoSymsPath();
+std::string KnownTreeO2NoFpNoSymsPath();
+// libc_hot.c: malloc, free, realloc, memcpy and memmove in a loop (names compared with perf's).
+std::string LibcHotPath();
 // known_tree.c with frame pointers but without unwind tables (.eh_frame) for its code.
 std::string KnownTreeFpNoEhPath();
 // known_tree.c without frame pointers, its unwind tables only in .debug_frame (no .eh_frame).
@@ -50,6 +56,14 @@ struct ElfSymbol {
 
 // Looks `name` up in .symtab, then .dynsym (first match, exact name).
 absl::StatusOr<ElfSymbol> FindElfSymbol(const std::string& path, std::string_view name);
+// The same without placing it in the file (file_offset 0): for debug files, whose segments
+// hold no bytes.
+absl::StatusOr<ElfSymbol> FindElfSymbolUnplaced(const std::string& path, std::string_view name);
+// The file offset of the section `name` (".plt").
+absl::StatusOr<uint64_t> FindSectionOffset(const std::string& path, std::string_view name);
+// The path of the shared library `soname` ("libc.so.6") this process has loaded; "" when none.
+// (Not dladdr() of one of its functions: sanitizers redirect those to interceptors.)
+std::string LoadedLibraryPath(const char* soname);
 // The first function symbol whose name contains `part` (e.g. to find a mangled name).
 absl::StatusOr<ElfSymbol> FindElfSymbolContaining(const std::string& path, std::string_view part);
 // NT_GNU_BUILD_ID bytes (raw, usually 20).
