@@ -52,6 +52,17 @@ class PrivilegeE2eTest : public ::testing::Test {
     return n;
   }
 
+  // known_tree's recording in `file`, reported as nobody: a takes 60 % of the time, and no
+  // kernel frame is recorded.
+  void ExpectUserSpaceKnownTree(const std::string& file) {
+    RunResult rep = AsNobody({"report", "-i", file, "--folded"});
+    ASSERT_EQ(rep.exit_code, 0) << rep.err;
+    const Folded folded = ParseFoldedOrFail(rep.out);
+    EXPECT_GT(folded.With({"main", "work", "a"}), folded.total() * 4 / 10) << rep.out;
+    EXPECT_EQ(folded.WithFrame([](const std::string& f) { return absl::EndsWith(f, "_[k]"); }), 0u)
+        << rep.out;
+  }
+
   int paranoid_ = 2;
   std::string dir_;
 };
@@ -76,12 +87,7 @@ TEST_F(PrivilegeE2eTest, UnprivilegedFallsBackToUserSpaceWithANotice) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "kernel.perf_event_paranoid is 2")) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "user space only, as cpu-clock:u")) << r.err;
-  RunResult rep = AsNobody({"report", "-i", file, "--folded"});
-  ASSERT_EQ(rep.exit_code, 0) << rep.err;
-  const Folded folded = ParseFoldedOrFail(rep.out);
-  EXPECT_GT(folded.With({"main", "work", "a"}), folded.total() * 4 / 10) << rep.out;
-  EXPECT_EQ(folded.WithFrame([](const std::string& f) { return absl::EndsWith(f, "_[k]"); }), 0u)
-      << rep.out;
+  ExpectUserSpaceKnownTree(file);
 
   RunResult stat = AsNobody({"stat", "--", "/bin/true"});
   ASSERT_EQ(stat.exit_code, 0) << stat.err;
@@ -114,13 +120,7 @@ TEST_F(PrivilegeE2eTest, UserSpaceOfOwnProcessWorksUnprivileged) {
   RunResult r = AsNobody(
       {"record", "-e", "cpu-clock:u", "-g", "-o", file, "--", workloads::KnownTreePath(), "r100"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  RunResult rep = AsNobody({"report", "-i", file, "--folded"});
-  ASSERT_EQ(rep.exit_code, 0) << rep.err;
-  const Folded folded = ParseFoldedOrFail(rep.out);
-  // a takes 60 % of the time; no kernel frame is recorded.
-  EXPECT_GT(folded.With({"main", "work", "a"}), folded.total() * 4 / 10) << rep.out;
-  EXPECT_EQ(folded.WithFrame([](const std::string& f) { return absl::EndsWith(f, "_[k]"); }), 0u)
-      << rep.out;
+  ExpectUserSpaceKnownTree(file);
 }
 
 }  // namespace
