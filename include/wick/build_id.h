@@ -10,6 +10,7 @@
 #define WICK_BUILD_ID_H_
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -66,6 +67,14 @@ struct SymbolNameCandidate {
 // longest before looking at versions: it says __GI___libc_write for write and
 // cfree@GLIBC_2.2.5 for free, where wick says write and free.
 bool PreferSymbolName(const SymbolNameCandidate& a, const SymbolNameCandidate& b);
+
+// The first 12 bytes of an .eh_frame_hdr section (PT_GNU_EH_FRAME): version 1,
+// eh_frame_ptr_enc, fde_count_enc, table_enc, eh_frame_ptr, fde_count. Its FDE count when the
+// sorted search table that follows is the one linkers write, (initial_location, fde) pairs of
+// datarel sdata4 (8 bytes each, relative to the header's address); nullopt for any other
+// version or encoding. The unwinder and the symbolizer both search that table.
+inline constexpr size_t kEhFrameHdrSize = 12;
+std::optional<uint32_t> EhFrameHdrFdeCount(std::span<const std::byte, kEhFrameHdrSize> header);
 
 // Lower-case hex of raw build-id bytes, as `readelf -n` and debuginfod print it.
 std::string BuildIdToHex(std::string_view build_id);

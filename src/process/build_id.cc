@@ -424,4 +424,19 @@ const OwnVdso& GetOwnVdso() {
 const std::string& OwnVdsoFile() { return GetOwnVdso().file; }
 const std::string& OwnVdsoBuildId() { return GetOwnVdso().build_id; }
 
+std::optional<uint32_t> EhFrameHdrFdeCount(std::span<const std::byte, kEhFrameHdrSize> header) {
+  // DW_EH_PE_* encodings as GNU ld and lld write them. eh_frame_ptr is not used by the
+  // searches, so any of its usual encodings will do.
+  constexpr uint8_t kUdata4 = 0x03, kSdata4 = 0x0b, kPcrelSdata4 = 0x1b, kDatarelSdata4 = 0x3b;
+  const auto byte = [&](size_t i) { return static_cast<uint8_t>(header[i]); };
+  const uint8_t ptr_enc = byte(1), count_enc = byte(2), table_enc = byte(3);
+  if (byte(0) != 1 || (ptr_enc != kPcrelSdata4 && ptr_enc != kSdata4 && ptr_enc != kUdata4) ||
+      (count_enc != kUdata4 && count_enc != kSdata4) || table_enc != kDatarelSdata4) {
+    return std::nullopt;
+  }
+  uint32_t count = 0;
+  std::memcpy(&count, header.data() + 8, sizeof(count));
+  return count;
+}
+
 }  // namespace wick

@@ -6,14 +6,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "wick/build_id.h"
+
 namespace wick {
 namespace {
-
-// .eh_frame_hdr pointer encodings (DW_EH_PE_*) as GNU ld and lld write them.
-constexpr unsigned char kPeUdata4 = 0x03;
-constexpr unsigned char kPeSdata4 = 0x0b;
-constexpr unsigned char kPePcrelSdata4 = 0x1b;
-constexpr unsigned char kPeDatarelSdata4 = 0x3b;
 
 int32_t ReadInt32(const unsigned char* p) {
   int32_t v;
@@ -54,24 +50,21 @@ EhFrameFunctions EhFrameFunctions::Open(Dwfl_Module* module) {
   }
   Elf_Data* data =
       elf_getdata_rawchunk(elf, static_cast<int64_t>(hdr.p_offset), hdr.p_filesz, ELF_T_BYTE);
-  if (data == nullptr || data->d_buf == nullptr || data->d_size < 12) return out;
+  if (data == nullptr || data->d_buf == nullptr || data->d_size < kEhFrameHdrSize) return out;
   const auto* bytes = static_cast<const unsigned char*>(data->d_buf);
-  // version 1, eh_frame_ptr_enc, fde_count_enc, table_enc, eh_frame_ptr, fde_count, table.
-  const unsigned char ptr_enc = bytes[1], count_enc = bytes[2], table_enc = bytes[3];
-  if (bytes[0] != 1 ||
-      (ptr_enc != kPePcrelSdata4 && ptr_enc != kPeSdata4 && ptr_enc != kPeUdata4) ||
-      (count_enc != kPeUdata4 && count_enc != kPeSdata4) || table_enc != kPeDatarelSdata4) {
-    return out;
-  }
-  uint32_t count = 0;
-  std::memcpy(&count, bytes + 8, sizeof(count));
-  if (count > (data->d_size - 12) / 8) return out;  // a table past the segment: not trusted
+  const std::optional<uint32_t> fde_count =
+      EhFrameHdrFdeCount(std::span<const std::byte, kEhFrameHdrSize>(
+          reinterpret_cast<const std::byte*>(bytes), kEhFrameHdrSize));
+  if (!fde_count) return out;
+  const uint32_t count = *fde_count;
+  if (count > (data->d_size - kEhFrameHdrSize) / 8)
+    return out;  // a table past the segment: not trusted
   // Its addresses are the file's link-time ones (module address - cfi_bias), as the table's.
   Dwarf_Addr cfi_bias = 0;
   out.cfi_ = dwfl_module_eh_cfi(module, &cfi_bias);
   if (out.cfi_ == nullptr) return out;
   out.hdr_vaddr_ = hdr.p_vaddr;
-  out.table_ = {bytes + 12, size_t{count} * 8};
+  out.table_ = {bytes + kEhFrameHdrSize, size_t{count} * 8};
   return out;
 }
 

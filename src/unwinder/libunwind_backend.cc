@@ -10,9 +10,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "unwinder_internal.h"
+#include "wick/build_id.h"
 
 // Exported by libunwind-x86_64 but not declared in its public headers (perf declares it too).
 extern "C" int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip,
@@ -21,9 +24,6 @@ extern "C" int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_
 
 namespace wick::unwinder_internal {
 namespace {
-
-// .eh_frame_hdr encoding constants (DW_EH_PE_*).
-constexpr uint8_t kPeDatarelSdata4 = 0x3b;  // DW_EH_PE_datarel | DW_EH_PE_sdata4
 
 class LibunwindBackend;
 
@@ -208,25 +208,23 @@ class LibunwindBackend final : public Backend {
     m.lo = m.bias + img.min_vaddr;
     m.hi = m.bias + img.max_vaddr;
     m.image = &img;
-    // .eh_frame_hdr: version, eh_frame_ptr_enc, fde_count_enc, table_enc, eh_frame_ptr,
-    // fde_count, then the sorted (initial_location, fde) table, both datarel sdata4.
-    uint64_t hdr_word = 0;
-    if (img.eh_frame_hdr_vaddr != 0 && img.ReadVaddr(img.eh_frame_hdr_vaddr, &hdr_word)) {
-      const uint8_t* h = reinterpret_cast<const uint8_t*>(&hdr_word);
-      uint64_t count_word = 0;
-      if (h[0] == 1 && h[3] == kPeDatarelSdata4 && h[2] == 0x03 /* udata4 */ &&
-          h[1] == 0x1b /* pcrel sdata4 */ &&
-          img.ReadVaddr(img.eh_frame_hdr_vaddr + 8, &count_word)) {
-        const uint64_t fde_count = static_cast<uint32_t>(count_word);
-        m.di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
-        m.di.start_ip = m.lo;
-        m.di.end_ip = m.hi;
-        m.di.u.rti.name_ptr = 0;
-        m.di.u.rti.segbase = m.bias + img.eh_frame_hdr_vaddr;
-        m.di.u.rti.table_data = m.bias + img.eh_frame_hdr_vaddr + 12;
-        m.di.u.rti.table_len = fde_count * 8 / sizeof(unw_word_t);
-        m.has_table = fde_count > 0;
-      }
+    // The .eh_frame_hdr search table, which libunwind searches as a remote table.
+    uint64_t words[2] = {0, 0};
+    std::optional<uint32_t> fde_count;
+    if (img.eh_frame_hdr_vaddr != 0 && img.ReadVaddr(img.eh_frame_hdr_vaddr, &words[0]) &&
+        img.ReadVaddr(img.eh_frame_hdr_vaddr + 8, &words[1])) {
+      fde_count = EhFrameHdrFdeCount(std::span<const std::byte, kEhFrameHdrSize>(
+          reinterpret_cast<const std::byte*>(words), kEhFrameHdrSize));
+    }
+    if (fde_count) {
+      m.di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+      m.di.start_ip = m.lo;
+      m.di.end_ip = m.hi;
+      m.di.u.rti.name_ptr = 0;
+      m.di.u.rti.segbase = m.bias + img.eh_frame_hdr_vaddr;
+      m.di.u.rti.table_data = m.bias + img.eh_frame_hdr_vaddr + kEhFrameHdrSize;
+      m.di.u.rti.table_len = uint64_t{*fde_count} * 8 / sizeof(unw_word_t);
+      m.has_table = *fde_count > 0;
     }
     p->modules.push_back(m);
     return &p->modules.back();
