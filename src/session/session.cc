@@ -824,8 +824,13 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
   switch (rec.type) {
     case PERF_RECORD_SAMPLE: {
       auto it = type_of_id_.find(rec.sample.identifier);
+      // Each event's stacks are its own (a page fault is not a millisecond of CPU); the period
+      // weighs the sample: ns for clock events, events counted for the others.
+      StackBuilder::SampleTarget target;
+      target.event = it == type_of_id_.end() ? 0 : it->second;
+      target.weight = rec.sample.period;
       if (it == type_of_id_.end()) {
-        r.builder->OnSample(rec);
+        r.builder->OnSample(rec, target);
         break;
       }
       EventType& type = types_[it->second];
@@ -834,10 +839,7 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
         OnSwitchOut(r, rec);
         break;
       }
-      // Each stack is of its event, weighted by the sample's period (nanoseconds for the
-      // clock events).
-      const StackBuilder::SampleIds ids =
-          r.builder->OnSample(rec, {.event = it->second, .count = 1, .weight = rec.sample.period});
+      const StackBuilder::SampleIds ids = r.builder->OnSample(rec, target);
       if (type.is_trace) {
         // What `wick script` prints: every hit of a trace event, with its payload.
         const SampleRecord& s = rec.sample;

@@ -113,11 +113,11 @@ TEST_P(OffCpuKernelTest, SleepTimeOfANanosleepLoopIsChargedToItsStack) {
       c.other_ns += s.weight;
     }
   }
-  SCOPED_TRACE(testing::Message() << "measured: wall in nanosleep " << truth.wall_ns
-                                  << " ns, cpu in loop " << truth.loop_cpu_ns << " ns, main "
-                                  << truth.main_ns << " ns; charged: sleep " << c.sleep_ns
-                                  << " ns in " << c.sleep_blocks << " blocks, runnable "
-                                  << c.runnable_ns << " ns, other " << c.other_ns << " ns");
+  SCOPED_TRACE(::testing::Message()
+               << "measured: wall in nanosleep " << truth.wall_ns << " ns, cpu in loop "
+               << truth.loop_cpu_ns << " ns, main " << truth.main_ns << " ns; charged: sleep "
+               << c.sleep_ns << " ns in " << c.sleep_blocks << " blocks, runnable " << c.runnable_ns
+               << " ns, other " << c.other_ns << " ns");
   EXPECT_GE(c.sleep_blocks, 150u);
   EXPECT_GE(c.sleep_ns + c.runnable_ns + truth.loop_cpu_ns, truth.wall_ns);
   EXPECT_LE(c.sleep_ns, truth.main_ns);

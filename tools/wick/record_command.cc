@@ -92,7 +92,9 @@ void PrintOffCpuSummary(const Stats& st) {
   for (auto [reason, stat] : kReasons) {
     total += st.Get(stat);
     if (st.Get(stat) == 0) continue;
-    absl::StrAppend(&reasons, reasons.empty() ? "" : ", ", OffCpuReasonName(uint64_t(reason)),
+    const std::string_view name = OffCpuReasonName(uint64_t(reason));
+    absl::StrAppend(&reasons, reasons.empty() ? "" : ", ",
+                    absl::string_view(name.data(), name.size()),
                     absl::StrFormat(" %.3f s", st.Get(stat) / 1e9));
   }
   std::fprintf(stderr, "wick record: off-CPU: %.3f s in %" PRIu64 " blocks%s%s%s\n", total / 1e9,
