@@ -271,10 +271,9 @@ TEST(RecordKernelTest, RegsAndStackUserOfThisKernel) {
   EXPECT_GE(samples, 1);
 }
 
-// PERF_RECORD_SWITCH (per-task, attr.context_switch) as --off-cpu reads it: the test thread
-// sleeps 20 times; its records, merged by time, alternate out / in, each naming our thread in
-// the sample_id trailer.
-TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
+// A dummy event asking only for context-switch records, with pid/tid, time and cpu in their
+// sample_id trailer.
+perf_event_attr SwitchAttr() {
   perf_event_attr attr{};
   attr.size = sizeof(attr);
   attr.type = PERF_TYPE_SOFTWARE;
@@ -283,6 +282,22 @@ TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
   attr.sample_id_all = 1;
   attr.context_switch = 1;
   attr.disabled = 1;
+  return attr;
+}
+
+// 20 sleeps of 1 ms: at least 20 switches out and back in.
+void Sleep20() {
+  for (int i = 0; i < 20; ++i) {
+    timespec ts{0, 1'000'000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// PERF_RECORD_SWITCH (per-task, attr.context_switch) as --off-cpu reads it: the test thread
+// sleeps 20 times; its records, merged by time, alternate out / in, each naming our thread in
+// the sample_id trailer.
+TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
+  perf_event_attr attr = SwitchAttr();
   const SampleFormat fmt = SampleFormat::FromAttr(attr);
   std::vector<ScopedFd> fds;
   std::vector<MappedRing> mapped;
@@ -308,13 +323,7 @@ TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
   std::vector<Switch> switches;
   int parse_errors = 0, foreign = 0;
   for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
-  auto sleep20 = [] {
-    for (int i = 0; i < 20; ++i) {
-      timespec ts{0, 1'000'000};
-      nanosleep(&ts, nullptr);
-    }
-  };
-  RunAndDrain(rings, std::chrono::milliseconds(100), sleep20, [&](std::span<const std::byte> rec) {
+  RunAndDrain(rings, std::chrono::milliseconds(100), Sleep20, [&](std::span<const std::byte> rec) {
     ParsedRecord r;
     if (!ParseRecord(rec, fmt, &r).ok()) {
       ++parse_errors;
@@ -343,14 +352,7 @@ TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
 // PERF_RECORD_SWITCH_CPU_WIDE (--off-cpu -a): on each CPU, the task our thread switched to
 // (next_prev_tid of our switch-out) is the one whose switch-in comes next on that CPU.
 TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
-  perf_event_attr attr{};
-  attr.size = sizeof(attr);
-  attr.type = PERF_TYPE_SOFTWARE;
-  attr.config = PERF_COUNT_SW_DUMMY;
-  attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU;
-  attr.sample_id_all = 1;
-  attr.context_switch = 1;
-  attr.disabled = 1;
+  perf_event_attr attr = SwitchAttr();
   const SampleFormat fmt = SampleFormat::FromAttr(attr);
   std::vector<ScopedFd> fds;
   std::vector<MappedRing> mapped;
@@ -374,13 +376,7 @@ TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
   std::map<uint32_t, int64_t> handed_to;
   int outs = 0, ins = 0, handoffs_checked = 0, handoffs_wrong = 0, parse_errors = 0;
   for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
-  auto sleep20 = [] {
-    for (int i = 0; i < 20; ++i) {
-      timespec ts{0, 1'000'000};
-      nanosleep(&ts, nullptr);
-    }
-  };
-  RunAndDrain(rings, std::chrono::milliseconds(100), sleep20, [&](std::span<const std::byte> rec) {
+  RunAndDrain(rings, std::chrono::milliseconds(100), Sleep20, [&](std::span<const std::byte> rec) {
     ParsedRecord r;
     if (!ParseRecord(rec, fmt, &r).ok()) {
       ++parse_errors;
