@@ -16,6 +16,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -97,7 +99,6 @@ class StackMap {
   static uint64_t DefaultHash(const StackKey& key, std::span<const Frame> frames);
 
  private:
-  static constexpr uint32_t kEmptySlot = 0xffffffffu;
   struct Stack {
     uint64_t hash;
     uint64_t count;
@@ -111,7 +112,7 @@ class StackMap {
   };
   struct Slot {
     uint64_t hash;
-    uint32_t id;  // kEmptySlot when free
+    uint32_t id_plus_one;  // 0 when free, so that untouched zero pages are empty slots
   };
 
   // `index` = id - first_id_.
@@ -121,9 +122,16 @@ class StackMap {
   size_t max_stacks_;
   uint32_t first_id_ = 0;
   HashFn hash_;
-  std::vector<Frame> arena_;     // reserved to max_frames_
-  std::vector<Stack> stacks_;    // reserved to max_stacks_
-  std::vector<Slot> slots_;      // power of two >= 2 * max_stacks_, linear probing
+  std::vector<Frame> arena_;   // reserved to max_frames_
+  std::vector<Stack> stacks_;  // reserved to max_stacks_
+  // Power of two >= 2 * max_stacks_, linear probing. From calloc: the kernel's zero pages are
+  // empty slots, so a map is ready without writing its 16 MiB table, and pages are touched
+  // only as stacks land in them (a short recording's start-up stays cheap).
+  struct FreeDeleter {
+    void operator()(Slot* p) const { std::free(p); }
+  };
+  std::unique_ptr<Slot[], FreeDeleter> slots_;
+  size_t slot_count_ = 0;
   std::vector<uint32_t> dirty_;  // reserved to max_stacks_
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <limits>
+#include <new>
 
 namespace wick {
 namespace {
@@ -38,7 +39,7 @@ uint64_t StackMap::DefaultHash(const StackKey& key, std::span<const Frame> frame
 }
 
 StackMap::StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash, uint32_t first_id)
-    // Offsets and ids are 32-bit; kEmptySlot is reserved.
+    // Offsets and ids are 32-bit; a slot stores id + 1.
     : max_frames_(std::min<size_t>(max_frames_total, std::numeric_limits<uint32_t>::max())),
       max_stacks_(std::min<size_t>(max_stacks, std::numeric_limits<uint32_t>::max() / 4)),
       first_id_(first_id),
@@ -47,26 +48,28 @@ StackMap::StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash, uint
   stacks_.reserve(max_stacks_);
   dirty_.reserve(max_stacks_);
   // At most half full, so linear probing stays short and always finds an empty slot.
-  slots_.assign(std::bit_ceil(std::max<size_t>(2 * max_stacks_, 2)), Slot{0, kEmptySlot});
+  slot_count_ = std::bit_ceil(std::max<size_t>(2 * max_stacks_, 2));
+  slots_.reset(static_cast<Slot*>(std::calloc(slot_count_, sizeof(Slot))));
+  if (!slots_) throw std::bad_alloc();
 }
 
 std::optional<uint32_t> StackMap::Insert(const StackKey& key, std::span<const Frame> frames,
                                          uint64_t count, uint64_t weight) {
   const uint64_t hash = hash_(key, frames);
-  const size_t mask = slots_.size() - 1;
+  const size_t mask = slot_count_ - 1;
   size_t i = static_cast<size_t>(hash) & mask;
   for (;; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
-    if (slot.id == kEmptySlot) break;
+    if (slot.id_plus_one == 0) break;
     if (slot.hash != hash) continue;
-    Stack& s = stacks_[slot.id];
+    Stack& s = stacks_[slot.id_plus_one - 1];
     // Equal hashes are only a hint: a different stack with the same hash gets its own slot.
     if (s.key != key || s.length != frames.size() ||
         !std::equal(frames.begin(), frames.end(), arena_.begin() + s.offset)) {
       continue;
     }
-    Add(slot.id, count, weight);
-    return first_id_ + slot.id;
+    Add(slot.id_plus_one - 1, count, weight);
+    return first_id_ + slot.id_plus_one - 1;
   }
   if (stacks_.size() >= max_stacks_ || frames.size() > max_frames_ - arena_.size()) {
     return std::nullopt;
@@ -83,7 +86,7 @@ std::optional<uint32_t> StackMap::Insert(const StackKey& key, std::span<const Fr
                           .key = key,
                           .dirty = false});
   arena_.insert(arena_.end(), frames.begin(), frames.end());
-  slots_[i] = Slot{hash, id};
+  slots_[i] = Slot{hash, id + 1};
   Add(id, count, weight);
   return first_id_ + id;
 }
