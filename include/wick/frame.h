@@ -10,6 +10,7 @@
 #define WICK_FRAME_H_
 
 #include <cstdint>
+#include <string_view>
 
 namespace wick {
 
@@ -17,7 +18,31 @@ enum class FrameKind : uint32_t {
   kUserFile = 0,  // binary = index in the binary table, value = file offset
   kKernel = 1,    // value = kernel address
   kUserRaw = 2,   // value = raw user address (no file); binary = pid (0 unknown), for JIT maps
+  kOffCpu = 3,    // synthetic leaf of an off-CPU stack: value = OffCpuReason, binary 0
 };
+
+// Why a thread was off the CPU (sched_switch's prev_state).
+enum class OffCpuReason : uint64_t {
+  kSleep = 1,
+  kIo = 2,
+  kRunnable = 3,
+  kStopped = 4,
+  kIdle = 5,
+  kOther = 6
+};
+
+// "sleep", "io", "runnable", "stopped", "idle", "other" (unknown values: "other").
+inline std::string_view OffCpuReasonName(uint64_t reason) {
+  switch (static_cast<OffCpuReason>(reason)) {
+    case OffCpuReason::kSleep: return "sleep";
+    case OffCpuReason::kIo: return "io";
+    case OffCpuReason::kRunnable: return "runnable";
+    case OffCpuReason::kStopped: return "stopped";
+    case OffCpuReason::kIdle: return "idle";
+    case OffCpuReason::kOther: break;
+  }
+  return "other";
+}
 
 struct Frame {
   uint64_t value = 0;

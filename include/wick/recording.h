@@ -63,7 +63,11 @@ struct RecordedStack {
   uint32_t pid = 0, tid = 0;  // of the sampled thread (0 in version-1 files and for idle)
   std::vector<Frame> frames;  // leaf first
   uint64_t count = 0;         // samples (sum of all count deltas in the file)
+  uint32_t event = 0;         // RecordedEventType id (0 before version 3)
+  uint64_t weight = 0;        // sum of the samples' periods (0 before version 3)
 };
+
+inline constexpr std::string_view kOffCpuEventName = "off-cpu";
 
 struct KernelSymbol {
   uint64_t address = 0;  // start address
