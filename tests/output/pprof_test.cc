@@ -362,6 +362,60 @@ TEST_F(PprofTest, GzipRoundTripsAndFileIsWritten) {
   EXPECT_NE(std::string(bad.message()).find("/nonexistent-dir/x.pb.gz"), std::string::npos);
 }
 
+// A wall profile has one sample type per value, wall the default (go tool pprof
+// -sample_index=cpu / off-cpu picks the others); an off-CPU reason frame is a Location of its
+// own without an address.
+TEST_F(PprofTest, WallProfileHasOneSampleTypePerValue) {
+  rec_.version = 3;
+  rec_.meta.sample_freq = 1000;
+  for (const char* name : {"cpu-clock", "off-cpu", "page-faults"}) {
+    rec_.event_types.push_back({static_cast<uint32_t>(rec_.event_types.size()), name, ""});
+  }
+  AddStack(0, {F("a"), F("main")}, 2);
+  rec_.stacks.back().weight = 2'000'000;
+  AddStack(0, {Frame{1, 0, FrameKind::kOffCpu}, F("b"), F("main")}, 3);
+  rec_.stacks.back().event = 1;
+  rec_.stacks.back().weight = 7'000'000;
+  AddStack(0, {F("c"), F("main")}, 9);  // page faults: not in the wall
+  rec_.stacks.back().event = 2;
+  rec_.stacks.back().weight = 9;
+  PprofOptions no_lines;
+  no_lines.lines = false;
+  const View v = Pprof(no_lines);
+  const std::vector<const Msg*> types = v.msg.Subs("sample_type");
+  ASSERT_EQ(types.size(), 4u);
+  const std::vector<std::pair<std::string, std::string>> expected = {{"samples", "count"},
+                                                                     {"wall", "nanoseconds"},
+                                                                     {"cpu", "nanoseconds"},
+                                                                     {"off-cpu", "nanoseconds"}};
+  for (size_t i = 0; i < types.size(); ++i) {
+    EXPECT_EQ(v.Str(types[i]->Get("type")), expected[i].first);
+    EXPECT_EQ(v.Str(types[i]->Get("unit")), expected[i].second);
+  }
+  EXPECT_EQ(v.Str(v.msg.Get("default_sample_type")), "wall");
+  EXPECT_EQ(v.Samples(), (std::vector<std::string>{
+                             "thread=known_tree_fp|a;main=2,2000000,2000000,0",
+                             "thread=known_tree_fp|[off-cpu: sleep];b;main=0,7000000,0,7000000",
+                         }));
+  const std::vector<const Msg*> period_type = v.msg.Subs("period_type");
+  ASSERT_EQ(period_type.size(), 1u);
+  EXPECT_EQ(v.Str(period_type[0]->Get("type")), "wall");
+  EXPECT_EQ(v.msg.Num("period"), 1000000u);
+  for (const auto& [id, loc] : v.locations) {
+    if (v.LocationName(id) == "[off-cpu: sleep]") {
+      EXPECT_EQ(loc->Num("address"), 0u);
+      EXPECT_EQ(loc->Num("mapping_id"), 0u);
+    }
+  }
+
+  // The cpu-clock profile of the same recording: samples and cpu, samples the default.
+  View clock;
+  clock.msg = Decode(EncodePprofProfile(ProfileOf(rec_, true, "cpu-clock"), no_lines));
+  clock.strings = clock.msg.All("string_table");
+  ASSERT_EQ(clock.msg.Subs("sample_type").size(), 2u);
+  EXPECT_EQ(clock.Str(clock.msg.Get("default_sample_type")), "samples");
+}
+
 TEST_F(PprofTest, EmptyRecordingIsAValidProfile) {
   const View v = Pprof();
   EXPECT_EQ(v.strings.size() >= 1 ? v.strings[0] : "missing", "");
