@@ -58,9 +58,18 @@ std::string EncodePprofProfile(const Profile& p, const PprofOptions& opts) {
     vt->set_type(strings.Intern(type));
     vt->set_unit(strings.Intern(unit));
   };
-  for (const ValueType& t : p.value_types)
+  for (const ValueType& t : p.value_types) {
     set_value_type(profile.add_sample_type(), t.type, t.unit);
-  profile.set_default_sample_type(strings.Intern(p.shown_type().type));
+  }
+  // pprof's default view: time where the profile has it (wall for wall, cpu for a clock event,
+  // as pprof users expect), else the shown count.
+  const ValueType* time = nullptr;
+  for (const ValueType& t : p.value_types) {
+    if (time == nullptr && t.nanoseconds()) time = &t;
+  }
+  if (p.shown_type().nanoseconds()) time = &p.shown_type();
+  profile.set_default_sample_type(
+      strings.Intern(time != nullptr ? time->type : p.shown_type().type));
 
   // Locations: the profile's, ids from 1. Functions: one per distinct (name, file).
   absl::flat_hash_map<std::pair<std::string, std::string>, uint64_t> function_ids;
@@ -167,11 +176,6 @@ std::string EncodePprofProfile(const Profile& p, const PprofOptions& opts) {
   profile.set_time_nanos(static_cast<int64_t>(p.meta.start_time_ns));
   profile.set_duration_nanos(static_cast<int64_t>(p.meta.duration_ns));
   // The period: of the clock samples where the profile counts time, else of the event.
-  const ValueType* time = nullptr;
-  for (const ValueType& t : p.value_types) {
-    if (time == nullptr && t.nanoseconds()) time = &t;
-  }
-  if (p.shown_type().nanoseconds()) time = &p.shown_type();
   if (time != nullptr && p.clock_period_ns != 0) {
     set_value_type(profile.mutable_period_type(), time->type, time->unit);
     profile.set_period(static_cast<int64_t>(p.clock_period_ns));

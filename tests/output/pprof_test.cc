@@ -408,12 +408,20 @@ TEST_F(PprofTest, WallProfileHasOneSampleTypePerValue) {
     }
   }
 
-  // The cpu-clock profile of the same recording: samples and cpu, samples the default.
+  // The cpu-clock profile of the same recording: samples and cpu, CPU time the default;
+  // page-faults: samples (the default) and faults.
   View clock;
   clock.msg = Decode(EncodePprofProfile(ProfileOf(rec_, true, "cpu-clock"), no_lines));
   clock.strings = clock.msg.All("string_table");
   ASSERT_EQ(clock.msg.Subs("sample_type").size(), 2u);
-  EXPECT_EQ(clock.Str(clock.msg.Get("default_sample_type")), "samples");
+  EXPECT_EQ(clock.Str(clock.msg.Get("default_sample_type")), "cpu");
+  View faults;
+  faults.msg = Decode(EncodePprofProfile(ProfileOf(rec_, true, "page-faults"), no_lines));
+  faults.strings = faults.msg.All("string_table");
+  const std::vector<const Msg*> fault_types = faults.msg.Subs("sample_type");
+  ASSERT_EQ(fault_types.size(), 2u);
+  EXPECT_EQ(faults.Str(fault_types[1]->Get("type")), "page-faults");
+  EXPECT_EQ(faults.Str(faults.msg.Get("default_sample_type")), "samples");
 }
 
 TEST_F(PprofTest, EmptyRecordingIsAValidProfile) {
