@@ -143,6 +143,17 @@ struct ThrottleRecord {
   uint64_t time = 0, id = 0, stream_id = 0;
 };
 
+// PERF_RECORD_SWITCH (attr.context_switch on a per-task event) and PERF_RECORD_SWITCH_CPU_WIDE
+// (the same on a per-CPU event). The task switching in or out is the sample_id trailer's
+// pid/tid (the kernel writes it from `current`: the task leaving the CPU for a switch-out, the
+// one arriving for a switch-in), so a record without a trailer says nothing about who.
+struct SwitchRecord {
+  bool out = false;      // misc & PERF_RECORD_MISC_SWITCH_OUT; else a switch-in
+  bool preempt = false;  // misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT: left the CPU runnable
+  // SWITCH_CPU_WIDE only: the task switched to (on a switch-out) or from (on a switch-in).
+  uint32_t next_prev_pid = 0, next_prev_tid = 0;
+};
+
 // One decoded record. Only the member matching `type` is filled; the others keep their
 // defaults. Types wick does not decode have only type/misc/size and `payload`.
 struct ParsedRecord {
@@ -157,6 +168,7 @@ struct ParsedRecord {
   LostRecord lost;
   LostSamplesRecord lost_samples;
   ThrottleRecord throttle;
+  SwitchRecord switch_;  // PERF_RECORD_SWITCH and PERF_RECORD_SWITCH_CPU_WIDE
   // Trailer of non-SAMPLE decoded types when fmt.sample_id_all.
   bool has_sample_id = false;
   SampleId sample_id;

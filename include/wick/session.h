@@ -56,6 +56,14 @@ struct RecordOptions {
   // read once when the run ends; the recording holds the newest samples that fit in
   // mmap_pages per CPU. Nothing is written to the file before the end.
   bool overwrite = false;
+  // --off-cpu: also record where the targets block. sched:sched_switch is sampled (with the
+  // stack of the thread leaving the CPU and its prev_state) together with context-switch
+  // records (the switch-in times); each block off the CPU is charged to its switch-out stack,
+  // under a [off-cpu: REASON] leaf frame, in the "off-cpu" event (weight: nanoseconds). Needs
+  // callchain; refused with overwrite. Blocks shorter than off_cpu_min_ns are dropped (in
+  // user space: the kernel does not know a block's length when it switches out), counted.
+  bool off_cpu = false;
+  uint64_t off_cpu_min_ns = 0;
   std::string output = "wick.data";
   // An existing recording at `output` (or OUTPUT.N) is kept as OUTPUT.old; any other file
   // there is refused unless `force` (-f).
@@ -91,6 +99,8 @@ struct RecordSummary {
   // the newest sample every CPU's ring still reached.
   bool overwrite = false;
   bool overwrite_wrapped = false;
+  // --off-cpu: the run's switches, off-CPU time per reason etc. are in `stats` (off_cpu_*).
+  bool off_cpu = false;
   uint64_t overwrite_kept_ns = 0;
   // Set when writing the recording failed (ENOSPC): the file was cut back to its last
   // complete chunk, which holds `samples_written` samples; `samples_not_written` were lost.

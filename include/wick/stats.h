@@ -4,7 +4,8 @@
 // A Stats is a plain array of uint64_t owned by whoever runs the session; it is not
 // thread-safe (each reader owns one and they are summed with Merge()). Adding a counter
 // means adding one line to WICK_STATS below; its name is stored in recordings by name, so
-// names are stable once released.
+// names are stable once released. A name ending in "_ns" counts nanoseconds (printed as
+// seconds).
 #ifndef WICK_STATS_H_
 #define WICK_STATS_H_
 
@@ -81,7 +82,32 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
   X(kCountersScaled, "counters_scaled", kInfo,                                                    \
     "counters the kernel multiplexed: counted part of the time, scaled to all of it")             \
   X(kCountersNotCounted, "counters_not_counted", kDataLoss,                                       \
-    "counters that never ran (more events than the PMU has counters?)")
+    "counters that never ran (more events than the PMU has counters?)")                           \
+  X(kOffCpuSwitches, "off_cpu_switches", kInfo,                                                   \
+    "times a recorded thread left the CPU (--off-cpu: sched_switch samples)")                     \
+  X(kOffCpuBlocks, "off_cpu_blocks", kInfo,                                                       \
+    "times off the CPU charged to the stack that left it (a switch-out paired with its "          \
+    "switch-in)")                                                                                 \
+  X(kOffCpuSleepNs, "off_cpu_sleep_ns", kInfo, "off the CPU sleeping (S)")                        \
+  X(kOffCpuIoNs, "off_cpu_io_ns", kInfo, "off the CPU in uninterruptible waits, mostly I/O (D)")  \
+  X(kOffCpuRunnableNs, "off_cpu_runnable_ns", kInfo,                                              \
+    "off the CPU while runnable, waiting for a CPU (R, R+: preempted)")                           \
+  X(kOffCpuStoppedNs, "off_cpu_stopped_ns", kInfo, "off the CPU stopped or traced (T, t)")        \
+  X(kOffCpuIdleNs, "off_cpu_idle_ns", kInfo, "off the CPU idle (I: kernel threads)")              \
+  X(kOffCpuOtherNs, "off_cpu_other_ns", kInfo, "off the CPU in other states (P, ...)")            \
+  X(kOffCpuOpenAtEnd, "off_cpu_open_at_end", kInfo,                                               \
+    "threads still off the CPU when recording stopped, charged up to the stop")                   \
+  X(kOffCpuUnpaired, "off_cpu_unpaired", kDataLoss,                                               \
+    "switches whose other half was lost (lost records): not charged, never guessed")              \
+  X(kOffCpuFirstSwitchIn, "off_cpu_first_switch_ins", kInfo,                                      \
+    "switch-ins of threads not seen leaving the CPU before (off it when recording started, or "   \
+    "new): nothing to charge")                                                                    \
+  X(kOffCpuExitSwitches, "off_cpu_exit_switches", kInfo,                                          \
+    "last switches of exiting threads (X, Z): nothing to charge")                                 \
+  X(kOffCpuShortDropped, "off_cpu_short_dropped", kInfo,                                          \
+    "times off the CPU shorter than --off-cpu-min, dropped")                                      \
+  X(kOffCpuShortDroppedNs, "off_cpu_short_dropped_ns", kInfo,                                     \
+    "off the CPU in blocks shorter than --off-cpu-min, dropped")
 
 enum class Stat : uint16_t {
 #define WICK_STAT_ENUM(id, name, sev, desc) id,

@@ -45,7 +45,10 @@ std::vector<std::string> FormatStats(const Stats& stats, std::span<const Stat> s
           std::find(skip.begin(), skip.end(), stat) != skip.end()) {
         continue;
       }
-      std::string line = absl::StrCat(value, " ", std::string(info.description));
+      // Counters of nanoseconds (names ending in _ns) read better as seconds.
+      std::string line = info.name.ends_with("_ns")
+                             ? absl::StrFormat("%.3f s %s", double(value) / 1e9, info.description)
+                             : absl::StrCat(value, " ", std::string(info.description));
       if (i >= static_cast<size_t>(Stat::kUnwindComplete) &&
           i <= static_cast<size_t>(Stat::kUnwindError)) {
         absl::StrAppend(&line, absl::StrFormat(" (%.1f%% of unwinds)",

@@ -47,6 +47,10 @@ const char* RecordName(uint32_t type) {
       return "THROTTLE";
     case PERF_RECORD_UNTHROTTLE:
       return "UNTHROTTLE";
+    case PERF_RECORD_SWITCH:
+      return "SWITCH";
+    case PERF_RECORD_SWITCH_CPU_WIDE:
+      return "SWITCH_CPU_WIDE";
     default:
       return "record";
   }
@@ -256,6 +260,17 @@ absl::Status ParseFields(uint32_t type, uint16_t misc, std::span<const std::byte
       ThrottleRecord& t = out->throttle;
       if (!(r.Read(&t.time) && r.Read(&t.id) && r.Read(&t.stream_id))) {
         return Truncated(type, "time/id/stream_id");
+      }
+      return absl::OkStatus();
+    }
+    case PERF_RECORD_SWITCH:
+    case PERF_RECORD_SWITCH_CPU_WIDE: {
+      SwitchRecord& s = out->switch_;
+      s.out = (misc & PERF_RECORD_MISC_SWITCH_OUT) != 0;
+      s.preempt = (misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT) != 0;
+      if (type == PERF_RECORD_SWITCH_CPU_WIDE &&
+          !(r.Read(&s.next_prev_pid) && r.Read(&s.next_prev_tid))) {
+        return Truncated(type, "next_prev_pid/next_prev_tid");
       }
       return absl::OkStatus();
     }

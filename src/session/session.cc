@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "launcher.h"
+#include "off_cpu.h"
 #include "proc_util.h"
 #include "stack_builder.h"
 #include "wick/event_spec.h"
@@ -40,6 +41,7 @@
 #include "wick/stack_map.h"
 #include "wick/status.h"
 #include "wick/trace_event.h"
+#include "wick/trace_format.h"
 #include "wick/tracefs.h"
 #include "wick/unwinder.h"
 
@@ -105,7 +107,7 @@ struct CpuReader {
   bool in_epoll = false;
 };
 
-class Session : public RecordSession {
+class Session : public RecordSession, private OffCpuCharger {
  public:
   explicit Session(const RecordOptions& options) : options_(options) {}
 
@@ -149,9 +151,20 @@ class Session : public RecordSession {
     std::string filter;
     std::optional<TracepointName> tracepoint;
     uint64_t samples = 0;
+    // --off-cpu's sched:sched_switch: its samples are switch-outs, neither trace samples nor
+    // stacks of their own.
+    bool off_cpu_switch = false;
   };
   absl::Status ResolveEventTypes(const SamplingOptions& so);
+  // --off-cpu: sched:sched_switch, with context-switch records, after the -e events.
+  absl::Status AddSchedSwitchType(const SamplingOptions& so);
   std::string EventNames() const;
+  // --off-cpu: a target thread left the CPU (a sched_switch sample).
+  void OnSwitchOut(CpuReader& r, const ParsedRecord& rec);
+  // OffCpuCharger: a block off the CPU ended; `stack` (built with count 0) grows by it.
+  void Charge(uint32_t stack, uint64_t ns) override {
+    if (stack != kNoStack) stacks_->AddTo(stack, 1, ns);
+  }
 
   RecordOptions options_;
   KernelCaps caps_;
@@ -183,6 +196,12 @@ class Session : public RecordSession {
   // Pids of the raw frames of stacks a renewed map dropped, for the JIT maps at the end.
   std::vector<uint32_t> jit_pids_;
   size_t next_renew_check_ = kRenewMinStacks;
+
+  // --off-cpu: where prev_state lies in sched_switch's raw data, the pairing of switch-outs
+  // and switch-ins, and the id of the "off-cpu" event type (after every opened one).
+  std::optional<SchedSwitchLayout> switch_layout_;
+  std::unique_ptr<OffCpuPairing> off_cpu_;
+  uint32_t off_cpu_event_ = 0;
 
   ScopedFd epoll_fd_, stop_fd_, timer_fd_, snapshot_fd_;
   RecordingMeta meta_;
@@ -247,6 +266,7 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
       types_.push_back(std::move(type));
     }
   }
+  if (options_.off_cpu) WICK_RETURN_IF_ERROR(AddSchedSwitchType(so));
   // One sample_type for all, so that every record parses with one SampleFormat; the
   // identifier says which event a sample belongs to.
   uint64_t sample_type = 0;
@@ -287,8 +307,60 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
   return ValidateSampleFormat(format_);
 }
 
+absl::Status Session::AddSchedSwitchType(const SamplingOptions& so) {
+  constexpr std::string_view kSchedSwitch = "sched:sched_switch";
+  for (const EventType& t : types_) {
+    if (t.name == kSchedSwitch) {
+      return absl::InvalidArgumentError(
+          "--off-cpu records sched:sched_switch itself: drop -e sched:sched_switch");
+    }
+  }
+  if (!tracefs_) {
+    WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
+    tracefs_.emplace(std::move(tracefs));
+  }
+  WICK_ASSIGN_OR_RETURN(std::string format_text, ReadSchedSwitchFormat(*tracefs_));
+  WICK_ASSIGN_OR_RETURN(TraceFormat format, TraceFormat::Parse(format_text));
+  WICK_ASSIGN_OR_RETURN(switch_layout_, SchedSwitchLayout::FromFormat(format));
+  WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(kSchedSwitch));
+  WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
+                        ResolveTraceEvents(spec, caps_, &*tracefs_));
+  if (resolved.size() != 1) {
+    return absl::NotFoundError("--off-cpu: sched:sched_switch resolved to no single tracepoint");
+  }
+  EventType type;
+  type.name = resolved[0].event.name;
+  type.off_cpu_switch = true;
+  type.tracepoint = TracepointName{"sched", "sched_switch"};
+  WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(resolved[0].event, spec, so, caps_));
+  type.trace = std::move(resolved[0]);
+  ApplyTraceEvent(type.trace, &type.attr);
+  // Every switch, whatever -c the on-CPU events sample by.
+  type.attr.freq = 0;
+  type.attr.sample_period = 1;
+  // PERF_RECORD_SWITCH(_CPU_WIDE): the switch-in times that end each block.
+  type.attr.context_switch = 1;
+  types_.push_back(std::move(type));
+  return absl::OkStatus();
+}
+
 absl::Status Session::Init() {
   WICK_ASSIGN_OR_RETURN(caps_, KernelCaps::Probe());
+  if (options_.off_cpu) {
+    if (!options_.callchain) {
+      return absl::InvalidArgumentError(
+          "--off-cpu needs the stacks that block: add -g or --call-graph dwarf");
+    }
+    if (options_.overwrite) {
+      return absl::InvalidArgumentError(
+          "--off-cpu cannot be combined with --overwrite: the flight recorder reads its rings "
+          "only at the end, when the switch-outs of the oldest blocks are overwritten while their "
+          "switch-ins are kept, so off-CPU times would be partial; record without --overwrite");
+    }
+    WICK_RETURN_IF_ERROR(CheckOffCpuRights(caps_));
+    off_cpu_ = std::make_unique<OffCpuPairing>(&stats_, static_cast<OffCpuCharger*>(this),
+                                               options_.off_cpu_min_ns);
+  }
 
   // DWARF samples carry a stack copy each: give them room (4 MiB per CPU by default).
   if (options_.mmap_pages == 0) options_.mmap_pages = options_.dwarf_stack_size ? 1024 : 128;
@@ -334,6 +406,7 @@ absl::Status Session::Init() {
   so.wakeup_watermark_bytes = uint32_t(ring_bytes / 4);
   so.sample_id_all = true;
   WICK_RETURN_IF_ERROR(ResolveEventTypes(so));
+  off_cpu_event_ = static_cast<uint32_t>(types_.size());
   max_stack_ = options_.max_stack ? options_.max_stack : caps_.perf_event_max_stack;
 
   processes_ = std::make_unique<ProcessTable>(&stats_);
@@ -434,6 +507,8 @@ void Session::AddEventTypes(RecordingWriter& writer) {
   for (uint32_t i = 0; i < types_.size(); ++i) {
     writer.AddEventType(i, types_[i].name, types_[i].trace.format_text);
   }
+  // The off-CPU stacks' own event, never opened: its weights are nanoseconds off the CPU.
+  if (off_cpu_) writer.AddEventType(off_cpu_event_, std::string(kOffCpuEventName), "");
 }
 
 absl::Status Session::AddToEpoll(int fd, uint64_t tag) {
@@ -505,6 +580,17 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
         EventType& type = types_[type_index];
         auto ev = open(type.attr, task, type.name, &gone);
         if (gone) break;
+        if (!ev.ok() && type.off_cpu_switch && absl::IsInvalidArgument(ev.status())) {
+          // A kernel before 4.3 refuses the context_switch bit (a reserved bit to it): if
+          // the tracepoint opens without it, that is what is missing.
+          perf_event_attr without = type.attr;
+          without.context_switch = 0;
+          if (PerfEvent::Open(without, task, cpu, -1, type.name).ok()) {
+            return absl::UnimplementedError(
+                "--off-cpu needs context-switch records (perf_event_attr.context_switch, Linux "
+                "4.3+) for the times threads come back on a CPU, and this kernel refuses them");
+          }
+        }
         if (!ev.ok()) return ev.status();
         if (type.tracepoint && !type.filter.empty()) {
           WICK_RETURN_IF_ERROR(SetFilter(*ev, type.filter, type.trace.format.get(),
@@ -564,8 +650,17 @@ void Session::MaybeRenewStackMap() {
   AddRawFramePids(*stacks_, &jit_pids_);
   std::sort(jit_pids_.begin(), jit_pids_.end());
   jit_pids_.erase(std::unique(jit_pids_.begin(), jit_pids_.end()), jit_pids_.end());
-  stacks_ = std::make_unique<StackMap>(kMaxFrames, kMaxStacks, nullptr,
-                                       static_cast<uint32_t>(stacks_->size()));
+  auto fresh = std::make_unique<StackMap>(kMaxFrames, kMaxStacks, nullptr,
+                                          static_cast<uint32_t>(stacks_->size()));
+  if (off_cpu_) {
+    // Blocks still open are charged at their switch-in: their stacks move to the new map.
+    off_cpu_->RemapPendingStacks([&](uint32_t old) {
+      const StackKey key{stacks_->Event(old), stacks_->Comm(old), stacks_->Pid(old),
+                         stacks_->Tid(old)};
+      return fresh->Insert(key, stacks_->Frames(old), 0, 0).value_or(kNoStack);
+    });
+  }
+  stacks_ = std::move(fresh);
   for (auto& r : readers_) r->builder->set_stack_map(stacks_.get());
   next_renew_check_ = kRenewMinStacks;
   stats_.Add(Stat::kStackMapRenewals);
@@ -729,15 +824,22 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
   switch (rec.type) {
     case PERF_RECORD_SAMPLE: {
       auto it = type_of_id_.find(rec.sample.identifier);
-      // Each event's stacks are its own (a page fault is not a millisecond of CPU); the
-      // period weighs the sample: ns for clock events, events counted for the others.
+      // Each event's stacks are its own (a page fault is not a millisecond of CPU); the period
+      // weighs the sample: ns for clock events, events counted for the others.
       StackBuilder::SampleTarget target;
       target.event = it == type_of_id_.end() ? 0 : it->second;
       target.weight = rec.sample.period;
-      const StackBuilder::SampleIds ids = r.builder->OnSample(rec, target);
-      if (it == type_of_id_.end()) break;
+      if (it == type_of_id_.end()) {
+        r.builder->OnSample(rec, target);
+        break;
+      }
       EventType& type = types_[it->second];
       ++type.samples;
+      if (type.off_cpu_switch) {
+        OnSwitchOut(r, rec);
+        break;
+      }
+      const StackBuilder::SampleIds ids = r.builder->OnSample(rec, target);
       if (type.is_trace) {
         // What `wick script` prints: every hit of a trace event, with its payload.
         const SampleRecord& s = rec.sample;
@@ -773,6 +875,7 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
       break;
     case PERF_RECORD_EXIT:
       processes_->OnExit(rec.fork_exit.pid, rec.fork_exit.tid);
+      if (off_cpu_) off_cpu_->OnExit(rec.fork_exit.tid);
       if (rec.fork_exit.pid == rec.fork_exit.tid) {
         if (unwinder_) unwinder_->ForgetProcess(pid_t(rec.fork_exit.pid));
       }
@@ -780,6 +883,16 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
     case PERF_RECORD_LOST:
       stats_.Add(Stat::kLostRecords);
       stats_.Add(Stat::kLostSamples, rec.lost.lost);
+      if (off_cpu_) off_cpu_->OnLost(RecordTime(rec));
+      break;
+    case PERF_RECORD_SWITCH:
+    case PERF_RECORD_SWITCH_CPU_WIDE:
+      // Switch-outs come as sched_switch samples (with their stack and prev_state); the
+      // records give the switch-ins. pid 0 is a CPU's idle task.
+      if (off_cpu_ && !rec.switch_.out && rec.has_sample_id && rec.sample_id.pid != 0 &&
+          rec.sample_id.pid != UINT32_MAX) {
+        off_cpu_->OnSwitchIn(rec.sample_id.tid, rec.sample_id.time);
+      }
       break;
     case PERF_RECORD_LOST_SAMPLES:
       stats_.Add(Stat::kLostSamplesNoBuffer, rec.lost_samples.lost);
@@ -794,6 +907,30 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
       stats_.Add(Stat::kUnknownRecords);
       break;
   }
+}
+
+void Session::OnSwitchOut(CpuReader& r, const ParsedRecord& rec) {
+  const SampleRecord& s = rec.sample;
+  // The idle task (pid 0) is not off the CPU; -1: a task past the point of its exit.
+  if (s.pid == 0 || s.pid == UINT32_MAX) return;
+  const std::optional<uint64_t> prev_state = switch_layout_->ReadPrevState(s.raw);
+  if (!prev_state) {
+    stats_.Add(Stat::kMalformedRecords);
+    return;
+  }
+  const SwitchOutState state = switch_layout_->Classify(*prev_state);
+  if (state.exiting) {
+    stats_.Add(Stat::kOffCpuExitSwitches);
+    return;
+  }
+  // The stack that blocked, under its reason; count and weight come with the switch-in.
+  const StackBuilder::SampleIds ids = r.builder->OnSample(
+      rec, {.event = off_cpu_event_,
+            .count = 0,
+            .weight = 0,
+            .leaf = Frame{static_cast<uint64_t>(state.reason), 0, FrameKind::kOffCpu}});
+  if (ids.stack == kNoStack) return;  // the map is full (counted)
+  off_cpu_->OnSwitchOut(s.tid, s.time, ids.stack, state.reason);
 }
 
 absl::Status Session::FlushToFile() {
@@ -948,7 +1085,8 @@ absl::StatusOr<RecordSummary> Session::Run() {
     }
   }
 
-  // Stop sampling, then read what is left.
+  // Stop sampling, then read what is left. Threads still off the CPU are charged up to now.
+  const uint64_t stop_ns = MonotonicNs();
   for (PerfEvent& ev : events_) (void)ev.Disable();
   // A stop request that came with the targets' exit (Ctrl-C in a terminal signals the
   // command too, and its exit may be seen first) still ended the run.
@@ -970,6 +1108,8 @@ absl::StatusOr<RecordSummary> Session::Run() {
     summary.command_stopped = true;
   }
   DrainAll(/*final=*/true);
+  if (off_cpu_) off_cpu_->Finish(stop_ns);
+  summary.off_cpu = options_.off_cpu;
   const uint64_t duration_ns = MonotonicNs() - start_ns;
   summary.overwrite = options_.overwrite;
   if (options_.overwrite) SnapshotBackwardRings(&summary, /*resume=*/false);

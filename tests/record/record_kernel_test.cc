@@ -12,8 +12,10 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -267,6 +269,143 @@ TEST(RecordKernelTest, RegsAndStackUserOfThisKernel) {
   ASSERT_EQ(ioctl(fd->get(), PERF_EVENT_IOC_DISABLE, 0), 0);
   EXPECT_EQ(parse_errors, 0) << first_error;
   EXPECT_GE(samples, 1);
+}
+
+// A dummy event asking only for context-switch records, with pid/tid, time and cpu in their
+// sample_id trailer.
+perf_event_attr SwitchAttr() {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_DUMMY;
+  attr.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU;
+  attr.sample_id_all = 1;
+  attr.context_switch = 1;
+  attr.disabled = 1;
+  return attr;
+}
+
+// 20 sleeps of 1 ms: at least 20 switches out and back in.
+void Sleep20() {
+  for (int i = 0; i < 20; ++i) {
+    timespec ts{0, 1'000'000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// PERF_RECORD_SWITCH (per-task, attr.context_switch) as --off-cpu reads it: the test thread
+// sleeps 20 times; its records, merged by time, alternate out / in, each naming our thread in
+// the sample_id trailer.
+TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
+  perf_event_attr attr = SwitchAttr();
+  const SampleFormat fmt = SampleFormat::FromAttr(attr);
+  std::vector<ScopedFd> fds;
+  std::vector<MappedRing> mapped;
+  std::vector<RingBuffer*> rings;
+  mapped.reserve(1024);
+  for (int cpu = 0; cpu < sysconf(_SC_NPROCESSORS_CONF); ++cpu) {
+    auto fd = OpenSelf(attr, cpu);
+    if (!fd.ok()) {
+      if (errno == ENODEV) continue;
+      WICK_SKIP_OR_FAIL(fd.status().ToString());
+    }
+    WICK_ASSERT_OK_AND_ASSIGN(MappedRing ring, MappedRing::Map(fd->get(), 16));
+    fds.push_back(std::move(*fd));
+    mapped.push_back(std::move(ring));
+    rings.push_back(&mapped.back().ring());
+  }
+  ASSERT_FALSE(rings.empty());
+  const uint32_t self = static_cast<uint32_t>(syscall(SYS_gettid));
+  struct Switch {
+    uint64_t time;
+    bool out;
+  };
+  std::vector<Switch> switches;
+  int parse_errors = 0, foreign = 0;
+  for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
+  RunAndDrain(rings, std::chrono::milliseconds(100), Sleep20, [&](std::span<const std::byte> rec) {
+    ParsedRecord r;
+    if (!ParseRecord(rec, fmt, &r).ok()) {
+      ++parse_errors;
+      return;
+    }
+    if (r.type != PERF_RECORD_SWITCH) return;
+    ASSERT_TRUE(r.has_sample_id);
+    if (r.sample_id.tid != self) ++foreign;
+    switches.push_back({r.sample_id.time, r.switch_.out});
+  });
+  for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0), 0);
+  EXPECT_EQ(parse_errors, 0);
+  EXPECT_EQ(foreign, 0);  // a per-task event sees its own task's switches only
+  std::sort(switches.begin(), switches.end(),
+            [](const Switch& a, const Switch& b) { return a.time < b.time; });
+  int outs = 0, ins = 0, repeats = 0;
+  for (size_t i = 0; i < switches.size(); ++i) {
+    (switches[i].out ? outs : ins) += 1;
+    if (i > 0 && switches[i].out == switches[i - 1].out) ++repeats;
+  }
+  EXPECT_GE(outs, 20);
+  EXPECT_GE(ins, 20);
+  EXPECT_EQ(repeats, 0);
+}
+
+// PERF_RECORD_SWITCH_CPU_WIDE (--off-cpu -a): on each CPU, the task our thread switched to
+// (next_prev_tid of our switch-out) is the one whose switch-in comes next on that CPU.
+TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
+  perf_event_attr attr = SwitchAttr();
+  const SampleFormat fmt = SampleFormat::FromAttr(attr);
+  std::vector<ScopedFd> fds;
+  std::vector<MappedRing> mapped;
+  mapped.reserve(1024);
+  std::vector<RingBuffer*> rings;
+  for (int cpu = 0; cpu < sysconf(_SC_NPROCESSORS_CONF); ++cpu) {
+    int fd =
+        static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      if (errno == ENODEV) continue;
+      WICK_SKIP_OR_FAIL(std::string("CPU-wide perf_event_open: ") + strerror(errno));
+    }
+    fds.emplace_back(fd);
+    WICK_ASSERT_OK_AND_ASSIGN(MappedRing ring, MappedRing::Map(fd, 64));
+    mapped.push_back(std::move(ring));
+    rings.push_back(&mapped.back().ring());
+  }
+  ASSERT_FALSE(rings.empty());
+  const uint32_t self = static_cast<uint32_t>(syscall(SYS_gettid));
+  // Per CPU: the tid our last switch-out there handed the CPU to (-1: none pending).
+  std::map<uint32_t, int64_t> handed_to;
+  int outs = 0, ins = 0, handoffs_checked = 0, handoffs_wrong = 0, parse_errors = 0;
+  for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
+  RunAndDrain(rings, std::chrono::milliseconds(100), Sleep20, [&](std::span<const std::byte> rec) {
+    ParsedRecord r;
+    if (!ParseRecord(rec, fmt, &r).ok()) {
+      ++parse_errors;
+      return;
+    }
+    if (r.type == PERF_RECORD_SWITCH) ADD_FAILURE() << "a CPU-wide event wrote PERF_RECORD_SWITCH";
+    if (r.type != PERF_RECORD_SWITCH_CPU_WIDE) return;
+    ASSERT_TRUE(r.has_sample_id);
+    const uint32_t cpu = r.sample_id.cpu;
+    if (!r.switch_.out) {
+      auto it = handed_to.find(cpu);
+      if (it != handed_to.end() && it->second >= 0) {
+        ++handoffs_checked;
+        if (r.sample_id.tid != static_cast<uint32_t>(it->second)) ++handoffs_wrong;
+        it->second = -1;
+      }
+      if (r.sample_id.tid == self) ++ins;
+    } else if (r.sample_id.tid == self) {
+      ++outs;
+      handed_to[cpu] = r.switch_.next_prev_tid;
+      EXPECT_NE(r.switch_.next_prev_tid, self);
+    }
+  });
+  for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0), 0);
+  EXPECT_EQ(parse_errors, 0);
+  EXPECT_GE(outs, 20);
+  EXPECT_GE(ins, 20);
+  EXPECT_GE(handoffs_checked, 20);
+  EXPECT_EQ(handoffs_wrong, 0);
 }
 
 }  // namespace

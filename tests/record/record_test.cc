@@ -529,6 +529,44 @@ TEST(ParseRecordTest, LostLostSamplesThrottle) {
   }
 }
 
+// PERF_RECORD_SWITCH (per-task) carries only the trailer; SWITCH_CPU_WIDE adds the other
+// task. misc says in or out, and whether the task left the CPU runnable (preempted).
+TEST(ParseRecordTest, SwitchAndSwitchCpuWide) {
+  SampleFormat fmt{kAllIds, 0, true, 0};
+  ParsedRecord r;
+  Builder in(PERF_RECORD_SWITCH);
+  in.SampleId(fmt.sample_type, kId);
+  WICK_ASSERT_OK(ParseRecord(in.Finish(), fmt, &r));
+  EXPECT_EQ(r.type, uint32_t{PERF_RECORD_SWITCH});
+  EXPECT_FALSE(r.switch_.out);
+  EXPECT_FALSE(r.switch_.preempt);
+  EXPECT_EQ(r.switch_.next_prev_pid, 0u);
+  ExpectId(r);
+
+  Builder out(PERF_RECORD_SWITCH,
+              PERF_RECORD_MISC_SWITCH_OUT | PERF_RECORD_MISC_SWITCH_OUT_PREEMPT);
+  out.SampleId(fmt.sample_type, kId);
+  WICK_ASSERT_OK(ParseRecord(out.Finish(), fmt, &r));
+  EXPECT_TRUE(r.switch_.out);
+  EXPECT_TRUE(r.switch_.preempt);
+  ExpectId(r);
+
+  Builder wide(PERF_RECORD_SWITCH_CPU_WIDE, PERF_RECORD_MISC_SWITCH_OUT);
+  wide.U32(300).U32(301).SampleId(fmt.sample_type, kId);
+  WICK_ASSERT_OK(ParseRecord(wide.Finish(), fmt, &r));
+  EXPECT_EQ(r.type, uint32_t{PERF_RECORD_SWITCH_CPU_WIDE});
+  EXPECT_TRUE(r.switch_.out);
+  EXPECT_FALSE(r.switch_.preempt);
+  EXPECT_EQ(r.switch_.next_prev_pid, 300u);
+  EXPECT_EQ(r.switch_.next_prev_tid, 301u);
+  ExpectId(r);
+
+  // A CPU-wide record without its pid/tid before the trailer is malformed.
+  Builder cut(PERF_RECORD_SWITCH_CPU_WIDE);
+  cut.U32(300).SampleId(fmt.sample_type, kId);
+  EXPECT_EQ(ParseRecord(cut.Finish(), fmt, &r).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ParseRecordTest, UnknownAndUndecodedTypesPassThrough) {
   SampleFormat fmt{PERF_SAMPLE_TID | PERF_SAMPLE_TIME, 0, true, 0};
   ParsedRecord r;

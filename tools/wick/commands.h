@@ -37,6 +37,8 @@ struct RecordFlags {
   double duration = 0;
   std::string mmap_pages;
   bool overwrite = false;
+  bool off_cpu = false;
+  std::string off_cpu_min;  // --off-cpu-min USEC, checked by RunRecord
   std::string output = "wick.data";
   bool force = false;
   std::vector<std::string> command;

@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "commands.h"
+#include "wick/frame.h"
 #include "wick/kernel_symbols.h"
 #include "wick/ring_buffer.h"
 #include "wick/session.h"
@@ -69,6 +71,44 @@ std::string HumanBytes(uint64_t bytes) {
   return absl::StrFormat("%.1f MiB", bytes / (1024.0 * 1024.0));
 }
 
+// The off-CPU counters PrintOffCpuSummary says in its own lines.
+constexpr Stat kOffCpuSummaryStats[] = {
+    Stat::kOffCpuSwitches,     Stat::kOffCpuBlocks,        Stat::kOffCpuSleepNs,
+    Stat::kOffCpuIoNs,         Stat::kOffCpuRunnableNs,    Stat::kOffCpuStoppedNs,
+    Stat::kOffCpuIdleNs,       Stat::kOffCpuOtherNs,       Stat::kOffCpuUnpaired,
+    Stat::kOffCpuShortDropped, Stat::kOffCpuShortDroppedNs};
+
+// --off-cpu: where the time off the CPU went, and what could not be counted.
+void PrintOffCpuSummary(const Stats& st) {
+  constexpr std::pair<OffCpuReason, Stat> kReasons[] = {
+      {OffCpuReason::kSleep, Stat::kOffCpuSleepNs},
+      {OffCpuReason::kIo, Stat::kOffCpuIoNs},
+      {OffCpuReason::kRunnable, Stat::kOffCpuRunnableNs},
+      {OffCpuReason::kStopped, Stat::kOffCpuStoppedNs},
+      {OffCpuReason::kIdle, Stat::kOffCpuIdleNs},
+      {OffCpuReason::kOther, Stat::kOffCpuOtherNs}};
+  uint64_t total = 0;
+  std::string reasons;
+  for (auto [reason, stat] : kReasons) {
+    total += st.Get(stat);
+    if (st.Get(stat) == 0) continue;
+    const std::string_view name = OffCpuReasonName(uint64_t(reason));
+    absl::StrAppend(&reasons, reasons.empty() ? "" : ", ",
+                    absl::string_view(name.data(), name.size()),
+                    absl::StrFormat(" %.3f s", st.Get(stat) / 1e9));
+  }
+  std::fprintf(stderr, "wick record: off-CPU: %.3f s in %" PRIu64 " blocks%s%s%s\n", total / 1e9,
+               st.Get(Stat::kOffCpuBlocks), reasons.empty() ? "" : " (", reasons.c_str(),
+               reasons.empty() ? "" : ")");
+  std::fprintf(stderr,
+               "wick record: off-CPU: %" PRIu64 " switches, %" PRIu64
+               " unpaired (a lost record took the other half), %" PRIu64
+               " blocks dropped by --off-cpu-min (%.3f s), %" PRIu64 " lost records\n",
+               st.Get(Stat::kOffCpuSwitches), st.Get(Stat::kOffCpuUnpaired),
+               st.Get(Stat::kOffCpuShortDropped), st.Get(Stat::kOffCpuShortDroppedNs) / 1e9,
+               st.Get(Stat::kLostRecords));
+}
+
 void PrintSummary(const RecordSummary& s, const std::string& output) {
   const Stats& st = s.stats;
   uint64_t samples = st.Get(Stat::kSamples);
@@ -111,6 +151,7 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
       std::fprintf(stderr, "wick record:   %" PRIu64 " samples of %s\n", count, name.c_str());
     }
   }
+  if (s.off_cpu) PrintOffCpuSummary(st);
   // A share of the run only means something over a run long enough to amortize start-up.
   if (s.duration_ns >= 500'000'000) {
     std::fprintf(stderr, "wick record: wick's own CPU time: %.3f s (%.2f%% of one CPU)\n",
@@ -120,9 +161,11 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
   }
   // Every other non-zero counter, with what it means (DWARF unwinds: how many reached the
   // root and why the others stopped).
-  PrintStats("record", st,
-             {Stat::kSamples, Stat::kLostSamples, Stat::kLostSamplesNoBuffer, Stat::kThrottle,
-              Stat::kFramesNoBuildId});
+  std::vector<Stat> said = {Stat::kSamples, Stat::kLostSamples, Stat::kLostSamplesNoBuffer,
+                            Stat::kThrottle, Stat::kFramesNoBuildId};
+  if (s.off_cpu)
+    said.insert(said.end(), std::begin(kOffCpuSummaryStats), std::end(kOffCpuSummaryStats));
+  for (const std::string& line : FormatStats(st, said)) PrintError("record", line);
 }
 
 }  // namespace
@@ -225,6 +268,13 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_flag("--overwrite", f.overwrite,
                 "Flight recorder: keep only the newest samples that fit in the ring buffers "
                 "(-m pages per CPU), read when the run ends");
+  rec->add_flag("--off-cpu", f.off_cpu,
+                "Also record where the targets wait off the CPU (sleep, I/O, runnable) with the "
+                "stack that blocked: sched:sched_switch plus context-switch records; needs -g or "
+                "--call-graph dwarf");
+  rec->add_option("--off-cpu-min", f.off_cpu_min,
+                  "With --off-cpu: drop blocks shorter than USEC microseconds (default 0; "
+                  "counted in the summary)");
   rec->add_option("-o,--output", f.output,
                   "Recording file (default wick.data; a previous recording there is kept as "
                   "FILE.old)");
@@ -368,6 +418,21 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
     opts.mmap_pages = static_cast<uint32_t>(pages);
   }
   opts.overwrite = f.overwrite;
+  if (!f.off_cpu_min.empty()) {
+    uint64_t usec = 0;
+    if (!f.off_cpu) {
+      PrintError("record", "--off-cpu-min needs --off-cpu");
+      return 2;
+    }
+    if (!absl::SimpleAtoi(f.off_cpu_min, &usec) || usec > UINT64_MAX / 1000) {
+      PrintError("record", "--off-cpu-min '" + f.off_cpu_min +
+                               "': expected a number of microseconds, 0 or more (e.g. "
+                               "--off-cpu-min 100)");
+      return 2;
+    }
+    opts.off_cpu_min_ns = usec * 1000;
+  }
+  opts.off_cpu = f.off_cpu;
   opts.output = f.output;
   opts.force = f.force;
   opts.command_line = command_line;
