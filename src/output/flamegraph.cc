@@ -11,14 +11,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "frame_expand.h"
 #include "wick/status.h"
 #include "wick/text.h"
 
 namespace wick {
 namespace {
 
-using output_internal::DisplayFrame;
+static_assert(
+    static_cast<int>(FlameKind::kUser) == static_cast<int>(FrameCategory::kUser) &&
+        static_cast<int>(FlameKind::kKernel) == static_cast<int>(FrameCategory::kKernel) &&
+        static_cast<int>(FlameKind::kInlined) == static_cast<int>(FrameCategory::kInlined) &&
+        static_cast<int>(FlameKind::kUnknown) == static_cast<int>(FrameCategory::kUnknown) &&
+        static_cast<int>(FlameKind::kOffCpu) == static_cast<int>(FrameCategory::kOffCpu),
+    "a display frame's category is its flame kind");
 
 class Tree {
  public:
@@ -47,9 +52,15 @@ class Tree {
 
   // With `diff`, every node carries its base count and the document the base total. Names
   // that are not UTF-8 are counted in *replaced.
-  std::string Json(bool diff, uint64_t* replaced) {
+  std::string Json(const Profile& p, bool diff, uint64_t* replaced) {
     diff_ = diff;
-    std::string out = "{\"names\":[";
+    std::string out = "{\"event\":";
+    AppendJsonString(p.event, &out, JsonEscape::kInsideHtmlScript, replaced);
+    const ValueType& t = p.shown_type();
+    out += ",\"unit\":";
+    AppendJsonString(t.nanoseconds() ? t.unit : t.type, &out, JsonEscape::kInsideHtmlScript,
+                     replaced);
+    out += ",\"names\":[";
     for (size_t i = 0; i < names_.size(); ++i) {
       if (i != 0) out.push_back(',');
       AppendJsonString(names_[i].first, &out, JsonEscape::kInsideHtmlScript, replaced);
@@ -97,34 +108,44 @@ class Tree {
   bool diff_ = false;
 };
 
-// Adds every stack of `rec` to `tree`, as the new counts or (`base`) as the base counts.
-void AddRecording(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts, bool base,
-                  Tree* tree) {
-  std::vector<DisplayFrame> frames;
-  auto add = [&](uint32_t node, uint64_t count) {
+// Adds every stack of `p` to `tree`, as the new values or (`base`) as the base values.
+void AddProfile(const Profile& p, const FlameGraphOptions& opts, bool base, Tree* tree) {
+  // Each display frame's and thread's name in the tree, interned once, on first use (so the
+  // names are in the order the stacks meet them, and unused threads are not named).
+  constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<uint32_t> names(p.frames.size(), kNone);
+  std::vector<uint32_t> comms(p.comms.size(), kNone);
+  auto frame_name = [&](uint32_t f) {
+    if (names[f] == kNone) {
+      const DisplayFrame& d = p.frames[f];
+      names[f] =
+          tree->Intern(opts.lines ? NameWithLine(d) : d.name, static_cast<FlameKind>(d.category));
+    }
+    return names[f];
+  };
+  auto comm_name = [&](uint32_t c) {
+    if (comms[c] == kNone) comms[c] = tree->Intern(p.comms[c], FlameKind::kComm);
+    return comms[c];
+  };
+  auto add = [&](uint32_t node, uint64_t value) {
     if (base) {
-      tree->AddBase(node, count);
+      tree->AddBase(node, value);
     } else {
-      tree->Add(node, count);
+      tree->Add(node, value);
     }
   };
-  for (const RecordedStack& stack : rec.stacks) {
-    if (stack.count == 0) continue;
-    add(0, stack.count);
+  for (size_t i = 0; i < p.stacks.size(); ++i) {
+    const ProfileStack& stack = p.stacks[i];
+    const uint64_t value = p.Shown(i);
+    add(0, value);
     uint32_t node = 0;
     if (opts.include_comm) {
-      node = tree->Child(0, tree->Intern(std::string(output_internal::CommName(rec, stack.comm)),
-                                         FlameKind::kComm));
-      add(node, stack.count);
+      node = tree->Child(0, comm_name(stack.comm));
+      add(node, value);
     }
-    for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {
-      frames.clear();
-      output_internal::ExpandFrame(rec, sym, *it, opts.expand_inlined, &frames);
-      for (const DisplayFrame& f : frames) {
-        node = tree->Child(
-            node, tree->Intern(opts.lines ? output_internal::NameWithLine(f) : f.name, f.kind));
-        add(node, stack.count);
-      }
+    for (uint32_t f : p.Frames(stack)) {
+      node = tree->Child(node, frame_name(f));
+      add(node, value);
     }
   }
 }
@@ -141,7 +162,7 @@ header{display:flex;gap:12px;align-items:center;padding:8px 12px;border-bottom:1
 header h1{font-size:15px;margin:0 8px 0 0}
 #search{width:240px;padding:3px 6px}
 button{padding:3px 10px}
-#info,#match,#leftout{color:#555}
+#info,#match,#leftout,#event{color:#555}
 #bar{display:flex;gap:12px;padding:4px 12px}
 #leftout{white-space:nowrap;margin-left:auto}
 .legend span{display:inline-block;padding:1px 6px;margin-right:4px;border-radius:3px;font-size:11px}
@@ -155,7 +176,8 @@ border-radius:3px;box-shadow:0 2px 6px rgba(0,0,0,.2);display:none;max-width:60e
 <input id="search" placeholder="search (regex), Enter" spellcheck="false">
 <button id="reset">Reset zoom</button><button id="clear">Clear search</button>
 <span id="match"></span><span id="info"></span>
-<span class="legend"><span style="background:hsl(30,85%,62%)">user</span><span style="background:hsl(210,55%,68%)">kernel</span><span style="background:hsl(170,50%,58%)">inlined</span><span style="background:#bbb">unknown</span><span style="background:hsl(275,35%,72%)">thread</span></span>
+<span class="legend"><span style="background:hsl(30,85%,62%)">user</span><span style="background:hsl(210,55%,68%)">kernel</span><span style="background:hsl(170,50%,58%)">inlined</span><span style="background:#bbb">unknown</span><span style="background:hsl(345,65%,45%);color:#fff">off-CPU</span><span style="background:hsl(275,35%,72%)">thread</span></span>
+<span id="event"></span>
 </header>
 <div id="bar"><div id="details"></div>
 <div id="leftout" title="Frames narrower than the minimum width (--minwidth) are not drawn, nor are their callees: zoom in to see them. Search counts them."></div></div></div>
@@ -168,7 +190,12 @@ constexpr std::string_view kPageTail = R"HTML(</script>
 "use strict";
 (function(){
 const D=JSON.parse(document.getElementById("wick-data").textContent);
-const names=D.names,kinds=D.kinds;
+const names=D.names,kinds=D.kinds,unit=D.unit||"samples";
+// A value as shown: time in ms or s, else a count of the unit ("12 samples").
+function amt(v){
+  if(unit!=="nanoseconds")return v+" "+unit;
+  return v>=1e9?(v/1e9).toFixed(2)+" s":(v/1e6).toFixed(v>=1e6?2:3)+" ms";
+}
 // Flatten the tree in preorder: the subtree of i is [i,end[i]); x0 is the sample offset
 // from the left edge, so zooming is a rescale, not a relayout.
 const nm=[],tot=[],dep=[],x0=[],par=[],end=[],bas=[];
@@ -201,7 +228,8 @@ const shown=names.map(s=>s.replace(/[\n\r\t]/g,c=>c==="\n"?"\\n":c==="\r"?"\\r":
 const canvas=document.getElementById("fg"),ctx=canvas.getContext("2d");
 const tip=document.getElementById("tip"),details=document.getElementById("details");
 const leftOutEl=document.getElementById("leftout");
-document.getElementById("info").textContent=tot[0]+" samples, "+N+" frames"+(diff?" (base: "+bas[0]+" samples)":"");
+document.getElementById("info").textContent=amt(tot[0])+", "+N+" frames"+(diff?" (base: "+amt(bas[0])+")":"");
+if(D.event)document.getElementById("event").textContent="event: "+D.event+(unit==="nanoseconds"?", time":", "+unit);
 // Differential: change of share (new minus base), colors scaled by the largest change.
 function delta(i){return tot[i]/total-bas[i]/baseTotal;}
 let maxDelta=0;
@@ -233,12 +261,14 @@ function color(i){
     case 3:c="hsl("+(200+20*h)+",55%,"+(62+12*h)+"%)";break;
     case 4:c="hsl("+(165+15*h)+",50%,"+(52+12*h)+"%)";break;
     case 5:c="hsl(0,0%,"+(70+10*h)+"%)";break;
+    case 6:c="hsl("+(340+10*h)+",65%,"+(42+8*h)+"%)";break;
     default:c="hsl("+(50*h)+",85%,"+(55+12*(1-h))+"%)";
   }
   colorCache.set(n,c);return c;
 }
 function fmt(v){return (100*v).toFixed(v<0.001?3:2)+"%";}
 function count(n,what){return n+" "+what+(n===1?"":"s");}
+function amtCount(v){return unit==="nanoseconds"?amt(v):count(v,unit.replace(/s$/,""));}
 // The view zoomed into z at width W: its boxes as [node, x, width, ...], the deepest drawn
 // depth, and what the minimum width leaves out. A frame narrower than that is skipped with
 // its whole subtree (its callees are narrower still).
@@ -280,7 +310,7 @@ function draw(again){
   }
   for(let k=0;k<L.boxes.length;k+=3)rect(L.boxes[k],L.boxes[k+1],L.boxes[k+2]);
   leftOutEl.textContent=L.outFrames?"left out: "+count(L.outFrames,"frame")+" narrower than "+
-      MINW.value+(MINW.percent?"%":" px")+" ("+count(L.outSamples,"sample")+")":"";
+      MINW.value+(MINW.percent?"%":" px")+" ("+amtCount(L.outSamples)+")":"";
   // The root is at the bottom and frames grow upward: when the height changes, keep the root
   // where it was on screen.
   if(oldH&&H!==oldH)window.scrollBy(0,H-oldH);
@@ -295,13 +325,13 @@ function at(ev){
   return -1;
 }
 function describe(i){
-  let s=shown[nm[i]]+"\n"+tot[i]+" samples, "+fmt(tot[i]/total)+" of all";
+  let s=shown[nm[i]]+"\n"+amt(tot[i])+", "+fmt(tot[i]/total)+" of all";
   if(zoom!==0)s+=", "+fmt(tot[i]/(tot[zoom]||1))+" of zoom";
   let self=tot[i];for(let c=i+1;c<end[i];c=end[c])self-=tot[c];
-  if(self>0)s+="\nself: "+self+" samples";
+  if(self>0)s+="\nself: "+amt(self);
   if(diff){
     const d=delta(i);
-    s+="\nbase: "+bas[i]+" samples, "+fmt(bas[i]/baseTotal)+" -> new "+fmt(tot[i]/total)+
+    s+="\nbase: "+amt(bas[i])+", "+fmt(bas[i]/baseTotal)+" -> new "+fmt(tot[i]/total)+
        " ("+(d>=0?"+":"")+(100*d).toFixed(2)+" points)";
   }
   return s;
@@ -329,7 +359,7 @@ function doSearch(){
   // Matched share: outermost matching frames only, so recursion is not counted twice.
   let sum=0;
   if(any)for(let i=0;i<N;)if(matched[nm[i]]&&kinds[nm[i]]>1){sum+=tot[i];i=end[i];}else i++;
-  matchEl.textContent="matched "+fmt(sum/total)+" ("+sum+" samples)";
+  matchEl.textContent="matched "+fmt(sum/total)+" ("+amt(sum)+")";
   draw();
 }
 search.addEventListener("keydown",ev=>{if(ev.key==="Enter")doSearch();});
@@ -393,28 +423,28 @@ absl::StatusOr<FlameMinWidth> ParseFlameMinWidth(std::string_view text) {
   return w;
 }
 
-std::string FlameGraphJson(const Recording& rec, Symbolizer& sym, const FlameGraphOptions& opts) {
+std::string FlameGraphJson(const Profile& profile, const FlameGraphOptions& opts) {
   Tree tree;
-  AddRecording(rec, sym, opts, /*base=*/false, &tree);
-  return tree.Json(/*diff=*/false, opts.text_not_utf8);
+  AddProfile(profile, opts, /*base=*/false, &tree);
+  return tree.Json(profile, /*diff=*/false, opts.text_not_utf8);
 }
 
-std::string DiffFlameGraphJson(const Recording& base, const Recording& now, Symbolizer& sym,
+std::string DiffFlameGraphJson(const Profile& base, const Profile& now,
                                const FlameGraphOptions& opts) {
   Tree tree;
-  AddRecording(now, sym, opts, /*base=*/false, &tree);
-  AddRecording(base, sym, opts, /*base=*/true, &tree);
-  return tree.Json(/*diff=*/true, opts.text_not_utf8);
+  AddProfile(now, opts, /*base=*/false, &tree);
+  AddProfile(base, opts, /*base=*/true, &tree);
+  return tree.Json(now, /*diff=*/true, opts.text_not_utf8);
 }
 
-absl::Status WriteFlameGraph(const Recording& rec, Symbolizer& sym, std::ostream& out,
+absl::Status WriteFlameGraph(const Profile& profile, std::ostream& out,
                              const FlameGraphOptions& opts) {
-  return WritePage(opts, FlameGraphJson(rec, sym, opts), out);
+  return WritePage(opts, FlameGraphJson(profile, opts), out);
 }
 
-absl::Status WriteDiffFlameGraph(const Recording& base, const Recording& now, Symbolizer& sym,
-                                 std::ostream& out, const FlameGraphOptions& opts) {
-  return WritePage(opts, DiffFlameGraphJson(base, now, sym, opts), out);
+absl::Status WriteDiffFlameGraph(const Profile& base, const Profile& now, std::ostream& out,
+                                 const FlameGraphOptions& opts) {
+  return WritePage(opts, DiffFlameGraphJson(base, now, opts), out);
 }
 
 }  // namespace wick

@@ -9,15 +9,14 @@
 #include <cerrno>
 #include <cstdint>
 #include <fstream>
+#include <span>
 #include <string_view>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "frame_expand.h"
 #include "profile.pb.h"
 #include "wick/status.h"
 #include "wick/text.h"
@@ -49,17 +48,9 @@ struct MappingInfo {
   uint64_t high = 0;
 };
 
-// Nanoseconds per sample for clock events; 0 when the event does not count time.
-uint64_t NanosPerSample(const RecordingMeta& meta) {
-  if (meta.event != "cpu-clock" && meta.event != "task-clock") return 0;
-  if (meta.sample_period != 0) return meta.sample_period;  // clock periods are nanoseconds
-  if (meta.sample_freq != 0) return 1'000'000'000 / meta.sample_freq;
-  return 0;
-}
-
 }  // namespace
 
-std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const PprofOptions& opts) {
+std::string EncodePprofProfile(const Profile& p, const PprofOptions& opts) {
   namespace pb = perftools::profiles;
   StringTable strings(opts.text_not_utf8);
   pb::Profile profile;
@@ -67,30 +58,32 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
     vt->set_type(strings.Intern(type));
     vt->set_unit(strings.Intern(unit));
   };
+  for (const ValueType& t : p.value_types) {
+    set_value_type(profile.add_sample_type(), t.type, t.unit);
+  }
+  // pprof's default view: time where the profile has it (wall for wall, cpu for a clock event,
+  // as pprof users expect), else the shown count.
+  const ValueType* time = nullptr;
+  for (const ValueType& t : p.value_types) {
+    if (time == nullptr && t.nanoseconds()) time = &t;
+  }
+  if (p.shown_type().nanoseconds()) time = &p.shown_type();
+  profile.set_default_sample_type(
+      strings.Intern(time != nullptr ? time->type : p.shown_type().type));
 
-  const uint64_t nanos = NanosPerSample(rec.meta);
-  set_value_type(profile.add_sample_type(), "samples", "count");
-  if (nanos != 0) set_value_type(profile.add_sample_type(), "cpu", "nanoseconds");
-
-  // Locations: one per distinct frame. Functions: one per distinct (name, file).
-  using FrameKey = std::tuple<uint32_t, uint32_t, uint64_t>;
-  absl::flat_hash_map<FrameKey, uint64_t> location_ids;
+  // Locations: the profile's, ids from 1. Functions: one per distinct (name, file).
   absl::flat_hash_map<std::pair<std::string, std::string>, uint64_t> function_ids;
-  std::vector<MappingInfo> mappings(rec.binaries.size() + 1);  // last: the kernel
-  const uint64_t kernel_mapping_id = rec.binaries.size() + 1;
+  std::vector<MappingInfo> mappings(p.binaries.size() + 1);  // last: the kernel
+  const uint64_t kernel_mapping_id = p.binaries.size() + 1;
   bool any_lines = false;
   bool any_inlined = false;
-
-  std::vector<output_internal::DisplayFrame> frames;
-  auto location_id = [&](const Frame& frame) -> uint64_t {
-    const FrameKey key{static_cast<uint32_t>(frame.kind), frame.binary, frame.value};
-    auto [it, inserted] = location_ids.try_emplace(key, profile.location_size() + 1);
-    if (!inserted) return it->second;
+  for (const ProfileLocation& l : p.locations) {
+    const Frame& frame = l.frame;
     pb::Location* loc = profile.add_location();
-    loc->set_id(it->second);
+    loc->set_id(profile.location_size());
     MappingInfo* m = nullptr;
     uint64_t mapping_id = 0;
-    if (frame.kind == FrameKind::kUserFile && frame.binary < rec.binaries.size()) {
+    if (frame.kind == FrameKind::kUserFile && frame.binary < p.binaries.size()) {
       mapping_id = frame.binary + 1;
       m = &mappings[frame.binary];
     } else if (frame.kind == FrameKind::kKernel) {
@@ -104,49 +97,52 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
     }
     loc->set_mapping_id(mapping_id);
     // User frames: the file offset, in a mapping that starts at 0 with file_offset 0, so
-    // pprof's address -> file offset arithmetic gives the offset back.
-    loc->set_address(frame.value);
-    frames.clear();
-    output_internal::ExpandFrame(rec, sym, frame, opts.inlined, &frames);
+    // pprof's address -> file offset arithmetic gives the offset back. An off-CPU reason is
+    // no address.
+    loc->set_address(frame.kind == FrameKind::kOffCpu ? 0 : frame.value);
+    const std::span<const uint32_t> frames = p.Frames(l);
     if (frames.size() > 1) any_inlined = true;
-    // frames are outermost first; pprof wants the innermost Line first.
-    for (auto f = frames.rbegin(); f != frames.rend(); ++f) {
-      const std::string file = opts.lines ? f->file : std::string();
+    // Display frames are outermost first; pprof wants the innermost Line first.
+    for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+      const DisplayFrame& f = p.frames[*it];
+      const std::string file = opts.lines ? f.file : std::string();
       auto [fit, fnew] =
-          function_ids.try_emplace(std::make_pair(f->name, file), profile.function_size() + 1);
+          function_ids.try_emplace(std::make_pair(f.name, file), profile.function_size() + 1);
       if (fnew) {
         pb::Function* fn = profile.add_function();
         fn->set_id(fit->second);
-        const int64_t name = strings.Intern(f->name);
+        const int64_t name = strings.Intern(f.name);
         fn->set_name(name);
         fn->set_system_name(name);
         fn->set_filename(strings.Intern(file));
       }
       pb::Line* ln = loc->add_line();
       ln->set_function_id(fit->second);
-      if (opts.lines && f->line != 0) {
-        ln->set_line(f->line);
+      if (opts.lines && f.line != 0) {
+        ln->set_line(f.line);
         any_lines = true;
       }
     }
-    return it->second;
-  };
+  }
 
   const int64_t thread_key = strings.Intern("thread");
   // Version-1 recordings have no pid/tid per stack (all 0): no labels rather than wrong ones.
-  const bool thread_ids = rec.version != 1;
-  const int64_t pid_key = thread_ids ? strings.Intern("pid") : 0;
-  const int64_t tid_key = thread_ids ? strings.Intern("tid") : 0;
-  for (const RecordedStack& stack : rec.stacks) {
-    if (stack.count == 0) continue;
+  const int64_t pid_key = p.thread_ids ? strings.Intern("pid") : 0;
+  const int64_t tid_key = p.thread_ids ? strings.Intern("tid") : 0;
+  std::vector<int64_t> comm_strings(p.comms.size(), -1);
+  for (size_t i = 0; i < p.stacks.size(); ++i) {
+    const ProfileStack& stack = p.stacks[i];
     pb::Sample* s = profile.add_sample();
-    for (const Frame& frame : stack.frames) s->add_location_id(location_id(frame));  // leaf first
-    s->add_value(static_cast<int64_t>(stack.count));
-    if (nanos != 0) s->add_value(static_cast<int64_t>(stack.count * nanos));
+    for (uint32_t loc : p.Locations(stack)) s->add_location_id(loc + 1);  // leaf first
+    for (size_t k = 0; k < p.value_types.size(); ++k) {
+      s->add_value(static_cast<int64_t>(p.Value(i, k)));
+    }
     pb::Label* thread = s->add_label();
     thread->set_key(thread_key);
-    thread->set_str(strings.Intern(output_internal::CommName(rec, stack.comm)));
-    if (thread_ids) {
+    int64_t& comm = comm_strings[stack.comm];
+    if (comm < 0) comm = strings.Intern(p.comms[stack.comm]);
+    thread->set_str(comm);
+    if (p.thread_ids) {
       for (const auto& [key, value] : {std::pair{pid_key, stack.pid}, {tid_key, stack.tid}}) {
         pb::Label* n = s->add_label();
         n->set_key(key);
@@ -160,16 +156,16 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
     if (!m.used) continue;
     pb::Mapping* mp = profile.add_mapping();
     mp->set_id(i + 1);
-    const bool kernel = i == rec.binaries.size();
+    const bool kernel = i == p.binaries.size();
     // User mappings cover file offsets from 0; the kernel's its sampled address range.
     mp->set_memory_start(kernel ? m.low : 0);
     mp->set_memory_limit(m.high + 1);
     mp->set_file_offset(0);
     mp->set_filename(strings.Intern(kernel ? std::string_view("[kernel.kallsyms]")
-                                           : std::string_view(rec.binaries[i].path)));
-    if (!kernel && !rec.binaries[i].build_id.empty()) {
+                                           : std::string_view(p.binaries[i].path)));
+    if (!kernel && !p.binaries[i].build_id.empty()) {
       mp->set_build_id(
-          strings.Intern(absl::BytesToHexString(Sv(std::string_view(rec.binaries[i].build_id)))));
+          strings.Intern(absl::BytesToHexString(Sv(std::string_view(p.binaries[i].build_id)))));
     }
     mp->set_has_functions(true);
     mp->set_has_filenames(any_lines);
@@ -177,18 +173,18 @@ std::string EncodePprofProfile(const Recording& rec, Symbolizer& sym, const Ppro
     mp->set_has_inline_frames(any_inlined);
   }
 
-  profile.set_time_nanos(static_cast<int64_t>(rec.meta.start_time_ns));
-  profile.set_duration_nanos(static_cast<int64_t>(rec.meta.duration_ns));
-  if (nanos != 0) {
-    set_value_type(profile.mutable_period_type(), "cpu", "nanoseconds");
-    profile.set_period(static_cast<int64_t>(nanos));
+  profile.set_time_nanos(static_cast<int64_t>(p.meta.start_time_ns));
+  profile.set_duration_nanos(static_cast<int64_t>(p.meta.duration_ns));
+  // The period: of the clock samples where the profile counts time, else of the event.
+  if (time != nullptr && p.clock_period_ns != 0) {
+    set_value_type(profile.mutable_period_type(), time->type, time->unit);
+    profile.set_period(static_cast<int64_t>(p.clock_period_ns));
   } else {
-    set_value_type(profile.mutable_period_type(),
-                   rec.meta.event.empty() ? "samples" : rec.meta.event, "count");
-    profile.set_period(static_cast<int64_t>(rec.meta.sample_period));
+    set_value_type(profile.mutable_period_type(), p.event.empty() ? "samples" : p.event, "count");
+    profile.set_period(static_cast<int64_t>(p.meta.sample_period));
   }
-  if (!rec.meta.command_line.empty()) profile.add_comment(strings.Intern(rec.meta.command_line));
-  if (!rec.meta.event.empty()) profile.add_comment(strings.Intern("event: " + rec.meta.event));
+  if (!p.meta.command_line.empty()) profile.add_comment(strings.Intern(p.meta.command_line));
+  if (!p.event.empty()) profile.add_comment(strings.Intern("event: " + p.event));
   // The string table last: every field above has interned its strings by now.
   for (const std::string& str : strings.strings()) profile.add_string_table(str);
   return profile.SerializeAsString();
@@ -214,9 +210,9 @@ absl::StatusOr<std::string> GzipCompress(const std::string& data) {
   return out;
 }
 
-absl::Status WritePprofFile(const Recording& rec, Symbolizer& sym, const std::string& path,
+absl::Status WritePprofFile(const Profile& profile, const std::string& path,
                             const PprofOptions& opts) {
-  const std::string raw = EncodePprofProfile(rec, sym, opts);
+  const std::string raw = EncodePprofProfile(profile, opts);
   // zlib's single-call avail_in is 32 bits.
   if (raw.size() > UINT32_MAX) {
     return absl::ResourceExhaustedError(

@@ -9,16 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "frame_expand.h"
+#include "wick/profile.h"
 #include "wick/status.h"
 #include "wick/text.h"
 #include "wick/trace_format.h"
 
 namespace wick {
 namespace {
-
-using output_internal::DisplayFrame;
-using output_internal::ExpandFrame;
 
 // One event type's format, parsed on first use.
 struct TypeDecoder {
@@ -101,13 +98,13 @@ absl::Status WriteScript(const Recording& rec, Symbolizer& sym, std::ostream& ou
     frames.clear();
     if (opts.callchain && s.stack != kNoStack && s.stack < rec.stacks.size()) {
       for (const Frame& f : rec.stacks[s.stack].frames) {
-        ExpandFrame(rec, sym, f, /*inlined=*/false, &frames);
+        ResolveFrame(rec, sym, f, /*inlined=*/false, &frames);
       }
     }
     // The stack's frames go with their addresses: keep them side by side.
     const std::vector<Frame>* raw_frames = frames.empty() ? nullptr : &rec.stacks[s.stack].frames;
 
-    const std::string_view comm = output_internal::CommName(rec, s.comm);
+    const std::string_view comm = CommName(rec, s.comm);
     const uint64_t sec = s.time / 1000000000;
     const uint64_t usec = s.time % 1000000000 / 1000;
     line.clear();
@@ -150,8 +147,9 @@ absl::Status WriteScript(const Recording& rec, Symbolizer& sym, std::ostream& ou
       line.push_back('\n');
       if (raw_frames != nullptr) {
         for (size_t i = 0; i < frames.size(); ++i) {
-          absl::StrAppendFormat(&line, "\t%16x %s (%s)\n", (*raw_frames)[i].value, frames[i].name,
-                                frames[i].module.empty() ? "[unknown]" : frames[i].module);
+          absl::StrAppendFormat(
+              &line, "\t%16x %s (%s)\n", (*raw_frames)[i].value, frames[i].name,
+              frames[i].module.empty() ? kUnknownName : std::string_view(frames[i].module));
         }
         line.push_back('\n');
       }

@@ -6,12 +6,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "frame_expand.h"
+#include "wick/profile.h"
 #include "wick/status.h"
 
 namespace wick {
-
-using output_internal::CommName;
 
 bool StackFilter::Matches(const Recording& rec, const RecordedStack& stack) const {
   auto has = [](const auto& list, const auto& value) {

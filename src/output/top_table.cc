@@ -1,59 +1,136 @@
 #include "wick/top_table.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <span>
 #include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "frame_expand.h"
 #include "wick/status.h"
 
 namespace wick {
+namespace {
 
-using output_internal::DisplayFrame;
-
-TopTable ComputeTopTable(const Recording& rec, Symbolizer& sym, const TopOptions& opts) {
-  TopTable table;
-  absl::flat_hash_map<std::pair<std::string, std::string>, size_t> index;
-  absl::flat_hash_set<size_t> seen;  // functions already counted in this stack's total
-  absl::flat_hash_set<std::pair<uint32_t, uint64_t>> raw;
-  std::vector<DisplayFrame> frames;
-  auto entry = [&](const DisplayFrame& f) -> size_t {
-    std::string name = opts.lines ? output_internal::NameWithLine(f) : f.name;
-    auto [it, inserted] = index.try_emplace(std::make_pair(name, f.module), table.entries.size());
-    if (inserted) {
-      TopEntry e;
-      e.function = std::move(name);
-      e.module = f.module;
-      e.kernel = f.kernel;
-      table.entries.push_back(std::move(e));
-    }
-    return it->second;
+// Whether `function` (as a user typed it for --callers/--callees) names the frame: its display
+// name (with " (file:line)" when `lines`), one of its aliases, or either without a symbol
+// version ("clock_gettime" for clock_gettime@@GLIBC_2.17).
+bool FrameNamed(const DisplayFrame& f, std::string_view function, bool lines) {
+  // With lines, every name of the frame carries the same " (file:line)".
+  const std::string shown = lines ? NameWithLine(f) : f.name;
+  if (shown == function) return true;
+  const std::string_view suffix = std::string_view(shown).substr(f.name.size());
+  if (!function.ends_with(suffix)) return false;
+  const std::string_view bare = function.substr(0, function.size() - suffix.size());
+  auto named = [&](std::string_view name) {
+    if (name == bare) return true;
+    // "name@VERSION" / "name@@VERSION" of a .symtab: the name alone, as a user types it.
+    const size_t at = name.find('@');
+    return at != std::string_view::npos && at > 0 && name.substr(0, at) == bare;
   };
-  for (const RecordedStack& stack : rec.stacks) {
-    if (stack.count == 0) continue;
-    table.total_samples += stack.count;
-    seen.clear();
-    for (size_t k = 0; k < stack.frames.size(); ++k) {
-      const Frame& frame = stack.frames[k];
-      if (frame.kind == FrameKind::kUserRaw) raw.emplace(frame.binary, frame.value);
-      frames.clear();
-      output_internal::ExpandFrame(rec, sym, frame, opts.expand_inlined, &frames);
-      for (size_t j = 0; j < frames.size(); ++j) {
-        const size_t e = entry(frames[j]);
-        // The leaf frame's innermost function is where the sample landed.
-        if (k == 0 && j + 1 == frames.size()) table.entries[e].self += stack.count;
-        if (seen.insert(e).second) table.entries[e].total += stack.count;
-      }
+  if (f.category != FrameCategory::kUser) return false;  // only symbols have aliases, versions
+  if (named(f.name)) return true;
+  if (f.aliases == nullptr) return false;
+  for (const std::string& alias : *f.aliases) {
+    if (named(alias)) return true;
+  }
+  return false;
+}
+
+// The rows of a table: one per (display name, module), each profile frame mapped to its row
+// once.
+class Rows {
+ public:
+  Rows(const Profile& p, bool lines, std::vector<TopEntry>* entries) : entries_(entries) {
+    row_of_.reserve(p.frames.size());
+    for (const DisplayFrame& f : p.frames) {
+      row_of_.push_back(Row(lines ? NameWithLine(f) : f.name, f.module, f.kernel));
     }
   }
+  uint32_t Row(const std::string& name, const std::string& module, bool kernel) {
+    auto [it, inserted] =
+        index_.try_emplace(std::make_pair(name, module), static_cast<uint32_t>(entries_->size()));
+    if (inserted) {
+      TopEntry e;
+      e.function = name;
+      e.module = module;
+      e.kernel = kernel;
+      entries_->push_back(std::move(e));
+    }
+    return it->second;
+  }
+  uint32_t of(uint32_t frame) const { return row_of_[frame]; }
+
+ private:
+  std::vector<TopEntry>* entries_;
+  absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> index_;
+  std::vector<uint32_t> row_of_;
+};
+
+// Marks rows once per stack: each row's value counts once per stack, even under recursion.
+class Once {
+ public:
+  void NextStack() { ++stack_; }
+  bool First(uint32_t row) {
+    if (row >= mark_.size()) mark_.resize(row + 1, 0);
+    if (mark_[row] == stack_) return false;
+    mark_[row] = stack_;
+    return true;
+  }
+
+ private:
+  std::vector<uint64_t> mark_;
+  uint64_t stack_ = 1;
+};
+
+bool Nanoseconds(const ValueType& t) { return t.nanoseconds(); }
+
+// The number alone, for columns: counts as they are, nanoseconds as milliseconds.
+std::string Amount(uint64_t value, const ValueType& type) {
+  if (Nanoseconds(type)) return absl::StrFormat("%.2f", static_cast<double>(value) / 1e6);
+  return absl::StrCat(value);
+}
+
+// The unit word of a column header or a total: "samples", "ms", "page-faults".
+std::string UnitWord(const ValueType& type) { return Nanoseconds(type) ? "ms" : type.type; }
+
+// "cpu-clock: " or "" (old recordings may not name their event).
+std::string EventPrefix(const std::string& event) {
+  return event.empty() ? std::string() : event + ": ";
+}
+
+}  // namespace
+
+std::string FormatValue(uint64_t value, const ValueType& type) {
+  return absl::StrCat(Amount(value, type), " ", UnitWord(type));
+}
+
+TopTable ComputeTopTable(const Profile& p, const TopOptions& opts) {
+  TopTable table;
+  table.event = p.event;
+  table.value_type = p.shown_type();
+  Rows rows(p, opts.lines, &table.entries);
+  Once once;
+  for (size_t i = 0; i < p.stacks.size(); ++i) {
+    const std::span<const uint32_t> frames = p.Frames(p.stacks[i]);
+    const uint64_t value = p.Shown(i);
+    table.all += value;
+    once.NextStack();
+    // The leaf frame's innermost function is where the sample landed.
+    if (!frames.empty()) table.entries[rows.of(frames.back())].self += value;
+    for (uint32_t f : frames) {
+      const uint32_t e = rows.of(f);
+      if (once.First(e)) table.entries[e].total += value;
+    }
+  }
+  // Rows of frames no stack of the profile has (none today) would be all zero: keep them out.
+  std::erase_if(table.entries, [](const TopEntry& e) { return e.total == 0 && e.self == 0; });
   auto key = [&](const TopEntry& e) {
     return opts.sort == TopSort::kSelf ? std::make_pair(e.self, e.total)
                                        : std::make_pair(e.total, e.self);
@@ -63,8 +140,10 @@ TopTable ComputeTopTable(const Recording& rec, Symbolizer& sym, const TopOptions
     if (ka != kb) return ka > kb;
     return std::tie(a.function, a.module) < std::tie(b.function, b.module);
   });
-  table.unsymbolized = sym.UnsymbolizedByBinary();
-  table.raw_frames = raw.size();
+  table.unsymbolized = p.unsymbolized;
+  for (const ProfileLocation& loc : p.locations) {
+    if (loc.frame.kind == FrameKind::kUserRaw) ++table.raw_frames;
+  }
   return table;
 }
 
@@ -80,21 +159,25 @@ std::string RowName(const std::string& function, const std::string& module, bool
 }  // namespace
 
 absl::Status WriteTopTable(const TopTable& table, std::ostream& out, const TopOptions& opts) {
-  const double all = table.total_samples == 0 ? 1.0 : static_cast<double>(table.total_samples);
-  out << absl::StrFormat("%7s %9s %7s %9s  %s\n", "Self%", "Self", "Total%", "Total",
-                         "Function [Module]");
+  const double all = table.all == 0 ? 1.0 : static_cast<double>(table.all);
+  const ValueType& t = table.value_type;
+  const bool ms = Nanoseconds(t);
+  out << EventPrefix(table.event) << FormatValue(table.all, t) << '\n';
+  out << absl::StrFormat("%7s %9s %7s %9s  %s\n", "Self%", ms ? "Self ms" : "Self", "Total%",
+                         ms ? "Total ms" : "Total", "Function [Module]");
   size_t rows = 0;
   for (const TopEntry& e : table.entries) {
     if (opts.top != 0 && rows == opts.top) break;
     ++rows;
-    out << absl::StrFormat("%6.2f%% %9d %6.2f%% %9d  %s\n", 100.0 * e.self / all, e.self,
-                           100.0 * e.total / all, e.total, RowName(e.function, e.module, e.kernel));
+    out << absl::StrFormat("%6.2f%% %9s %6.2f%% %9s  %s\n", 100.0 * e.self / all, Amount(e.self, t),
+                           100.0 * e.total / all, Amount(e.total, t),
+                           RowName(e.function, e.module, e.kernel));
   }
   if (!table.unsymbolized.empty() || table.raw_frames != 0) {
     out << "unsymbolized:";
     const char* sep = " ";
     for (const UnsymbolizedBinary& u : table.unsymbolized) {
-      out << sep << output_internal::Basename(u.path) << ' ' << u.addresses
+      out << sep << Basename(u.path) << ' ' << u.addresses
           << (u.addresses == 1 ? " address" : " addresses") << " ("
           << SymbolizeReasonName(u.reason);
       if (u.unnamed_functions != 0) {
@@ -115,61 +198,46 @@ absl::Status WriteTopTable(const TopTable& table, std::ostream& out, const TopOp
   return absl::OkStatus();
 }
 
-CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_view function,
-                           CallDirection direction, const TopOptions& opts) {
+CallTable ComputeCallTable(const Profile& p, std::string_view function, CallDirection direction,
+                           const TopOptions& opts) {
   CallTable table;
   table.function = std::string(function);
+  table.event = p.event;
+  table.value_type = p.shown_type();
+  // Which display frames the asked name matches, decided once per frame.
+  std::vector<bool> named(p.frames.size());
+  for (size_t f = 0; f < p.frames.size(); ++f) {
+    named[f] = FrameNamed(p.frames[f], function, opts.lines);
+  }
   bool found = false;  // table.function is the name of a matched frame
-  absl::flat_hash_map<std::pair<std::string, std::string>, size_t> index;
-  absl::flat_hash_set<size_t> seen;  // neighbours already counted in this stack
-  std::vector<DisplayFrame> frames;  // the whole stack, root first
-  std::vector<DisplayFrame> expanded;
-  auto entry = [&](const std::string& name, const std::string& module, bool kernel) -> size_t {
-    auto [it, inserted] = index.try_emplace(std::make_pair(name, module), table.entries.size());
-    if (inserted) {
-      TopEntry e;
-      e.function = name;
-      e.module = module;
-      e.kernel = kernel;
-      table.entries.push_back(std::move(e));
-    }
-    return it->second;
-  };
-  auto name_of = [&](const DisplayFrame& f) {
-    return opts.lines ? output_internal::NameWithLine(f) : f.name;
-  };
-  for (const RecordedStack& stack : rec.stacks) {
-    if (stack.count == 0) continue;
-    table.total_samples += stack.count;
-    frames.clear();
-    for (auto it = stack.frames.rbegin(); it != stack.frames.rend(); ++it) {
-      expanded.clear();
-      output_internal::ExpandFrame(rec, sym, *it, opts.expand_inlined, &expanded);
-      for (DisplayFrame& f : expanded) frames.push_back(std::move(f));
-    }
-    seen.clear();
+  Rows rows(p, opts.lines, &table.entries);
+  const uint32_t root = rows.Row("[root]", "", false);
+  Once once;
+  for (size_t i = 0; i < p.stacks.size(); ++i) {
+    const std::span<const uint32_t> frames = p.Frames(p.stacks[i]);  // root first
+    const uint64_t value = p.Shown(i);
+    table.all += value;
+    once.NextStack();
     bool on_stack = false;
-    for (size_t i = 0; i < frames.size(); ++i) {
-      if (!output_internal::FrameNamed(frames[i], function, opts.lines)) continue;
+    for (size_t k = 0; k < frames.size(); ++k) {
+      if (!named[frames[k]]) continue;
       // Shown by the name the table gives it, whichever alias was asked for.
-      if (!found) table.function = name_of(frames[i]);
+      if (!found) table.function = table.entries[rows.of(frames[k])].function;
       found = true;
       on_stack = true;
       if (direction == CallDirection::kCallers) {
-        const size_t e =
-            i == 0 ? entry("[root]", "", false)
-                   : entry(name_of(frames[i - 1]), frames[i - 1].module, frames[i - 1].kernel);
-        if (seen.insert(e).second) table.entries[e].total += stack.count;
-      } else if (i + 1 < frames.size()) {
-        const size_t e = entry(name_of(frames[i + 1]), frames[i + 1].module, frames[i + 1].kernel);
-        if (seen.insert(e).second) table.entries[e].total += stack.count;
+        const uint32_t e = k == 0 ? root : rows.of(frames[k - 1]);
+        if (once.First(e)) table.entries[e].total += value;
+      } else if (k + 1 < frames.size()) {
+        const uint32_t e = rows.of(frames[k + 1]);
+        if (once.First(e)) table.entries[e].total += value;
       }
     }
-    if (on_stack) table.function_total += stack.count;
-    if (!frames.empty() && output_internal::FrameNamed(frames.back(), function, opts.lines)) {
-      table.function_self += stack.count;
-    }
+    if (on_stack) table.function_total += value;
+    if (!frames.empty() && named[frames.back()]) table.function_self += value;
   }
+  // Only the neighbours: rows of frames that never call or are called by the function go.
+  std::erase_if(table.entries, [](const TopEntry& e) { return e.total == 0; });
   std::sort(table.entries.begin(), table.entries.end(), [](const TopEntry& a, const TopEntry& b) {
     if (a.total != b.total) return a.total > b.total;
     return std::tie(a.function, a.module) < std::tie(b.function, b.module);
@@ -179,18 +247,22 @@ CallTable ComputeCallTable(const Recording& rec, Symbolizer& sym, std::string_vi
 
 absl::Status WriteCallTable(const CallTable& table, CallDirection direction, std::ostream& out,
                             const TopOptions& opts) {
-  const double all = table.total_samples == 0 ? 1.0 : static_cast<double>(table.total_samples);
+  const double all = table.all == 0 ? 1.0 : static_cast<double>(table.all);
   const double func = table.function_total == 0 ? 1.0 : static_cast<double>(table.function_total);
-  out << absl::StrFormat("%s: %d samples total (%.2f%%), %d self (%.2f%%); %s:\n", table.function,
-                         table.function_total, 100.0 * table.function_total / all,
-                         table.function_self, 100.0 * table.function_self / all,
+  const ValueType& t = table.value_type;
+  out << absl::StrFormat("%s: %s total (%.2f%%), %s self (%.2f%%)%s; %s:\n", table.function,
+                         FormatValue(table.function_total, t), 100.0 * table.function_total / all,
+                         Amount(table.function_self, t), 100.0 * table.function_self / all,
+                         table.event.empty() ? "" : " of " + table.event,
                          direction == CallDirection::kCallers ? "called by" : "calls");
-  out << absl::StrFormat("%9s %7s %7s  %s\n", "Samples", "All%", "Func%", "Function [Module]");
+  std::string column = Nanoseconds(t) ? "Total ms" : t.type;
+  if (!column.empty()) column[0] = static_cast<char>(std::toupper(column[0]));
+  out << absl::StrFormat("%9s %7s %7s  %s\n", column, "All%", "Func%", "Function [Module]");
   size_t rows = 0;
   for (const TopEntry& e : table.entries) {
     if (opts.top != 0 && rows == opts.top) break;
     ++rows;
-    out << absl::StrFormat("%9d %6.2f%% %6.2f%%  %s\n", e.total, 100.0 * e.total / all,
+    out << absl::StrFormat("%9s %6.2f%% %6.2f%%  %s\n", Amount(e.total, t), 100.0 * e.total / all,
                            100.0 * e.total / func, RowName(e.function, e.module, e.kernel));
   }
   out.flush();
@@ -200,8 +272,10 @@ absl::Status WriteCallTable(const CallTable& table, CallDirection direction, std
 
 DiffTable ComputeDiffTable(const TopTable& base, const TopTable& now) {
   DiffTable table;
-  table.base_samples = base.total_samples;
-  table.new_samples = now.total_samples;
+  table.event = now.event;
+  table.value_type = now.value_type;
+  table.base_all = base.all;
+  table.new_all = now.all;
   absl::flat_hash_map<std::pair<std::string, std::string>, size_t> index;
   auto entry = [&](const TopEntry& e) -> DiffEntry& {
     auto [it, inserted] =
@@ -229,10 +303,10 @@ DiffTable ComputeDiffTable(const TopTable& base, const TopTable& now) {
     return all == 0 ? 0.0 : static_cast<double>(n) / static_cast<double>(all);
   };
   for (DiffEntry& d : table.entries) {
-    d.base_self_share = share(d.base_self, base.total_samples);
-    d.base_total_share = share(d.base_total, base.total_samples);
-    d.new_self_share = share(d.new_self, now.total_samples);
-    d.new_total_share = share(d.new_total, now.total_samples);
+    d.base_self_share = share(d.base_self, base.all);
+    d.base_total_share = share(d.base_total, base.all);
+    d.new_self_share = share(d.new_self, now.all);
+    d.new_total_share = share(d.new_total, now.all);
   }
   std::sort(table.entries.begin(), table.entries.end(), [](const DiffEntry& a, const DiffEntry& b) {
     const double sa = std::abs(a.self_delta()), sb = std::abs(b.self_delta());
@@ -246,9 +320,10 @@ DiffTable ComputeDiffTable(const TopTable& base, const TopTable& now) {
 
 absl::Status WriteDiffTable(const DiffTable& table, std::ostream& out, size_t limit) {
   out << absl::StrFormat(
-      "base: %d samples, new: %d samples; shares of each profile's samples, "
-      "deltas in percentage points\n",
-      table.base_samples, table.new_samples);
+      "%sbase: %s, new: %s; shares of each profile's %s, deltas in percentage points\n",
+      EventPrefix(table.event), FormatValue(table.base_all, table.value_type),
+      FormatValue(table.new_all, table.value_type),
+      Nanoseconds(table.value_type) ? "time" : table.value_type.type);
   out << absl::StrFormat("%9s %9s %9s  %10s %9s %9s  %s\n", "BaseSelf%", "NewSelf%", "Delta",
                          "BaseTotal%", "NewTotal%", "Delta", "Function [Module]");
   size_t rows = 0;

@@ -3,6 +3,7 @@
 // inlined frames by default. Shares are the workload's (a 60 %, b 30 %, c 10 % under main -> work).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -29,18 +30,20 @@ const std::string kWick = WICK_BINARY;
 
 uint64_t FoldedTotal(const std::string& text) { return ParseFoldedOrFail(text).total(); }
 
-// The rows of `wick report`'s table: the header, then rows
-// "SELF% SELF TOTAL% TOTAL  FUNCTION [MODULE]", then at most one "unsymbolized: ..." line. A
-// line of any other shape fails the test.
-std::vector<std::string> TableRows(const std::string& out) {
+// The rows of `wick report`'s table: the head ("EVENT: N samples" and the column names), then
+// rows "SELF% SELF TOTAL% TOTAL  FUNCTION [MODULE]", then at most one "unsymbolized: ..." line.
+// A line of any other shape fails the test.
+std::vector<std::string> TableRows(const std::string& out, const std::string& event = "cpu-clock") {
   std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
   std::vector<std::string> rows;
-  if (lines.empty()) {
+  if (lines.size() < 2) {
     ADD_FAILURE() << "no table";
     return rows;
   }
-  EXPECT_EQ(lines[0], "  Self%      Self  Total%     Total  Function [Module]");
-  for (size_t i = 1; i < lines.size(); ++i) {
+  EXPECT_TRUE(absl::StartsWith(lines[0], event + ": ") && absl::EndsWith(lines[0], " samples"))
+      << lines[0];
+  EXPECT_EQ(lines[1], "  Self%      Self  Total%     Total  Function [Module]");
+  for (size_t i = 2; i < lines.size(); ++i) {
     if (absl::StartsWith(lines[i], "unsymbolized: ")) {
       EXPECT_EQ(i + 1, lines.size()) << "the unsymbolized line ends the table:\n" << out;
       break;
@@ -257,6 +260,59 @@ TEST_F(ReportE2eTest, InlinedFunctionsAreShownByDefault) {
   unlink(file.c_str());
   unlink(pb.c_str());
   unlink(html.c_str());
+}
+
+// The samples of the table's head "EVENT: N samples".
+uint64_t TableSamples(const std::string& out) {
+  const std::string head = out.substr(0, out.find('\n'));
+  std::vector<std::string> words = absl::StrSplit(head, ' ');
+  uint64_t n = 0;
+  EXPECT_TRUE(words.size() == 3 && absl::SimpleAtoi(words[1], &n)) << head;
+  return n;
+}
+
+// Two events recorded together are two profiles: the report shows the first (and says the
+// other is there), --event the other; never their sum.
+TEST_F(ReportE2eTest, EventsAreReportedApart) {
+  const std::string file = TempPath("report_e2e_two_events.wick");
+  RunResult rec = RunProgram({kWick, "record", "-e", "cpu-clock,page-faults", "-g", "-o", file,
+                              "--", workloads::KnownTreePath(), "r50"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+
+  RunResult clock = RunProgram({kWick, "report", "-i", file});
+  ASSERT_EQ(clock.exit_code, 0) << clock.err;
+  const std::vector<std::string> rows = TableRows(clock.out, "cpu-clock");
+  ASSERT_GE(rows.size(), 3u) << clock.out;
+  EXPECT_TRUE(absl::EndsWith(rows[0], "  a [known_tree_fp]")) << clock.out;
+  EXPECT_TRUE(absl::StrContains(clock.err, "also has page-faults")) << clock.err;
+  EXPECT_TRUE(absl::StrContains(clock.err, "--event")) << clock.err;
+
+  RunResult faults = RunProgram({kWick, "report", "-i", file, "--event", "page-faults"});
+  ASSERT_EQ(faults.exit_code, 0) << faults.err;
+  TableRows(faults.out, "page-faults");
+  const uint64_t fault_samples = TableSamples(faults.out);
+  EXPECT_GT(fault_samples, 0u) << faults.out;
+  EXPECT_FALSE(absl::StrContains(faults.err, "also has")) << "--event given: no note\n"
+                                                          << faults.err;
+
+  // Folded agrees with the table, and the two profiles add up to all samples recorded.
+  const Folded folded = ReportFolded(kWick, file);
+  EXPECT_EQ(folded.total(), TableSamples(clock.out));
+  EXPECT_EQ(ReportFolded(kWick, file, {"--event", "page-faults"}).total(), fault_samples);
+  EXPECT_EQ(ReportFolded(kWick, file, {"--event", "cpu-clock"}).total(), folded.total());
+  RunResult summary = RunProgram({kWick, "report", "-i", file, "--folded"});
+  EXPECT_TRUE(absl::StrContains(summary.err, "folded stacks: cpu-clock, values in samples"))
+      << summary.err;
+  EXPECT_TRUE(absl::StrContains(summary.err,
+                                absl::StrCat(folded.total() + fault_samples, " samples recorded")))
+      << summary.err;
+
+  RunResult unknown = RunProgram({kWick, "report", "-i", file, "--event", "cycles"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.out, "");
+  EXPECT_TRUE(absl::StrContains(unknown.err, "cpu-clock, page-faults")) << unknown.err;
+  EXPECT_EQ(std::count(unknown.err.begin(), unknown.err.end(), '\n'), 1) << unknown.err;
+  unlink(file.c_str());
 }
 
 }  // namespace

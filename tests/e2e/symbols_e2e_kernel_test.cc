@@ -197,7 +197,8 @@ std::map<std::string, double> PerfLibcFunctions(const std::string& report, doubl
 std::map<std::string, double> WickLibcFunctions(const std::string& table, double min_percent) {
   std::map<std::string, double> out;
   std::vector<std::string> lines = absl::StrSplit(table, '\n', absl::SkipEmpty());
-  for (size_t i = 1; i < lines.size(); ++i) {
+  // Two lines of head: "cpu-clock: N samples" and the column names.
+  for (size_t i = 2; i < lines.size(); ++i) {
     if (absl::StartsWith(lines[i], "unsymbolized: ")) break;
     // "SELF% SELF TOTAL% TOTAL  FUNCTION [MODULE]"
     std::vector<std::string> cols = absl::StrSplit(lines[i], ' ', absl::SkipEmpty());

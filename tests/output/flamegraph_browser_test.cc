@@ -39,7 +39,7 @@ TEST_F(FlameGraphBrowserTest, ScriptRunsOnTheEmbeddedData) {
   const std::string page = absl::StrCat(::testing::TempDir(), "/wick-fg.", getpid(), ".html");
   {
     std::ofstream f(page);
-    WICK_ASSERT_OK(WriteFlameGraph(rec_, sym_, f));
+    WICK_ASSERT_OK(WriteFlameGraph(Prof(), f));
   }
   const std::string dom =
       RunChromium("--virtual-time-budget=2000 --dump-dom file://" + page, page + ".dom");

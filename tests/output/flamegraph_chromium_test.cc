@@ -260,7 +260,7 @@ class FlameGraphChromiumTest : public OutputTest {
   std::string Drive(const Recording& rec, const std::string& expect, double* seconds,
                     const std::string& extra = "") {
     std::ostringstream html;
-    absl::Status s = WriteFlameGraph(rec, sym_, html, opts_);
+    absl::Status s = WriteFlameGraph(ProfileOf(rec), html, opts_);
     EXPECT_TRUE(s.ok()) << s;
     std::string page = html.str();
     const size_t head = page.find("<head>");
@@ -341,7 +341,7 @@ TEST_F(FlameGraphChromiumTest, NamesThatAreNotPlainAsciiShowAsTheyAre) {
   uint64_t replaced = 0;
   FlameGraphOptions opts;
   opts.text_not_utf8 = &replaced;
-  ASSERT_FALSE(FlameGraphJson(rec_, sym_, opts).empty());
+  ASSERT_FALSE(FlameGraphJson(Prof(), opts).empty());
   EXPECT_EQ(replaced, 1u);
   // (The expectation sits in a <script> of its own: its "</script>" is written <\/script>.)
   // The newline shows as \n (it would split the tooltip).

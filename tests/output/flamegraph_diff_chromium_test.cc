@@ -97,7 +97,7 @@ TEST_F(FlameGraphDiffChromiumTest, GrowthRedShrinkBlueDeltaInTooltip) {
   FlameGraphOptions opts;
   opts.include_comm = false;
   std::ostringstream html;
-  WICK_ASSERT_OK(WriteDiffFlameGraph(base, rec_, sym_, html, opts));
+  WICK_ASSERT_OK(WriteDiffFlameGraph(ProfileOf(base), Prof(), html, opts));
   std::string page = html.str();
   const size_t head = page.find("<head>"), body_end = page.rfind("</body>");
   ASSERT_NE(head, std::string::npos);

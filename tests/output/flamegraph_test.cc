@@ -112,9 +112,9 @@ class JsonParser {
 class FlameGraphTest : public OutputTest {
  protected:
   // Parses the page's embedded data; flattens the tree to "all;comm;...;frame" -> total.
-  void Load(const FlameGraphOptions& opts = {}) {
+  void Load(const FlameGraphOptions& opts = {}, bool inlined = true) {
     std::ostringstream out;
-    WICK_ASSERT_OK(WriteFlameGraph(rec_, sym_, out, opts));
+    WICK_ASSERT_OK(WriteFlameGraph(Prof(inlined), out, opts));
     html_ = out.str();
     const std::string open = "<script id=\"wick-data\" type=\"application/json\">";
     const size_t begin = html_.find(open);
@@ -122,7 +122,7 @@ class FlameGraphTest : public OutputTest {
     const size_t end = html_.find("</script>", begin);
     ASSERT_NE(end, std::string::npos);
     const std::string data = html_.substr(begin + open.size(), end - begin - open.size());
-    EXPECT_EQ(data, FlameGraphJson(rec_, sym_, opts));
+    EXPECT_EQ(data, FlameGraphJson(Prof(inlined), opts));
     json_ = Json();
     ASSERT_TRUE(JsonParser(data).Parse(&json_)) << data;
     ASSERT_EQ(json_.type, Json::kObject);
@@ -224,8 +224,7 @@ TEST_F(FlameGraphTest, InlinedFramesAreTheirOwnKind) {
             9u);
 
   opts.lines = false;
-  opts.expand_inlined = false;
-  Load(opts);
+  Load(opts, /*inlined=*/false);
   EXPECT_EQ(paths_.count("all;known_tree_fp;main;outer;burn"), 0u);
   EXPECT_EQ(paths_["all;known_tree_fp;main;outer"], 9u);
 }
@@ -302,7 +301,7 @@ TEST_F(FlameGraphTest, MinWidthGoesToThePageNotTheData) {
        {FlameMinWidth{-1, false}, FlameMinWidth{101, true}, FlameMinWidth{std::nan(""), false}}) {
     opts.min_width = bad;
     std::ostringstream out;
-    const absl::Status s = WriteFlameGraph(rec_, sym_, out, opts);
+    const absl::Status s = WriteFlameGraph(Prof(), out, opts);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     EXPECT_NE(s.message().find("minimum width"), std::string::npos) << s;
     EXPECT_EQ(out.str(), "") << "nothing written";
@@ -327,8 +326,8 @@ TEST_F(FlameGraphTest, DifferentialTreeCarriesBaseCounts) {
   opts.include_comm = false;
   opts.title = "wick diff: base -> new";
   std::ostringstream page;
-  WICK_ASSERT_OK(WriteDiffFlameGraph(base, rec_, sym_, page, opts));
-  const std::string data = DiffFlameGraphJson(base, rec_, sym_, opts);
+  WICK_ASSERT_OK(WriteDiffFlameGraph(ProfileOf(base), Prof(), page, opts));
+  const std::string data = DiffFlameGraphJson(ProfileOf(base), Prof(), opts);
   EXPECT_NE(page.str().find(data), std::string::npos);
   EXPECT_NE(page.str().find("<title>wick diff: base -&gt; new</title>"), std::string::npos);
   EXPECT_NE(page.str().find("function diffColor"), std::string::npos);
@@ -362,9 +361,9 @@ TEST_F(FlameGraphTest, DifferentialTreeCarriesBaseCounts) {
   Recording base2 = base;
   base2.stacks.push_back(rec_.stacks.back());
   base2.stacks.back().count = 5;
-  EXPECT_NE(DiffFlameGraphJson(base2, rec_, sym_, opts).find(",[],5]"), std::string::npos);
+  EXPECT_NE(DiffFlameGraphJson(ProfileOf(base2), Prof(), opts).find(",[],5]"), std::string::npos);
   // A plain graph has no base counts.
-  EXPECT_EQ(FlameGraphJson(rec_, sym_, opts).find("\"diff\""), std::string::npos);
+  EXPECT_EQ(FlameGraphJson(Prof(), opts).find("\"diff\""), std::string::npos);
 }
 
 }  // namespace

@@ -21,9 +21,9 @@ using workloads::KnownTreePath;
 // The shared hand-built recording (output_fixture.h), printed as folded stacks.
 class FoldedTest : public OutputTest {
  protected:
-  std::string Folded(const FoldedOptions& opts = {}) {
+  std::string Folded(const FoldedOptions& opts = {}, bool inlined = true) {
     std::ostringstream out;
-    absl::Status status = WriteFolded(rec_, sym_, out, opts);
+    absl::Status status = WriteFolded(Prof(inlined), out, opts);
     EXPECT_TRUE(status.ok()) << status;
     return out.str();
   }
@@ -114,9 +114,7 @@ TEST_F(FoldedTest, ExpandsInlinedFunctions) {
   ASSERT_NE(offset, 0u);
   rec_.binaries.push_back({2, "", path});
   AddStack(0, {User(2, offset), User(2, main_sym->file_offset + 1)}, 9);
-  FoldedOptions plain;
-  plain.expand_inlined = false;
-  EXPECT_EQ(Folded(plain), "known_tree_fp;main;outer 9\n");
+  EXPECT_EQ(Folded({}, /*inlined=*/false), "known_tree_fp;main;outer 9\n");
   FoldedOptions expand;  // the default
   EXPECT_EQ(Folded(), "known_tree_fp;main;outer;burn_[i] 9\n");
   EXPECT_EQ(Folded(expand), "known_tree_fp;main;outer;burn_[i] 9\n");
@@ -143,7 +141,7 @@ TEST_F(FoldedTest, StreamFailureIsAnError) {
   AddStack(0, {F("main")}, 1);
   std::ostringstream out;
   out.setstate(std::ios::badbit);
-  EXPECT_FALSE(WriteFolded(rec_, sym_, out).ok());
+  EXPECT_FALSE(WriteFolded(Prof(), out).ok());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "wick/profile.h"
 #include "wick/recording.h"
 #include "wick/symbolizer.h"
 #include "workloads.h"
@@ -53,6 +54,22 @@ class OutputTest : public ::testing::Test {
   }
 
   Frame F(const char* name, uint64_t delta = 0) { return User(0, offsets_[name] + delta); }
+
+  // The profile of `event` ("" = the default) of `rec`; an empty samples profile (and a test
+  // failure) when it cannot be built.
+  Profile ProfileOf(const Recording& rec, bool inlined = true, const std::string& event = "") {
+    ProfileOptions opts;
+    opts.inlined = inlined;
+    opts.event = event;
+    absl::StatusOr<Profile> p = BuildProfile(rec, sym_, opts);
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok()) return *std::move(p);
+    Profile empty;
+    empty.value_types.push_back({"samples", "count"});
+    empty.totals.push_back(0);
+    return empty;
+  }
+  Profile Prof(bool inlined = true) { return ProfileOf(rec_, inlined); }
 
   // Adds known_tree_inline as binary 2; returns {offset in outer where burn is inlined,
   // offset in main}.

@@ -180,9 +180,9 @@ class PprofTest : public OutputTest {
     }
   };
 
-  View Profile(const PprofOptions& opts = {}) {
+  View Pprof(const PprofOptions& opts = {}, bool inlined = true) {
     View v;
-    v.msg = Decode(EncodePprofProfile(rec_, sym_, opts));
+    v.msg = Decode(EncodePprofProfile(Prof(inlined), opts));
     v.strings = v.msg.All("string_table");
     for (const Msg* m : v.msg.Subs("location")) v.locations[m->Num("id")] = m;
     for (const Msg* m : v.msg.Subs("function")) v.functions[m->Num("id")] = m;
@@ -207,7 +207,7 @@ TEST_F(PprofTest, KnownTreeSamplesNamesAndMappings) {
   rec_.meta.duration_ns = 1500000000;
   AddKnownTree();
   AddStack(0, {User(1, 0x1a2b), Raw(0x7f0000001000), F("main")}, 4);
-  const View v = Profile();
+  const View v = Pprof();
 
   ASSERT_FALSE(v.strings.empty());
   EXPECT_EQ(v.strings[0], "");
@@ -238,7 +238,7 @@ TEST_F(PprofTest, KnownTreeSamplesNamesAndMappings) {
             }));
   PprofOptions no_lines;
   no_lines.lines = false;
-  EXPECT_EQ(Profile(no_lines).Samples()[0], "thread=known_tree_fp|a;work;main=6,6000000");
+  EXPECT_EQ(Pprof(no_lines).Samples()[0], "thread=known_tree_fp|a;work;main=6,6000000");
 
   // Mappings: known_tree_fp (id 1, build-id in hex), libfoo.so (id 2, no build-id), kernel.
   ASSERT_EQ(v.mappings.size(), 3u);
@@ -288,19 +288,18 @@ TEST_F(PprofTest, SamplesHavePidAndTidLabels) {
   rec_.stacks.back().pid = 4000;
   rec_.stacks.back().tid = 4000;
   AddStack(0, {F("b"), F("main")}, 1);  // idle-like: pid 0, tid 0
-  const View v = Profile();
+  const View v = Pprof();
   EXPECT_EQ(v.Ids(),
             (std::vector<std::string>{"pid=4000 tid=4001", "pid=4000 tid=4000", "pid=0 tid=0"}));
   rec_.version = 1;
-  EXPECT_EQ(Profile().Ids(),
-            (std::vector<std::string>{"pid=- tid=-", "pid=- tid=-", "pid=- tid=-"}));
+  EXPECT_EQ(Pprof().Ids(), (std::vector<std::string>{"pid=- tid=-", "pid=- tid=-", "pid=- tid=-"}));
 }
 
 TEST_F(PprofTest, NonClockEventsHaveOnlySampleCounts) {
   rec_.meta.event = "page-faults";
   rec_.meta.sample_period = 1;
   AddStack(0, {F("main")}, 5);
-  const View v = Profile();
+  const View v = Pprof();
   ASSERT_EQ(v.msg.Subs("sample_type").size(), 1u);
   EXPECT_EQ(v.Samples(), std::vector<std::string>{"thread=known_tree_fp|" + Ln("main") + "=5"});
   const std::vector<const Msg*> period_type = v.msg.Subs("period_type");
@@ -317,7 +316,7 @@ TEST_F(PprofTest, InlinedFunctionsAreLinesOfOneLocationInnermostFirst) {
   const uint32_t burn_line = s.inlined[0].line;
   EXPECT_NE(burn_line, 0u);
 
-  View v = Profile();
+  View v = Pprof();
   // outer's Line is the call site of burn (s.line); main's its own row.
   EXPECT_NE(s.line, 0u);
   const uint32_t main_line =
@@ -335,15 +334,14 @@ TEST_F(PprofTest, InlinedFunctionsAreLinesOfOneLocationInnermostFirst) {
   }
 
   PprofOptions flat;
-  flat.inlined = false;
   flat.lines = false;
-  v = Profile(flat);
+  v = Pprof(flat, /*inlined=*/false);
   EXPECT_EQ(v.Samples(), std::vector<std::string>{"thread=known_tree_fp|outer;main=9"});
 }
 
 TEST_F(PprofTest, GzipRoundTripsAndFileIsWritten) {
   AddKnownTree();
-  const std::string raw = EncodePprofProfile(rec_, sym_);
+  const std::string raw = EncodePprofProfile(Prof());
   absl::StatusOr<std::string> gz = GzipCompress(raw);
   WICK_ASSERT_OK(gz.status());
   ASSERT_GE(gz->size(), 2u);
@@ -352,20 +350,82 @@ TEST_F(PprofTest, GzipRoundTripsAndFileIsWritten) {
   EXPECT_EQ(Gunzip(*gz), raw);
 
   const std::string path = TempPath("out.pb.gz");
-  WICK_ASSERT_OK(WritePprofFile(rec_, sym_, path));
+  WICK_ASSERT_OK(WritePprofFile(Prof(), path));
   std::ifstream f(path, std::ios::binary);
   std::stringstream contents;
   contents << f.rdbuf();
   EXPECT_EQ(Gunzip(contents.str()), raw);
   std::remove(path.c_str());
 
-  absl::Status bad = WritePprofFile(rec_, sym_, "/nonexistent-dir/x.pb.gz");
+  absl::Status bad = WritePprofFile(Prof(), "/nonexistent-dir/x.pb.gz");
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(std::string(bad.message()).find("/nonexistent-dir/x.pb.gz"), std::string::npos);
 }
 
+// A wall profile has one sample type per value, wall the default (go tool pprof
+// -sample_index=cpu / off-cpu picks the others); an off-CPU reason frame is a Location of its
+// own without an address.
+TEST_F(PprofTest, WallProfileHasOneSampleTypePerValue) {
+  rec_.version = 3;
+  rec_.meta.sample_freq = 1000;
+  for (const char* name : {"cpu-clock", "off-cpu", "page-faults"}) {
+    rec_.event_types.push_back({static_cast<uint32_t>(rec_.event_types.size()), name, ""});
+  }
+  AddStack(0, {F("a"), F("main")}, 2);
+  rec_.stacks.back().weight = 2'000'000;
+  AddStack(0, {Frame{1, 0, FrameKind::kOffCpu}, F("b"), F("main")}, 3);
+  rec_.stacks.back().event = 1;
+  rec_.stacks.back().weight = 7'000'000;
+  AddStack(0, {F("c"), F("main")}, 9);  // page faults: not in the wall
+  rec_.stacks.back().event = 2;
+  rec_.stacks.back().weight = 9;
+  PprofOptions no_lines;
+  no_lines.lines = false;
+  const View v = Pprof(no_lines);
+  const std::vector<const Msg*> types = v.msg.Subs("sample_type");
+  ASSERT_EQ(types.size(), 4u);
+  const std::vector<std::pair<std::string, std::string>> expected = {{"samples", "count"},
+                                                                     {"wall", "nanoseconds"},
+                                                                     {"cpu", "nanoseconds"},
+                                                                     {"off-cpu", "nanoseconds"}};
+  for (size_t i = 0; i < types.size(); ++i) {
+    EXPECT_EQ(v.Str(types[i]->Get("type")), expected[i].first);
+    EXPECT_EQ(v.Str(types[i]->Get("unit")), expected[i].second);
+  }
+  EXPECT_EQ(v.Str(v.msg.Get("default_sample_type")), "wall");
+  EXPECT_EQ(v.Samples(), (std::vector<std::string>{
+                             "thread=known_tree_fp|a;main=2,2000000,2000000,0",
+                             "thread=known_tree_fp|[off-cpu: sleep];b;main=0,7000000,0,7000000",
+                         }));
+  const std::vector<const Msg*> period_type = v.msg.Subs("period_type");
+  ASSERT_EQ(period_type.size(), 1u);
+  EXPECT_EQ(v.Str(period_type[0]->Get("type")), "wall");
+  EXPECT_EQ(v.msg.Num("period"), 1000000u);
+  for (const auto& [id, loc] : v.locations) {
+    if (v.LocationName(id) == "[off-cpu: sleep]") {
+      EXPECT_EQ(loc->Num("address"), 0u);
+      EXPECT_EQ(loc->Num("mapping_id"), 0u);
+    }
+  }
+
+  // The cpu-clock profile of the same recording: samples and cpu, CPU time the default;
+  // page-faults: samples (the default) and faults.
+  View clock;
+  clock.msg = Decode(EncodePprofProfile(ProfileOf(rec_, true, "cpu-clock"), no_lines));
+  clock.strings = clock.msg.All("string_table");
+  ASSERT_EQ(clock.msg.Subs("sample_type").size(), 2u);
+  EXPECT_EQ(clock.Str(clock.msg.Get("default_sample_type")), "cpu");
+  View faults;
+  faults.msg = Decode(EncodePprofProfile(ProfileOf(rec_, true, "page-faults"), no_lines));
+  faults.strings = faults.msg.All("string_table");
+  const std::vector<const Msg*> fault_types = faults.msg.Subs("sample_type");
+  ASSERT_EQ(fault_types.size(), 2u);
+  EXPECT_EQ(faults.Str(fault_types[1]->Get("type")), "page-faults");
+  EXPECT_EQ(faults.Str(faults.msg.Get("default_sample_type")), "samples");
+}
+
 TEST_F(PprofTest, EmptyRecordingIsAValidProfile) {
-  const View v = Profile();
+  const View v = Pprof();
   EXPECT_EQ(v.strings.size() >= 1 ? v.strings[0] : "missing", "");
   EXPECT_TRUE(v.msg.Subs("sample").empty());
   EXPECT_EQ(v.msg.Subs("sample_type").size(), 1u);

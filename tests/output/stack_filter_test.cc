@@ -54,7 +54,7 @@ class StackFilterTest : public OutputTest {
 
   std::string Folded(const Recording& rec, const FoldedOptions& opts = {}) {
     std::ostringstream out;
-    WICK_EXPECT_OK(WriteFolded(rec, sym_, out, opts));
+    WICK_EXPECT_OK(WriteFolded(ProfileOf(rec), out, opts));
     return out.str();
   }
   std::string Folded(const FoldedOptions& opts = {}) { return Folded(rec_, opts); }
@@ -106,24 +106,24 @@ TEST_F(StackFilterTest, FiltersKeepStackIdsAndApplyToEveryFormat) {
   EXPECT_EQ(rec_.stacks[2].count, 3u);
   EXPECT_EQ(rec_.stacks[3].frames.size(), 3u);
 
-  const TopTable table = ComputeTopTable(rec_, sym_);
-  EXPECT_EQ(table.total_samples, 7u);
+  const TopTable table = ComputeTopTable(Prof());
+  EXPECT_EQ(table.all, 7u);
   ASSERT_EQ(table.entries.size(), 4u);
   EXPECT_EQ(table.entries[0].function, "a");
   EXPECT_EQ(table.entries[0].self, 4u);
   EXPECT_EQ(table.entries[1].function, "b");
 
-  const std::string json = FlameGraphJson(rec_, sym_);
+  const std::string json = FlameGraphJson(Prof());
   EXPECT_NE(json.find("\"tree-worker-1\""), std::string::npos);
   EXPECT_EQ(json.find("\"known_tree_fp\""), std::string::npos) << json;
   EXPECT_EQ(json.find("\"c\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"tree\":[0,7,"), std::string::npos) << json;
 
-  EXPECT_NE(EncodePprofProfile(rec_, sym_).find("tree-worker-1"), std::string::npos);
+  EXPECT_NE(EncodePprofProfile(Prof()).find("tree-worker-1"), std::string::npos);
   Recording main_thread = rec_;
   for (RecordedStack& s : main_thread.stacks) s.count = 1;
   ASSERT_EQ(ApplyStackFilter(Filter({}, {100}, {}), &main_thread), 1u);
-  EXPECT_EQ(EncodePprofProfile(main_thread, sym_).find("tree-worker-1"), std::string::npos)
+  EXPECT_EQ(EncodePprofProfile(ProfileOf(main_thread)).find("tree-worker-1"), std::string::npos)
       << "no sample of that thread, no label naming it";
 }
 
@@ -143,7 +143,7 @@ TEST_F(StackFilterTest, PerThreadRootsAndNoComm) {
   // Filters still see the thread's own name after the split (report filters first anyway).
   EXPECT_EQ(PerThreadRootName("swapper", 0, 0), "swapper-0/0");
 
-  const std::string json = FlameGraphJson(rec_, sym_);
+  const std::string json = FlameGraphJson(Prof());
   EXPECT_NE(json.find("\"tree-worker-1-100/101\""), std::string::npos) << json;
 
   FoldedOptions no_comm;
@@ -154,7 +154,7 @@ TEST_F(StackFilterTest, PerThreadRootsAndNoComm) {
             "main;work;c 1\n");
   FlameGraphOptions flat;
   flat.include_comm = false;
-  const std::string flat_json = FlameGraphJson(rec_, sym_, flat);
+  const std::string flat_json = FlameGraphJson(Prof(), flat);
   EXPECT_EQ(flat_json.find("tree-worker"), std::string::npos) << flat_json;
   // "all" (name 0) has main as its only child, with every sample.
   EXPECT_NE(flat_json.find("\"tree\":[0,14,[[1,14,"), std::string::npos) << flat_json;
@@ -162,8 +162,8 @@ TEST_F(StackFilterTest, PerThreadRootsAndNoComm) {
 
 TEST_F(StackFilterTest, CallersAndCallees) {
   AddKnownTree();  // main -> work -> {a 6, b 3, c 1 + 2 with kernel frames below c}
-  CallTable callees = ComputeCallTable(rec_, sym_, "work", CallDirection::kCallees);
-  EXPECT_EQ(callees.total_samples, 12u);
+  CallTable callees = ComputeCallTable(Prof(), "work", CallDirection::kCallees);
+  EXPECT_EQ(callees.all, 12u);
   EXPECT_EQ(callees.function_total, 12u);
   EXPECT_EQ(callees.function_self, 0u);
   ASSERT_EQ(callees.entries.size(), 3u);
@@ -183,24 +183,24 @@ TEST_F(StackFilterTest, CallersAndCallees) {
             "        3  25.00%  25.00%  c [known_tree_fp]\n");
 
   // c calls the kernel in 2 of its 3 samples; its caller is work.
-  CallTable c_callees = ComputeCallTable(rec_, sym_, "c", CallDirection::kCallees);
+  CallTable c_callees = ComputeCallTable(Prof(), "c", CallDirection::kCallees);
   EXPECT_EQ(c_callees.function_total, 3u);
   EXPECT_EQ(c_callees.function_self, 1u);
   ASSERT_EQ(c_callees.entries.size(), 1u);
   EXPECT_EQ(c_callees.entries[0].function, "entry_SYSCALL_64");
   EXPECT_TRUE(c_callees.entries[0].kernel);
   EXPECT_EQ(c_callees.entries[0].total, 2u);
-  CallTable c_callers = ComputeCallTable(rec_, sym_, "c", CallDirection::kCallers);
+  CallTable c_callers = ComputeCallTable(Prof(), "c", CallDirection::kCallers);
   ASSERT_EQ(c_callers.entries.size(), 1u);
   EXPECT_EQ(c_callers.entries[0].function, "work");
   EXPECT_EQ(c_callers.entries[0].total, 3u);
 
-  CallTable main_callers = ComputeCallTable(rec_, sym_, "main", CallDirection::kCallers);
+  CallTable main_callers = ComputeCallTable(Prof(), "main", CallDirection::kCallers);
   ASSERT_EQ(main_callers.entries.size(), 1u);
   EXPECT_EQ(main_callers.entries[0].function, "[root]");
   EXPECT_EQ(main_callers.entries[0].total, 12u);
 
-  CallTable none = ComputeCallTable(rec_, sym_, "nosuchfunction", CallDirection::kCallers);
+  CallTable none = ComputeCallTable(Prof(), "nosuchfunction", CallDirection::kCallers);
   EXPECT_EQ(none.function_total, 0u);
   EXPECT_TRUE(none.entries.empty());
 }
@@ -217,7 +217,7 @@ TEST_F(StackFilterTest, CallersOfAnyAlias) {
     AddStack(0, {User(2, sym->file_offset + 1), F("work"), F("main")}, 2);
   }
   for (const char* asked : {"malloc", "__libc_malloc"}) {
-    const CallTable callers = ComputeCallTable(rec_, sym_, asked, CallDirection::kCallers);
+    const CallTable callers = ComputeCallTable(Prof(), asked, CallDirection::kCallers);
     EXPECT_EQ(callers.function, "malloc") << asked;
     EXPECT_EQ(callers.function_total, 2u) << asked;
     EXPECT_EQ(callers.function_self, 2u) << asked;
@@ -225,26 +225,25 @@ TEST_F(StackFilterTest, CallersOfAnyAlias) {
     EXPECT_EQ(callers.entries[0].function, "work");
   }
   // Named clock_gettime@@GLIBC_2.17 from libc6-dbg's .symtab, clock_gettime from .dynsym.
-  const CallTable clock = ComputeCallTable(rec_, sym_, "clock_gettime", CallDirection::kCallers);
+  const CallTable clock = ComputeCallTable(Prof(), "clock_gettime", CallDirection::kCallers);
   EXPECT_EQ(clock.function_total, 2u);
   EXPECT_TRUE(absl::StartsWith(clock.function, "clock_gettime")) << clock.function;
-  const CallTable callees = ComputeCallTable(rec_, sym_, "__libc_malloc", CallDirection::kCallees);
+  const CallTable callees = ComputeCallTable(Prof(), "__libc_malloc", CallDirection::kCallees);
   EXPECT_EQ(callees.function_total, 2u);
   EXPECT_TRUE(callees.entries.empty());
-  EXPECT_EQ(ComputeCallTable(rec_, sym_, "__libc_mallo", CallDirection::kCallers).function_total,
-            0u);
+  EXPECT_EQ(ComputeCallTable(Prof(), "__libc_mallo", CallDirection::kCallers).function_total, 0u);
 }
 
 TEST_F(StackFilterTest, CallersCountOncePerStackUnderRecursion) {
   // main -> work -> a -> work -> a (leaf): work calls a twice, a is called by work twice.
   AddStack(0, {F("a"), F("work"), F("a", 1), F("work", 1), F("main")}, 5);
   AddStack(0, {F("b"), F("work"), F("main")}, 2);
-  CallTable callers = ComputeCallTable(rec_, sym_, "a", CallDirection::kCallers);
+  CallTable callers = ComputeCallTable(Prof(), "a", CallDirection::kCallers);
   EXPECT_EQ(callers.function_total, 5u);
   EXPECT_EQ(callers.function_self, 5u);
   ASSERT_EQ(callers.entries.size(), 1u);
   EXPECT_EQ(callers.entries[0].total, 5u);
-  CallTable callees = ComputeCallTable(rec_, sym_, "work", CallDirection::kCallees);
+  CallTable callees = ComputeCallTable(Prof(), "work", CallDirection::kCallees);
   EXPECT_EQ(callees.function_total, 7u);
   ASSERT_EQ(callees.entries.size(), 2u);
   EXPECT_EQ(callees.entries[0].function, "a");
@@ -261,11 +260,11 @@ TEST_F(StackFilterTest, DiffTableNormalizesEachProfile) {
   rec_.stacks[1].count = 16;
   rec_.stacks[2].count = 0;
   rec_.stacks[3].count = 4;
-  const TopTable old_table = ComputeTopTable(base, sym_, AllRows());
-  const TopTable new_table = ComputeTopTable(rec_, sym_, AllRows());
+  const TopTable old_table = ComputeTopTable(ProfileOf(base), AllRows());
+  const TopTable new_table = ComputeTopTable(Prof(), AllRows());
   const DiffTable diff = ComputeDiffTable(old_table, new_table);
-  EXPECT_EQ(diff.base_samples, 12u);
-  EXPECT_EQ(diff.new_samples, 24u);
+  EXPECT_EQ(diff.base_all, 12u);
+  EXPECT_EQ(diff.new_all, 24u);
   ASSERT_EQ(diff.entries.size(), 8u);
   // b: 25 % -> 66.67 % (+41.67 points), a: 50 % -> 16.67 % (-33.33), c: 8.33 % -> 0 %.
   EXPECT_EQ(diff.entries[0].function, "b");
@@ -302,7 +301,7 @@ TEST_F(StackFilterTest, DiffFoldedPairsCounts) {
   std::ostringstream out;
   FoldedOptions opts;
   opts.include_comm = false;
-  WICK_EXPECT_OK(WriteDiffFolded(base, rec_, sym_, out, opts));
+  WICK_EXPECT_OK(WriteDiffFolded(ProfileOf(base), Prof(), out, opts));
   EXPECT_EQ(out.str(),
             "main;b 0 5\n"
             "main;work;a 6 1\n"

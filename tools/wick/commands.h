@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "wick/profile.h"
 #include "wick/recording.h"
 #include "wick/stats.h"
 #include "wick/symbolizer.h"
@@ -67,6 +68,7 @@ struct ReportFlags {
   bool per_thread = false;         // roots "comm-pid/tid" instead of comm
   std::string callers;             // table of the callers of this function
   std::string callees;             // table of the callees of this function
+  std::string event;               // --event: the profile shown ("" = the recording's default)
 };
 
 struct DiffFlags {
@@ -79,6 +81,7 @@ struct DiffFlags {
   bool with_comm = false;  // thread names as roots (folded and flame graph)
   bool lines = false;
   bool inlined = true;  // --no-inline: off
+  std::string event;    // --event: the profile compared ("" = NEW's default)
 };
 
 struct StatFlags {
@@ -157,6 +160,17 @@ int ExitCodeOf(int wait_status);
 // Reads the recording at `path` for subcommand `sub`: its one-line error printed (nullopt),
 // or the recording, with a warning printed when it was cut short.
 std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path);
+
+// The profile of `event` ("" = the default) of `rec`, read from `path`: its one-line error
+// printed (nullopt) when the recording has no such event.
+std::optional<Profile> BuildCommandProfile(const std::string& sub, const std::string& path,
+                                           const Recording& rec, Symbolizer& symbolizer,
+                                           const std::string& event, bool inlined);
+// A note on stderr naming the events of `rec` that a report of `shown` leaves out, if any.
+void NoteOtherEvents(const std::string& sub, const std::string& path, const Recording& rec,
+                     const std::string& shown);
+// One stderr line naming the event and unit of folded stacks.
+void NoteFoldedUnit(const std::string& sub, const Profile& profile);
 
 // Creates `path` and lets `write` fill it: OK, or an error saying the file could not be
 // created (and that the directory must exist) or written.

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "wick/flamegraph.h"
 #include "wick/folded.h"
+#include "wick/profile.h"
 #include "wick/recording.h"
 #include "wick/symbolizer.h"
 #include "wick/top_table.h"
@@ -31,6 +32,10 @@ void AddDiffCommand(CLI::App& app, DiffFlags& f) {
   diff->add_flag("--with-comm", f.with_comm,
                  "Folded and flame graph: thread names as roots (off: stacks of all threads "
                  "merge, so runs of renamed programs compare)");
+  diff->add_option("--event", f.event,
+                   "The profile compared: an event both recordings have, or wall (default: NEW's "
+                   "default, as wick report)")
+      ->type_name("NAME");
   diff->add_flag("--lines", f.lines, "Add source file:line to frames where debug info has it");
   diff->add_flag("--inline,!--no-inline", f.inlined,
                  "Inlined functions as frames of their own (the default); --no-inline charges "
@@ -47,6 +52,23 @@ int RunDiff(const DiffFlags& f) {
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
   AddRecordedSymbols(*base, symbolizer);
   AddRecordedSymbols(*now, symbolizer);
+  // Both sides of one event: NEW's default unless --event says which.
+  if (absl::Status s = CheckProfileEvent(*now, f.event); !s.ok()) {
+    PrintError("diff", f.now + ": " + std::string(s.message()));
+    return 1;
+  }
+  const std::string event = f.event.empty() ? DefaultProfileEvent(*now) : f.event;
+  if (absl::Status s = CheckProfileEvent(*base, event); !s.ok()) {
+    PrintError("diff", f.base + ": " + std::string(s.message()));
+    return 1;
+  }
+  const std::optional<Profile> now_profile =
+      BuildCommandProfile("diff", f.now, *now, symbolizer, event, f.inlined);
+  if (!now_profile) return 1;
+  const std::optional<Profile> base_profile =
+      BuildCommandProfile("diff", f.base, *base, symbolizer, event, f.inlined);
+  if (!base_profile) return 1;
+  if (f.event.empty()) NoteOtherEvents("diff", f.now, *now, now_profile->event);
   int rc = 0;
   auto check = [&](const absl::Status& s) {
     if (!s.ok()) {
@@ -57,28 +79,27 @@ int RunDiff(const DiffFlags& f) {
   if (f.folded) {
     FoldedOptions opts;
     opts.include_comm = f.with_comm;
-    opts.expand_inlined = f.inlined;
     opts.lines = f.lines;
-    check(WriteDiffFolded(*base, *now, symbolizer, std::cout, opts));
+    NoteFoldedUnit("diff", *now_profile);
+    check(WriteDiffFolded(*base_profile, *now_profile, std::cout, opts));
   } else {
     TopOptions opts;
     opts.top = 0;
-    opts.expand_inlined = f.inlined;
     opts.lines = f.lines;
-    const TopTable old_table = ComputeTopTable(*base, symbolizer, opts);
-    const TopTable new_table = ComputeTopTable(*now, symbolizer, opts);
-    if (old_table.total_samples == 0) PrintError("diff", "warning: " + f.base + " has no samples");
-    if (new_table.total_samples == 0) PrintError("diff", "warning: " + f.now + " has no samples");
+    const TopTable old_table = ComputeTopTable(*base_profile, opts);
+    const TopTable new_table = ComputeTopTable(*now_profile, opts);
+    const std::string of = event.empty() ? "" : " of " + event;
+    if (old_table.all == 0) PrintError("diff", "warning: " + f.base + " has no samples" + of);
+    if (new_table.all == 0) PrintError("diff", "warning: " + f.now + " has no samples" + of);
     check(WriteDiffTable(ComputeDiffTable(old_table, new_table), std::cout, f.limit));
   }
   if (!f.flamegraph.empty()) {
     FlameGraphOptions opts;
     opts.lines = f.lines;
-    opts.expand_inlined = f.inlined;
     opts.include_comm = f.with_comm;
     opts.title = "wick diff: " + f.base + " -> " + f.now;
     check(WriteOutputFile(f.flamegraph, [&](std::ostream& out) {
-      return WriteDiffFlameGraph(*base, *now, symbolizer, out, opts);
+      return WriteDiffFlameGraph(*base_profile, *now_profile, out, opts);
     }));
   }
   std::cout.flush();

@@ -3,10 +3,12 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_join.h"
 #include "commands.h"
 #include "wick/flamegraph.h"
 #include "wick/folded.h"
 #include "wick/pprof.h"
+#include "wick/profile.h"
 #include "wick/recording.h"
 #include "wick/stack_filter.h"
 #include "wick/symbolizer.h"
@@ -75,6 +77,11 @@ void AddReportCommand(CLI::App& app, ReportFlags& f) {
           ->excludes(folded)
           ->excludes(pprof)
           ->excludes(flamegraph);
+  rep->add_option("--event", f.event,
+                  "The profile shown: an event of the recording (cpu-clock, page-faults, "
+                  "off-cpu, ...) or wall (on + off CPU, --off-cpu recordings); default: wall, "
+                  "else the first event recorded")
+      ->type_name("NAME");
   rep->add_option("--callees", f.callees, "Table of the functions FUNC calls")
       ->type_name("FUNC")
       ->excludes(callers)
@@ -95,9 +102,41 @@ void WarnAboutSymbols(const Symbolizer& sym) {
 
 }  // namespace
 
+std::optional<Profile> BuildCommandProfile(const std::string& sub, const std::string& path,
+                                           const Recording& rec, Symbolizer& symbolizer,
+                                           const std::string& event, bool inlined) {
+  ProfileOptions opts;
+  opts.event = event;
+  opts.inlined = inlined;
+  absl::StatusOr<Profile> profile = BuildProfile(rec, symbolizer, opts);
+  if (!profile.ok()) {
+    PrintError(sub, path + ": " + std::string(profile.status().message()));
+    return std::nullopt;
+  }
+  return *std::move(profile);
+}
+
+void NoteOtherEvents(const std::string& sub, const std::string& path, const Recording& rec,
+                     const std::string& shown) {
+  const std::vector<std::string> others = OtherProfileEvents(rec, shown);
+  if (others.empty()) return;
+  PrintError(sub, "note: showing " + shown + "; " + path + " also has " +
+                      absl::StrJoin(others, ", ") + " (choose with --event NAME)");
+}
+
+void NoteFoldedUnit(const std::string& sub, const Profile& profile) {
+  PrintError(sub,
+             "folded stacks: " + (profile.event.empty() ? std::string() : profile.event + ", ") +
+                 "values in " + FoldedUnit(profile));
+}
+
 int RunReport(const ReportFlags& f) {
   std::optional<Recording> rec = LoadRecording("report", f.input);
   if (!rec) return 1;
+  if (absl::Status s = CheckProfileEvent(*rec, f.event); !s.ok()) {
+    PrintError("report", f.input + ": " + std::string(s.message()));
+    return 1;
+  }
   if (rec->version == 1 && (f.per_thread || !f.pids.empty() || !f.tids.empty())) {
     PrintError("report", "warning: " + f.input +
                              " is a format-1 recording, which has no pid/tid per stack (all 0); "
@@ -115,6 +154,10 @@ int RunReport(const ReportFlags& f) {
   if (f.per_thread) SplitCommsByThread(&*rec);
   Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
   AddRecordedSymbols(*rec, symbolizer);
+  const std::optional<Profile> profile =
+      BuildCommandProfile("report", f.input, *rec, symbolizer, f.event, f.inlined);
+  if (!profile) return 1;
+  if (f.event.empty()) NoteOtherEvents("report", f.input, *rec, profile->event);
   uint64_t text_not_utf8 = 0;
   int rc = 0;
   auto check = [&](const absl::Status& s) {
@@ -125,21 +168,19 @@ int RunReport(const ReportFlags& f) {
   };
   if (f.folded) {
     FoldedOptions opts;
-    opts.expand_inlined = f.inlined;
     opts.lines = f.lines;
     opts.include_comm = !f.no_comm;
-    check(WriteFolded(*rec, symbolizer, std::cout, opts));
+    NoteFoldedUnit("report", *profile);
+    check(WriteFolded(*profile, std::cout, opts));
   }
   if (!f.pprof.empty()) {
     PprofOptions opts;
-    opts.inlined = f.inlined;
     opts.text_not_utf8 = &text_not_utf8;
-    check(WritePprofFile(*rec, symbolizer, f.pprof, opts));
+    check(WritePprofFile(*profile, f.pprof, opts));
   }
   if (!f.flamegraph.empty()) {
     FlameGraphOptions opts;
     opts.lines = f.lines;
-    opts.expand_inlined = f.inlined;
     opts.include_comm = !f.no_comm;
     if (!f.minwidth.empty()) {
       absl::StatusOr<FlameMinWidth> min_width = ParseFlameMinWidth(f.minwidth);
@@ -151,21 +192,19 @@ int RunReport(const ReportFlags& f) {
     }
     opts.text_not_utf8 = &text_not_utf8;
     opts.title = "wick: " + (rec->meta.command_line.empty() ? f.input : rec->meta.command_line);
-    check(WriteOutputFile(f.flamegraph, [&](std::ostream& out) {
-      return WriteFlameGraph(*rec, symbolizer, out, opts);
-    }));
+    check(WriteOutputFile(f.flamegraph,
+                          [&](std::ostream& out) { return WriteFlameGraph(*profile, out, opts); }));
   }
   if (!f.folded && f.pprof.empty() && f.flamegraph.empty()) {
     TopOptions opts;
     opts.top = f.top;
     opts.sort = f.sort == "total" ? TopSort::kTotal : TopSort::kSelf;
     opts.lines = f.lines;
-    opts.expand_inlined = f.inlined;
     if (!f.callers.empty() || !f.callees.empty()) {
       const CallDirection direction =
           f.callers.empty() ? CallDirection::kCallees : CallDirection::kCallers;
       const std::string& function = f.callers.empty() ? f.callees : f.callers;
-      const CallTable table = ComputeCallTable(*rec, symbolizer, function, direction, opts);
+      const CallTable table = ComputeCallTable(*profile, function, direction, opts);
       if (table.function_total == 0) {
         PrintError("report", "no frame of " + f.input + " is named '" + function +
                                  "' (names as the table shows them, without [module])");
@@ -177,8 +216,11 @@ int RunReport(const ReportFlags& f) {
       PrintRecordingStats("report", *rec, symbolizer, text_not_utf8);
       return rc;
     }
-    const TopTable table = ComputeTopTable(*rec, symbolizer, opts);
-    if (table.total_samples == 0) PrintError("report", "warning: " + f.input + " has no samples");
+    const TopTable table = ComputeTopTable(*profile, opts);
+    if (table.all == 0) {
+      PrintError("report", "warning: " + f.input + " has no samples" +
+                               (profile->event.empty() ? "" : " of " + profile->event));
+    }
     check(WriteTopTable(table, std::cout, opts));
   }
   std::cout.flush();
