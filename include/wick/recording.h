@@ -31,8 +31,13 @@
 
 namespace wick {
 
-// Version 2 added pid and tid to each stack; version-1 files are still read (pid = tid = 0).
-inline constexpr uint32_t kRecordingVersion = 2;
+// Version 2 added pid and tid to each stack; version 3 its event and weight. Older files are
+// still read (pid = tid = 0 in version 1; event = weight = 0 before version 3).
+inline constexpr uint32_t kRecordingVersion = 3;
+
+// The event type that off-CPU stacks (wick record --off-cpu) belong to: count = blocks,
+// weight = nanoseconds off the CPU.
+inline constexpr std::string_view kOffCpuEventName = "off-cpu";
 
 struct RecordingMeta {
   std::string command_line;    // how wick record was invoked
@@ -63,6 +68,12 @@ struct RecordedStack {
   uint32_t pid = 0, tid = 0;  // of the sampled thread (0 in version-1 files and for idle)
   std::vector<Frame> frames;  // leaf first
   uint64_t count = 0;         // samples (sum of all count deltas in the file)
+  // The RecordedEventType id of the event sampled (0 before version 3). Stacks of different
+  // events are different stacks, never summed.
+  uint32_t event = 0;
+  // The sum of the samples' periods: ns for cpu-clock and task-clock, events counted for other
+  // counters, ns off the CPU for the off-CPU event; 0 before version 3.
+  uint64_t weight = 0;
 };
 
 struct KernelSymbol {
@@ -155,14 +166,22 @@ class RecordingWriter {
   // Definitions are written once, before the first use in a stack. Ids are dense, from 0.
   virtual void AddBinary(uint32_t id, std::string_view build_id, std::string_view path) = 0;
   virtual void AddComm(uint32_t id, std::string_view name) = 0;
-  virtual void AddStack(uint32_t id, uint32_t comm, uint32_t pid, uint32_t tid,
+  // `event` is an event type id (AddEventType), defined in this flush or an earlier one.
+  virtual void AddStack(uint32_t id, uint32_t event, uint32_t comm, uint32_t pid, uint32_t tid,
                         std::span<const Frame> frames) = 0;
-  // A stack whose thread is not known (pid = tid = 0).
-  void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) {
-    AddStack(id, comm, 0, 0, frames);
+  // A stack of event 0.
+  void AddStack(uint32_t id, uint32_t comm, uint32_t pid, uint32_t tid,
+                std::span<const Frame> frames) {
+    AddStack(id, 0, comm, pid, tid, frames);
   }
-  // Adds `delta` samples to stack `id` (deltas accumulate across flushes).
-  virtual void AddCount(uint32_t id, uint64_t delta) = 0;
+  // A stack of event 0 whose thread is not known (pid = tid = 0).
+  void AddStack(uint32_t id, uint32_t comm, std::span<const Frame> frames) {
+    AddStack(id, 0, comm, 0, 0, frames);
+  }
+  // Adds `delta` samples of total weight `weight_delta` to stack `id` (both accumulate
+  // across flushes).
+  virtual void AddCount(uint32_t id, uint64_t delta, uint64_t weight_delta) = 0;
+  void AddCount(uint32_t id, uint64_t delta) { AddCount(id, delta, 0); }
   // Defines event type `id` (dense from 0) before the first trace sample naming it.
   virtual void AddEventType(uint32_t id, std::string_view name, std::string_view format) = 0;
   // Appends one trace sample to the pending chunk (no allocation once the buffer has grown:

@@ -1,5 +1,6 @@
-// Deduplicating stack map: every distinct (comm, pid, tid, frames) stack is stored once with a
-// count (so reports can filter and split by process and thread),
+// Deduplicating stack map: every distinct (event, comm, pid, tid, frames) stack is stored once
+// with a count and a weight (so reports can filter and split by process and thread, and never
+// add one event's samples to another's),
 // like the kernel's BPF stack map in build-id mode, but it never evicts and never
 // overwrites on a hash collision: when full, Insert fails and the caller counts
 // Stat::kStackMapFull.
@@ -24,10 +25,20 @@
 
 namespace wick {
 
+// What, besides its frames, tells stacks apart: the event sampled (an index into the
+// recording's event types), the thread's comm id, its process and thread.
+struct StackKey {
+  uint32_t event = 0;
+  uint32_t comm = 0;
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+
+  friend bool operator==(const StackKey&, const StackKey&) = default;
+};
+
 class StackMap {
  public:
-  using HashFn = uint64_t (*)(uint32_t comm, uint32_t pid, uint32_t tid,
-                              std::span<const Frame> frames);
+  using HashFn = uint64_t (*)(const StackKey& key, std::span<const Frame> frames);
 
   // Room for `max_stacks` stacks holding `max_frames_total` frames altogether. `hash` replaces
   // the default hash (tests inject a constant one to force collisions).
@@ -38,11 +49,19 @@ class StackMap {
   StackMap(StackMap&&) = default;
   StackMap& operator=(StackMap&&) = default;
 
-  // Adds `weight` to the count of stack (comm, pid, tid, frames) and returns its id; a new
-  // stack is copied into the arena. nullopt when the stack is new and the map is full (nothing
-  // is changed then).
+  // Adds `count` samples of total `weight` (the sum of their periods) to stack (key, frames)
+  // and returns its id; a new stack is copied into the arena. nullopt when the stack is new and
+  // the map is full (nothing is changed then). A count of 0 defines the stack without a sample
+  // (off-CPU time is added once the thread is back on the CPU, with AddTo).
+  std::optional<uint32_t> Insert(const StackKey& key, std::span<const Frame> frames, uint64_t count,
+                                 uint64_t weight);
+  // Event 0, weight 0.
   std::optional<uint32_t> Insert(uint32_t comm, uint32_t pid, uint32_t tid,
-                                 std::span<const Frame> frames, uint64_t weight = 1);
+                                 std::span<const Frame> frames, uint64_t count = 1) {
+    return Insert(StackKey{0, comm, pid, tid}, frames, count, 0);
+  }
+  // Grows stack `id` (first_id() <= id < size()).
+  void AddTo(uint32_t id, uint64_t count, uint64_t weight) { Add(id - first_id_, count, weight); }
 
   // One past the last id (first_id() + the number of stacks held).
   size_t size() const { return first_id_ + stacks_.size(); }
@@ -56,29 +75,38 @@ class StackMap {
     const Stack& s = stacks_[id - first_id_];
     return std::span<const Frame>(arena_.data() + s.offset, s.length);
   }
-  uint32_t Comm(uint32_t id) const { return stacks_[id - first_id_].comm; }
-  uint32_t Pid(uint32_t id) const { return stacks_[id - first_id_].pid; }
-  uint32_t Tid(uint32_t id) const { return stacks_[id - first_id_].tid; }
+  const StackKey& Key(uint32_t id) const { return stacks_[id - first_id_].key; }
+  uint32_t Event(uint32_t id) const { return Key(id).event; }
+  uint32_t Comm(uint32_t id) const { return Key(id).comm; }
+  uint32_t Pid(uint32_t id) const { return Key(id).pid; }
+  uint32_t Tid(uint32_t id) const { return Key(id).tid; }
   uint64_t Count(uint32_t id) const { return stacks_[id - first_id_].count; }
+  uint64_t Weight(uint32_t id) const { return stacks_[id - first_id_].weight; }
 
-  // Calls callback(id, delta) for every stack whose count grew since the previous call
-  // (delta = growth), in order of first growth, and resets the deltas. No allocation.
-  void TakeCountDeltas(absl::FunctionRef<void(uint32_t id, uint64_t delta)> callback);
+  // Calls callback(id, count_delta, weight_delta) for every stack whose count or weight grew
+  // since the previous call, in order of first growth, and resets the deltas. No allocation.
+  void TakeDeltas(
+      absl::FunctionRef<void(uint32_t id, uint64_t count_delta, uint64_t weight_delta)> callback);
+  // The count deltas alone.
+  void TakeCountDeltas(absl::FunctionRef<void(uint32_t id, uint64_t delta)> callback) {
+    TakeDeltas([&](uint32_t id, uint64_t count, uint64_t) {
+      if (count != 0) callback(id, count);
+    });
+  }
 
-  static uint64_t DefaultHash(uint32_t comm, uint32_t pid, uint32_t tid,
-                              std::span<const Frame> frames);
+  static uint64_t DefaultHash(const StackKey& key, std::span<const Frame> frames);
 
  private:
   static constexpr uint32_t kEmptySlot = 0xffffffffu;
   struct Stack {
     uint64_t hash;
     uint64_t count;
-    uint64_t taken;   // count already reported by TakeCountDeltas
-    uint32_t offset;  // into arena_
+    uint64_t weight;
+    uint64_t taken;         // count already reported by TakeDeltas
+    uint64_t weight_taken;  // weight already reported
+    uint32_t offset;        // into arena_
     uint32_t length;
-    uint32_t comm;
-    uint32_t pid;
-    uint32_t tid;
+    StackKey key;
     bool dirty;
   };
   struct Slot {
@@ -86,7 +114,8 @@ class StackMap {
     uint32_t id;  // kEmptySlot when free
   };
 
-  void AddCount(uint32_t id, uint64_t weight);
+  // `index` = id - first_id_.
+  void Add(uint32_t index, uint64_t count, uint64_t weight);
 
   size_t max_frames_;
   size_t max_stacks_;

@@ -44,6 +44,8 @@ std::string FrameName(const Recording& rec, Symbolizer& sym, const Frame& frame)
       const KernelSymbol* k = LookupKernelSymbol(rec.kernel_symbols, frame.value);
       return k != nullptr ? k->name : std::string(kUnknown);
     }
+    case FrameKind::kOffCpu:
+      return absl::StrCat("[off-cpu: ", Sv(OffCpuReasonName(frame.value)), "]");
     case FrameKind::kUserRaw:
       // JIT code named by the process's /tmp/perf-PID.map (raw frames carry their pid).
       if (const JitSymbol* jit = LookupJitSymbol(rec, frame.binary, frame.value)) {

@@ -66,6 +66,11 @@ void ExpandFrame(const Recording& rec, Symbolizer& sym, const Frame& frame, bool
       out->push_back(std::move(d));
       return;
     }
+    case FrameKind::kOffCpu:
+      d.name = FrameName(rec, sym, frame);
+      d.kind = FlameKind::kUnknown;
+      out->push_back(std::move(d));
+      return;
     case FrameKind::kUserRaw:
       // FrameName may name it (JIT maps); unnamed raw frames are "[unknown]".
       d.name = FrameName(rec, sym, frame);

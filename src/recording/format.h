@@ -1,4 +1,5 @@
-// Byte layout of a wick recording (version 2; version 1 differs only in the stack entry). Private
+// Byte layout of a wick recording (version 3; versions 1 and 2 differ only in the stack and
+// count entries). Private
 // to src/recording/; people writing other readers should read man/wick-data.5, which says the same
 // in prose.
 //
@@ -35,13 +36,17 @@
 //  ids are dense from 0 over the whole file, each id defined once.
 //    u32 n_binaries, n x { u32 id | str build_id | str path }
 //    u32 n_comms,    n x { u32 id | str name }
-//    u32 n_stacks,   n x { u32 id | u32 comm | u32 pid | u32 tid | u32 n_frames |
+//    u32 n_stacks,   n x { u32 id | u32 event | u32 comm | u32 pid | u32 tid | u32 n_frames |
 //                          n_frames x { u64 value | u32 binary | u32 kind } }   (leaf first)
-//                   (pid/tid: the sampled thread, 0 for idle; version 1 has no pid and tid
-//                    fields: { u32 id | u32 comm | u32 n_frames | frames }, read as 0)
+//                   (event: the EVENT_TYPES id of the event sampled; pid/tid: the sampled
+//                    thread, 0 for idle; version 2 has no event field (read as 0), version 1
+//                    no event, pid and tid: { u32 id | u32 comm | u32 n_frames | frames })
 //                   (kind 0 user file: binary = binary id; 1 kernel: binary 0; 2 raw user
-//                    address: binary = pid, 0 when unknown)
-//    u32 n_counts,   n x { u32 stack_id | u64 delta }      (deltas add up across chunks)
+//                    address: binary = pid, 0 when unknown; 3 off-CPU reason: value =
+//                    OffCpuReason (frame.h), binary 0)
+//    u32 n_counts,   n x { u32 stack_id | u64 delta | u64 weight }   (deltas add up across
+//                   chunks; weight: the sum of the samples' periods, e.g. ns of cpu-clock or
+//                   off-CPU ns; versions 1 and 2 have no weight: { u32 stack_id | u64 delta })
 //
 //  KERNEL_SYMBOLS (type 3), written by Finish(): every kernel symbol the stacks need.
 //    u32 n, n x { u64 address | u64 size | str name | str module }
@@ -57,7 +62,8 @@
 //    u32 n, n x { u32 pid | u64 start | u64 size | str name }
 //
 //  EVENT_TYPES (type 7), written by a Flush() after its DATA chunk when event types were
-//  added (optional; readers that predate it skip it). Ids are dense from 0 over the file:
+//  added (optional; readers that predate it skip it). Every event recorded has one, the
+//  synthetic "off-cpu" too; a stack's event names one. Ids are dense from 0 over the file:
 //    u32 n, n x { u32 id | str name | str format }   (format: the tracefs format text of a
 //                                                      tracepoint, empty otherwise)
 //
@@ -120,10 +126,12 @@ enum ChunkType : uint32_t {
 // by the bytes that remain before reserving memory for them.
 inline constexpr size_t kMinBinarySize = 4 + 4 + 4;
 inline constexpr size_t kMinCommSize = 4 + 4;
-inline constexpr size_t kMinStackSize = 4 + 4 + 4 + 4 + 4;
+inline constexpr size_t kMinStackSize = 4 + 4 + 4 + 4 + 4 + 4;
+inline constexpr size_t kMinStackSizeV2 = 4 + 4 + 4 + 4 + 4;
 inline constexpr size_t kMinStackSizeV1 = 4 + 4 + 4;
 inline constexpr size_t kFrameSize = 8 + 4 + 4;
-inline constexpr size_t kCountSize = 4 + 8;
+inline constexpr size_t kCountSize = 4 + 8 + 8;
+inline constexpr size_t kCountSizeV2 = 4 + 8;
 inline constexpr size_t kMinKernelSymbolSize = 8 + 8 + 4 + 4;
 inline constexpr size_t kMinStatSize = 4 + 8;
 inline constexpr size_t kMinFileSymbolSize = 8 + 8 + 4;

@@ -205,13 +205,18 @@ class Parser {
       }
       rec_.comms.push_back(std::move(c));
     }
-    // Version 1 stacks have no pid and tid (they stay 0).
+    // Version 1 stacks have no pid and tid (they stay 0), versions 1 and 2 no event (0) nor
+    // weight (0).
     const bool has_thread = rec_.version >= 2;
-    if (!ReadCount(r, has_thread ? fmt::kMinStackSize : fmt::kMinStackSizeV1, &n)) return false;
+    const bool has_event = rec_.version >= 3;
+    const size_t min_stack = has_event    ? fmt::kMinStackSize
+                             : has_thread ? fmt::kMinStackSizeV2
+                                          : fmt::kMinStackSizeV1;
+    if (!ReadCount(r, min_stack, &n)) return false;
     for (uint32_t i = 0; i < n; ++i) {
       RecordedStack s;
       uint32_t n_frames = 0;
-      if (!r.Read(&s.id) || !r.Read(&s.comm) ||
+      if (!r.Read(&s.id) || (has_event && !r.Read(&s.event)) || !r.Read(&s.comm) ||
           (has_thread && (!r.Read(&s.pid) || !r.Read(&s.tid))) ||
           !ReadCount(r, fmt::kFrameSize, &n_frames)) {
         return false;
@@ -231,16 +236,17 @@ class Parser {
       }
       rec_.stacks.push_back(std::move(s));
     }
-    if (!ReadCount(r, fmt::kCountSize, &n)) return false;
+    if (!ReadCount(r, has_event ? fmt::kCountSize : fmt::kCountSizeV2, &n)) return false;
     for (uint32_t i = 0; i < n; ++i) {
       uint32_t id = 0;
-      uint64_t delta = 0;
-      if (!r.Read(&id) || !r.Read(&delta)) return false;
+      uint64_t delta = 0, weight = 0;
+      if (!r.Read(&id) || !r.Read(&delta) || (has_event && !r.Read(&weight))) return false;
       if (id >= rec_.stacks.size()) {
         ++rec_.invalid_items;
         continue;
       }
       rec_.stacks[id].count += delta;
+      rec_.stacks[id].weight += weight;
     }
     return true;
   }
@@ -368,9 +374,14 @@ class Parser {
         s.comm = n_comms;
         ++rec_.invalid_items;
       }
+      // A writer without event types (older tools, tests) gives every stack event 0.
+      if (s.event != 0 && s.event >= rec_.event_types.size()) {
+        s.event = 0;
+        ++rec_.invalid_items;
+      }
       for (Frame& f : s.frames) {
         const bool bad_kind = f.kind != FrameKind::kUserFile && f.kind != FrameKind::kKernel &&
-                              f.kind != FrameKind::kUserRaw;
+                              f.kind != FrameKind::kUserRaw && f.kind != FrameKind::kOffCpu;
         const bool bad_binary = f.kind == FrameKind::kUserFile && f.binary >= rec_.binaries.size();
         if (bad_kind || bad_binary) {
           f = Frame{f.value, 0, FrameKind::kUserRaw};

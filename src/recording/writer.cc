@@ -60,6 +60,7 @@ struct PendingEventType {
 };
 struct PendingStack {
   uint32_t id;
+  uint32_t event;
   uint32_t comm;
   uint32_t pid;
   uint32_t tid;
@@ -107,14 +108,18 @@ class FileRecordingWriter final : public RecordingWriter {
     comms_.push_back({id, std::string(name)});
   }
   using RecordingWriter::AddStack;
-  void AddStack(uint32_t id, uint32_t comm, uint32_t pid, uint32_t tid,
+  void AddStack(uint32_t id, uint32_t event, uint32_t comm, uint32_t pid, uint32_t tid,
                 std::span<const Frame> frames) override {
     if (finished_) return;
-    stacks_.push_back({id, comm, pid, tid, std::vector<Frame>(frames.begin(), frames.end())});
+    stacks_.push_back(
+        {id, event, comm, pid, tid, std::vector<Frame>(frames.begin(), frames.end())});
   }
-  void AddCount(uint32_t id, uint64_t delta) override {
-    if (finished_ || delta == 0) return;
-    counts_[id] += delta;
+  using RecordingWriter::AddCount;
+  void AddCount(uint32_t id, uint64_t delta, uint64_t weight_delta) override {
+    if (finished_ || (delta == 0 && weight_delta == 0)) return;
+    auto& [count, weight] = counts_[id];
+    count += delta;
+    weight += weight_delta;
     samples_added_ += delta;
   }
 
@@ -235,10 +240,11 @@ class FileRecordingWriter final : public RecordingWriter {
     std::sort(binaries_.begin(), binaries_.end(), by_id);
     std::sort(comms_.begin(), comms_.end(), by_id);
     std::sort(stacks_.begin(), stacks_.end(), by_id);
-    std::vector<std::pair<uint32_t, uint64_t>> counts(counts_.begin(), counts_.end());
+    std::vector<std::pair<uint32_t, std::pair<uint64_t, uint64_t>>> counts(counts_.begin(),
+                                                                           counts_.end());
     std::sort(counts.begin(), counts.end());
     uint64_t samples = 0;
-    for (const auto& [id, delta] : counts) samples += delta;
+    for (const auto& [id, delta] : counts) samples += delta.first;
 
     std::string payload;
     Encoder p(&payload);
@@ -256,6 +262,7 @@ class FileRecordingWriter final : public RecordingWriter {
     p.Put<uint32_t>(static_cast<uint32_t>(stacks_.size()));
     for (const PendingStack& s : stacks_) {
       p.Put<uint32_t>(s.id);
+      p.Put<uint32_t>(s.event);
       p.Put<uint32_t>(s.comm);
       p.Put<uint32_t>(s.pid);
       p.Put<uint32_t>(s.tid);
@@ -269,7 +276,8 @@ class FileRecordingWriter final : public RecordingWriter {
     p.Put<uint32_t>(static_cast<uint32_t>(counts.size()));
     for (const auto& [id, delta] : counts) {
       p.Put<uint32_t>(id);
-      p.Put<uint64_t>(delta);
+      p.Put<uint64_t>(delta.first);
+      p.Put<uint64_t>(delta.second);
     }
     binaries_.clear();
     comms_.clear();
@@ -388,7 +396,7 @@ class FileRecordingWriter final : public RecordingWriter {
   std::vector<std::pair<uint32_t, std::vector<FileSymbol>>> binary_symbols_;
   std::vector<PendingComm> comms_;
   std::vector<PendingStack> stacks_;
-  absl::flat_hash_map<uint32_t, uint64_t> counts_;
+  absl::flat_hash_map<uint32_t, std::pair<uint64_t, uint64_t>> counts_;  // id → count, weight
   std::vector<PendingEventType> event_types_;
   std::string trace_payload_;  // u32 count placeholder + encoded samples, reused
   uint32_t trace_count_ = 0;

@@ -729,7 +729,12 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
   switch (rec.type) {
     case PERF_RECORD_SAMPLE: {
       auto it = type_of_id_.find(rec.sample.identifier);
-      const StackBuilder::SampleIds ids = r.builder->OnSample(rec);
+      // Each event's stacks are its own (a page fault is not a millisecond of CPU); the
+      // period weighs the sample: ns for clock events, events counted for the others.
+      StackBuilder::SampleTarget target;
+      target.event = it == type_of_id_.end() ? 0 : it->second;
+      target.weight = rec.sample.period;
+      const StackBuilder::SampleIds ids = r.builder->OnSample(rec, target);
       if (it == type_of_id_.end()) break;
       EventType& type = types_[it->second];
       ++type.samples;
@@ -809,8 +814,8 @@ absl::Status Session::FlushToFile() {
   std::vector<uint64_t> kernel_addresses;  // of the stacks written now
   for (; stacks_written_ < stacks_->size(); ++stacks_written_) {
     uint32_t id = uint32_t(stacks_written_);
-    writer_->AddStack(id, stacks_->Comm(id), stacks_->Pid(id), stacks_->Tid(id),
-                      stacks_->Frames(id));
+    const StackKey& key = stacks_->Key(id);
+    writer_->AddStack(id, key.event, key.comm, key.pid, key.tid, stacks_->Frames(id));
     for (const Frame& f : stacks_->Frames(id)) {
       if (f.kind == FrameKind::kKernel) kernel_addresses.push_back(f.value);
     }
@@ -818,7 +823,8 @@ absl::Status Session::FlushToFile() {
   // Their kernel symbols go with them, so a recording cut short (kill -9) names its kernel
   // frames too.
   AddKernelSymbolsFor(&kernel_addresses);
-  stacks_->TakeCountDeltas([&](uint32_t id, uint64_t delta) { writer_->AddCount(id, delta); });
+  stacks_->TakeDeltas(
+      [&](uint32_t id, uint64_t count, uint64_t weight) { writer_->AddCount(id, count, weight); });
   return writer_->Flush();
 }
 

@@ -27,14 +27,17 @@ StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* sta
       unwinder_(dwarf_regs_mask ? unwinder : nullptr),
       // Kernel and user contexts may each bring up to max_stack entries; DWARF unwinding is
       // not bound by kernel.perf_event_max_stack, only by the stack copy (64 KiB at most).
-      pool_(size_t{max_stack} + 2 + (dwarf_regs_mask ? kMaxDwarfFrames : size_t{max_stack})) {}
+      // One more for a synthetic leaf (SampleTarget::leaf).
+      pool_(size_t{max_stack} + 3 + (dwarf_regs_mask ? kMaxDwarfFrames : size_t{max_stack})) {}
 
-StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec) {
+StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec,
+                                               const SampleTarget& target) {
   const SampleRecord& s = rec.sample;
   stats_->Add(Stat::kSamples);
   Frame* frames = pool_.data();
   const size_t capacity = pool_.size();
   size_t n = 0;
+  if (target.leaf) frames[n++] = *target.leaf;
   const pid_t pid = pid_t(s.pid);
   // Looked up once for all the sample's user frames.
   const ProcessTable::Process* process = processes_->Find(pid);
@@ -105,7 +108,8 @@ StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec) {
   }
   const uint32_t comm = pid == 0 ? swapper_comm_ : processes_->CommId(pid, pid_t(s.tid));
   std::optional<uint32_t> id =
-      stacks_->Insert(comm, s.pid, s.tid, std::span<const Frame>(frames, n));
+      stacks_->Insert(StackKey{target.event, comm, s.pid, s.tid}, std::span<const Frame>(frames, n),
+                      target.count, target.weight);
   if (!id) {
     stats_->Add(Stat::kStackMapFull);
     return {0xffffffffu, comm};

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "wick/frame.h"
@@ -46,8 +47,19 @@ class StackBuilder {
     uint32_t stack;
     uint32_t comm;
   };
+  // Where a sample goes in the stack map: the event it counts for (an index into the
+  // recording's event types), how many samples and what weight (the sum of their periods) it
+  // adds, and an optional synthetic frame put below the sample's own leaf (an off-CPU
+  // reason).
+  struct SampleTarget {
+    uint32_t event = 0;
+    uint64_t count = 1;
+    uint64_t weight = 0;
+    std::optional<Frame> leaf;
+  };
   // Adds one PERF_RECORD_SAMPLE to the stack map.
-  SampleIds OnSample(const ParsedRecord& record);
+  SampleIds OnSample(const ParsedRecord& record, const SampleTarget& target);
+  SampleIds OnSample(const ParsedRecord& record) { return OnSample(record, SampleTarget{}); }
 
  private:
   ProcessTable* processes_;

@@ -25,12 +25,11 @@ inline uint64_t Mum(uint64_t a, uint64_t b) {
 
 }  // namespace
 
-uint64_t StackMap::DefaultHash(uint32_t comm, uint32_t pid, uint32_t tid,
-                               std::span<const Frame> frames) {
+uint64_t StackMap::DefaultHash(const StackKey& key, std::span<const Frame> frames) {
   // One multiply per frame keeps hashing a 20-frame stack at a few nanoseconds; the final
   // Mix() spreads the result over the low bits that pick the slot.
-  uint64_t h = (uint64_t{comm} << 32) ^ frames.size() ^ 0x9e3779b97f4a7c15ULL;
-  h = Mum(h ^ ((uint64_t{pid} << 32) | tid), 0xe7037ed1a0b428dbULL);
+  uint64_t h = (uint64_t{key.comm} << 32) ^ frames.size() ^ 0x9e3779b97f4a7c15ULL;
+  h = Mum(h ^ ((uint64_t{key.pid} << 32) | key.tid), 0xe7037ed1a0b428dbULL ^ key.event);
   for (const Frame& f : frames) {
     const uint64_t tag = (uint64_t{f.binary} << 2) | static_cast<uint32_t>(f.kind);
     h = Mum(h ^ f.value, 0xa0761d6478bd642fULL ^ tag);
@@ -51,9 +50,9 @@ StackMap::StackMap(size_t max_frames_total, size_t max_stacks, HashFn hash, uint
   slots_.assign(std::bit_ceil(std::max<size_t>(2 * max_stacks_, 2)), Slot{0, kEmptySlot});
 }
 
-std::optional<uint32_t> StackMap::Insert(uint32_t comm, uint32_t pid, uint32_t tid,
-                                         std::span<const Frame> frames, uint64_t weight) {
-  const uint64_t hash = hash_(comm, pid, tid, frames);
+std::optional<uint32_t> StackMap::Insert(const StackKey& key, std::span<const Frame> frames,
+                                         uint64_t count, uint64_t weight) {
+  const uint64_t hash = hash_(key, frames);
   const size_t mask = slots_.size() - 1;
   size_t i = static_cast<size_t>(hash) & mask;
   for (;; i = (i + 1) & mask) {
@@ -62,11 +61,11 @@ std::optional<uint32_t> StackMap::Insert(uint32_t comm, uint32_t pid, uint32_t t
     if (slot.hash != hash) continue;
     Stack& s = stacks_[slot.id];
     // Equal hashes are only a hint: a different stack with the same hash gets its own slot.
-    if (s.comm != comm || s.pid != pid || s.tid != tid || s.length != frames.size() ||
+    if (s.key != key || s.length != frames.size() ||
         !std::equal(frames.begin(), frames.end(), arena_.begin() + s.offset)) {
       continue;
     }
-    AddCount(slot.id, weight);
+    Add(slot.id, count, weight);
     return first_id_ + slot.id;
   }
   if (stacks_.size() >= max_stacks_ || frames.size() > max_frames_ - arena_.size()) {
@@ -76,35 +75,38 @@ std::optional<uint32_t> StackMap::Insert(uint32_t comm, uint32_t pid, uint32_t t
   // Both within the capacity reserved in the constructor: no allocation.
   stacks_.push_back(Stack{.hash = hash,
                           .count = 0,
+                          .weight = 0,
                           .taken = 0,
+                          .weight_taken = 0,
                           .offset = static_cast<uint32_t>(arena_.size()),
                           .length = static_cast<uint32_t>(frames.size()),
-                          .comm = comm,
-                          .pid = pid,
-                          .tid = tid,
+                          .key = key,
                           .dirty = false});
   arena_.insert(arena_.end(), frames.begin(), frames.end());
   slots_[i] = Slot{hash, id};
-  AddCount(id, weight);
+  Add(id, count, weight);
   return first_id_ + id;
 }
 
-void StackMap::AddCount(uint32_t id, uint64_t weight) {
-  Stack& s = stacks_[id];
-  s.count += weight;
-  if (weight != 0 && !s.dirty) {
+void StackMap::Add(uint32_t index, uint64_t count, uint64_t weight) {
+  Stack& s = stacks_[index];
+  s.count += count;
+  s.weight += weight;
+  if ((count != 0 || weight != 0) && !s.dirty) {
     s.dirty = true;
-    dirty_.push_back(id);  // each id at most once: fits the reserved max_stacks_
+    dirty_.push_back(index);  // each at most once: fits the reserved max_stacks_
   }
 }
 
-void StackMap::TakeCountDeltas(absl::FunctionRef<void(uint32_t id, uint64_t delta)> callback) {
-  for (uint32_t id : dirty_) {
-    Stack& s = stacks_[id];
+void StackMap::TakeDeltas(
+    absl::FunctionRef<void(uint32_t id, uint64_t count_delta, uint64_t weight_delta)> callback) {
+  for (uint32_t index : dirty_) {
+    Stack& s = stacks_[index];
     s.dirty = false;
-    uint64_t delta = s.count - s.taken;
+    const uint64_t count = s.count - s.taken, weight = s.weight - s.weight_taken;
     s.taken = s.count;
-    if (delta != 0) callback(first_id_ + id, delta);
+    s.weight_taken = s.weight;
+    if (count != 0 || weight != 0) callback(first_id_ + index, count, weight);
   }
   dirty_.clear();
 }

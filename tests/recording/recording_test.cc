@@ -1001,6 +1001,93 @@ TEST(RecordingTest, ReadsVersion1StacksAndVersion2Threads) {
   EXPECT_FALSE(misread.complete);
 }
 
+TEST(RecordingTest, StacksCarryTheirEventAndWeight) {
+  TempDir dir;
+  const std::string path = dir.File("events.wick");
+  WICK_ASSERT_OK_AND_ASSIGN(std::unique_ptr<RecordingWriter> w,
+                            RecordingWriter::Open(path, RecordingMeta{}));
+  w->AddComm(0, "app");
+  w->AddEventType(0, "cpu-clock", "");
+  w->AddEventType(1, "page-faults", "");
+  w->AddEventType(2, kOffCpuEventName, "");
+  const Frame on_cpu[] = {{0xffffffff81000010ull, 0, FrameKind::kKernel}};
+  const Frame off_cpu[] = {{uint64_t(OffCpuReason::kIo), 0, FrameKind::kOffCpu},
+                           {0xffffffff81000010ull, 0, FrameKind::kKernel}};
+  // The same frames under two events are two stacks.
+  w->AddStack(0, 0, 0, 7, 7, on_cpu);
+  w->AddStack(1, 1, 0, 7, 7, on_cpu);
+  w->AddStack(2, 2, 0, 7, 8, off_cpu);
+  w->AddCount(0, 2, 2'002'000);
+  w->AddCount(1, 1, 1);
+  w->AddCount(2, 0, 0);  // defined at switch-out, nothing yet
+  ASSERT_TRUE(w->Flush().ok());
+  w->AddCount(0, 1, 999'000);
+  w->AddCount(2, 1, 5'000'000);
+  ASSERT_TRUE(w->Finish({}, Stats(), 1).ok());
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, ReadRecording(path));
+  EXPECT_EQ(rec.version, kRecordingVersion);
+  EXPECT_EQ(rec.invalid_items, 0u);
+  ASSERT_EQ(rec.stacks.size(), 3u);
+  ASSERT_EQ(rec.event_types.size(), 3u);
+  EXPECT_EQ(rec.event_types[2].name, kOffCpuEventName);
+  EXPECT_EQ(rec.stacks[0].event, 0u);
+  EXPECT_EQ(rec.stacks[0].count, 3u);
+  EXPECT_EQ(rec.stacks[0].weight, 3'001'000u);
+  EXPECT_EQ(rec.stacks[1].event, 1u);
+  EXPECT_EQ(rec.stacks[1].weight, 1u);
+  EXPECT_EQ(rec.stacks[2].event, 2u);
+  EXPECT_EQ(rec.stacks[2].tid, 8u);
+  EXPECT_EQ(rec.stacks[2].count, 1u);
+  EXPECT_EQ(rec.stacks[2].weight, 5'000'000u);
+  EXPECT_EQ(rec.stacks[2].frames, std::vector<Frame>(std::begin(off_cpu), std::end(off_cpu)));
+  EXPECT_EQ(OffCpuReasonName(rec.stacks[2].frames[0].value), "io");
+}
+
+TEST(RecordingTest, HandMadeVersion3StacksMatchTheDocumentedLayout) {
+  std::string p;
+  Builder::Put<uint32_t>(&p, 0);  // no binaries
+  Builder::Put<uint32_t>(&p, 1);
+  Builder::Put<uint32_t>(&p, 0);
+  Builder::PutStr(&p, "t");
+  Builder::Put<uint32_t>(&p, 2);  // two stacks: id, event, comm, pid, tid, frames
+  for (uint32_t v : {0u, 1u, 0u, 77u, 78u, 1u}) Builder::Put<uint32_t>(&p, v);
+  Builder::Put<uint64_t>(&p, uint64_t(OffCpuReason::kSleep));
+  Builder::Put<uint32_t>(&p, 0);
+  Builder::Put<uint32_t>(&p, 3);  // kind 3: off-CPU reason
+  for (uint32_t v : {1u, 9u, 0u, 77u, 78u, 0u}) Builder::Put<uint32_t>(&p, v);  // event 9: none
+  Builder::Put<uint32_t>(&p, 2);  // two counts: id, delta, weight
+  Builder::Put<uint32_t>(&p, 0);
+  Builder::Put<uint64_t>(&p, 4);
+  Builder::Put<uint64_t>(&p, 8'000'000);
+  Builder::Put<uint32_t>(&p, 1);
+  Builder::Put<uint64_t>(&p, 1);
+  Builder::Put<uint64_t>(&p, 3);
+  Builder b(3);
+  b.Chunk(2, p);
+  b.Chunk(7, EventTypesPayload({{0, "cpu-clock"}, {1, "off-cpu"}}));
+  b.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording rec, Parse(b.bytes()));
+  EXPECT_TRUE(rec.complete) << rec.truncation_note;
+  ASSERT_EQ(rec.stacks.size(), 2u);
+  EXPECT_EQ(rec.stacks[0].event, 1u);
+  EXPECT_EQ(rec.stacks[0].pid, 77u);
+  EXPECT_EQ(rec.stacks[0].count, 4u);
+  EXPECT_EQ(rec.stacks[0].weight, 8'000'000u);
+  EXPECT_EQ(rec.stacks[0].frames,
+            (std::vector<Frame>{{uint64_t(OffCpuReason::kSleep), 0, FrameKind::kOffCpu}}));
+  // An event the file never defines is repaired to event 0 and counted.
+  EXPECT_EQ(rec.stacks[1].event, 0u);
+  EXPECT_EQ(rec.stacks[1].weight, 3u);
+  EXPECT_EQ(rec.invalid_items, 1u);
+  // Read as version 2, the same bytes do not parse: the layouts are not interchangeable.
+  Builder as_v2(2);
+  as_v2.Chunk(2, p);
+  as_v2.End();
+  WICK_ASSERT_OK_AND_ASSIGN(Recording misread, Parse(as_v2.bytes()));
+  EXPECT_FALSE(misread.complete && misread.invalid_items == 0 && misread.stacks.size() == 2 &&
+               misread.stacks[0].weight == 8'000'000u);
+}
+
 // With WICK_WRITE_CORPUS=dir, writes the fuzzer's seed corpus (tests/recording/corpus; no
 // .wick suffix, which .gitignore hides).
 TEST(RecordingTest, WriteCorpus) {

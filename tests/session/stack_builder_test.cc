@@ -110,27 +110,36 @@ TEST(StackBuilderTest, SteadyStateReadParseBuildInsertDoesNotAllocate) {
   std::free(mem);
 }
 
-// The same callchain sampled in two threads of this process is two stacks, each carrying its
-// pid and tid (reports filter and split by them).
-TEST(StackBuilderTest, StacksAreKeyedByThread) {
-  Stats stats;
-  ProcessTable processes(&stats);
-  WICK_ASSERT_OK(processes.ScanProcess(getpid()));
-  StackMap stacks(1 << 12, 1 << 8);
-  StackBuilder builder(&processes, &stacks, &stats, kSampleType, 127);
-  const uint64_t user_ip = reinterpret_cast<uint64_t>(&SampledFunction);
-  const std::vector<uint64_t> chain = {PERF_CONTEXT_USER, user_ip, user_ip + 8};
-  const uint32_t pid = uint32_t(getpid());
-  SampleFormat format{kSampleType, 0, false, 0};
-  ParsedRecord parsed;
-  for (uint32_t tid : {pid, pid + 1, pid, pid + 1, pid + 1}) {
-    std::vector<uint64_t> words;
+// A builder over this process, and samples of a two-frame user callchain in it.
+struct SelfSampler {
+  SelfSampler() { WICK_EXPECT_OK(processes.ScanProcess(getpid())); }
+  // A sample of thread `tid` of this process; valid until the next call.
+  const ParsedRecord& Sample(uint32_t tid) {
+    const uint64_t user_ip = reinterpret_cast<uint64_t>(&SampledFunction);
+    const std::vector<uint64_t> chain = {PERF_CONTEXT_USER, user_ip, user_ip + 8};
+    words.clear();
     AppendSample(&words, user_ip, pid, chain, tid);
     std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(words.data()),
                                      words.size() * 8);
-    WICK_ASSERT_OK(ParseRecord(bytes, format, &parsed));
-    builder.OnSample(parsed);
+    WICK_EXPECT_OK(ParseRecord(bytes, SampleFormat{kSampleType, 0, false, 0}, &parsed));
+    return parsed;
   }
+  Stats stats;
+  ProcessTable processes{&stats};
+  StackMap stacks{1 << 12, 1 << 8};
+  StackBuilder builder{&processes, &stacks, &stats, kSampleType, 127};
+  const uint32_t pid = uint32_t(getpid());
+  std::vector<uint64_t> words;
+  ParsedRecord parsed;
+};
+
+// The same callchain sampled in two threads of this process is two stacks, each carrying its
+// pid and tid (reports filter and split by them).
+TEST(StackBuilderTest, StacksAreKeyedByThread) {
+  SelfSampler t;
+  const uint32_t pid = t.pid;
+  for (uint32_t tid : {pid, pid + 1, pid, pid + 1, pid + 1}) t.builder.OnSample(t.Sample(tid));
+  const StackMap& stacks = t.stacks;
   ASSERT_EQ(stacks.size(), 2u);
   EXPECT_EQ(stacks.Pid(0), pid);
   EXPECT_EQ(stacks.Tid(0), pid);
@@ -140,6 +149,31 @@ TEST(StackBuilderTest, StacksAreKeyedByThread) {
   EXPECT_EQ(stacks.Count(1), 3u);
   EXPECT_EQ(std::vector<Frame>(stacks.Frames(0).begin(), stacks.Frames(0).end()),
             std::vector<Frame>(stacks.Frames(1).begin(), stacks.Frames(1).end()));
+}
+
+// A sample's event, weight and synthetic leaf (what --off-cpu gives a switch-out) go with it:
+// each event's stacks are apart, weights add up, the leaf comes below the sample's own.
+TEST(StackBuilderTest, TargetSetsEventWeightAndLeaf) {
+  SelfSampler t;
+  const Frame reason{uint64_t(OffCpuReason::kSleep), 0, FrameKind::kOffCpu};
+  StackBuilder& b = t.builder;
+  EXPECT_EQ(b.OnSample(t.Sample(t.pid), {.event = 0, .count = 1, .weight = 1000, .leaf = {}}).stack,
+            0u);
+  EXPECT_EQ(b.OnSample(t.Sample(t.pid), {.event = 0, .count = 1, .weight = 1001, .leaf = {}}).stack,
+            0u);
+  EXPECT_EQ(b.OnSample(t.Sample(t.pid), {.event = 1, .count = 1, .weight = 1, .leaf = {}}).stack,
+            1u);
+  EXPECT_EQ(
+      b.OnSample(t.Sample(t.pid), {.event = 2, .count = 0, .weight = 0, .leaf = reason}).stack, 2u);
+  const StackMap& stacks = t.stacks;
+  ASSERT_EQ(stacks.size(), 3u);
+  EXPECT_EQ(stacks.Weight(0), 2001u);
+  EXPECT_EQ(stacks.Count(0), 2u);
+  EXPECT_EQ(stacks.Event(1), 1u);
+  EXPECT_EQ(stacks.Count(2), 0u);
+  ASSERT_EQ(stacks.Frames(2).size(), stacks.Frames(0).size() + 1);
+  EXPECT_EQ(stacks.Frames(2)[0], reason);
+  EXPECT_EQ(stacks.Frames(2)[1], stacks.Frames(0)[0]);
 }
 
 }  // namespace

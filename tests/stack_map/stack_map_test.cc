@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -93,8 +94,38 @@ TEST(StackMapTest, SameFramesInAnotherProcessOrThreadAreAnotherStack) {
   EXPECT_EQ(map.Count(1), 5u);
   EXPECT_EQ(map.Count(2), 1u);
   EXPECT_EQ(map.frames_used(), 9u);
-  EXPECT_NE(StackMap::DefaultHash(1, 100, 100, a), StackMap::DefaultHash(1, 100, 101, a));
-  EXPECT_NE(StackMap::DefaultHash(1, 100, 100, a), StackMap::DefaultHash(1, 101, 100, a));
+  EXPECT_NE(StackMap::DefaultHash({0, 1, 100, 100}, a), StackMap::DefaultHash({0, 1, 100, 101}, a));
+  EXPECT_NE(StackMap::DefaultHash({0, 1, 100, 100}, a), StackMap::DefaultHash({0, 1, 101, 100}, a));
+  EXPECT_NE(StackMap::DefaultHash({0, 1, 100, 100}, a), StackMap::DefaultHash({1, 1, 100, 100}, a));
+}
+
+TEST(StackMapTest, EventsSeparateStacksAndWeightsAddUp) {
+  StackMap map(1000, 100);
+  const std::vector<Frame> a = MakeStack(1, 3);
+  EXPECT_EQ(map.Insert(StackKey{0, 1, 100, 100}, a, 1, 1'000'000), 0u);
+  EXPECT_EQ(map.Insert(StackKey{1, 1, 100, 100}, a, 1, 1), 1u);  // page-faults, same frames
+  EXPECT_EQ(map.Insert(StackKey{0, 1, 100, 100}, a, 1, 990'000), 0u);
+  // Defined with nothing yet (an off-CPU stack at switch-out), grown at switch-in.
+  EXPECT_EQ(map.Insert(StackKey{2, 1, 100, 100}, a, 0, 0), 2u);
+  EXPECT_EQ(map.Event(2), 2u);
+  EXPECT_EQ(map.Count(2), 0u);
+  std::vector<std::tuple<uint32_t, uint64_t, uint64_t>> deltas;
+  auto take = [&] {
+    deltas.clear();
+    map.TakeDeltas([&](uint32_t id, uint64_t count, uint64_t weight) {
+      deltas.emplace_back(id, count, weight);
+    });
+    return deltas;
+  };
+  using D = std::vector<std::tuple<uint32_t, uint64_t, uint64_t>>;
+  EXPECT_EQ(take(), (D{{0, 2, 1'990'000}, {1, 1, 1}}));
+  map.AddTo(2, 1, 2'000'000);
+  map.AddTo(0, 0, 5);
+  EXPECT_EQ(take(), (D{{2, 1, 2'000'000}, {0, 0, 5}}));
+  EXPECT_EQ(take(), D{});
+  EXPECT_EQ(map.Weight(0), 1'990'005u);
+  EXPECT_EQ(map.Weight(2), 2'000'000u);
+  EXPECT_EQ(map.Event(1), 1u);
 }
 
 TEST(StackMapTest, PrefixesKindsAndEmptyStacksAreDistinct) {
@@ -115,7 +146,7 @@ TEST(StackMapTest, PrefixesKindsAndEmptyStacksAreDistinct) {
   EXPECT_EQ(map.size(), 5u);
 }
 
-uint64_t ConstantHash(uint32_t, uint32_t, uint32_t, std::span<const Frame>) { return 42; }
+uint64_t ConstantHash(const StackKey&, std::span<const Frame>) { return 42; }
 
 TEST(StackMapTest, HashCollisionsNeverMergeOrOverwrite) {
   StackMap map(10000, 330, &ConstantHash);
