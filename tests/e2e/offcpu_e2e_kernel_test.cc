@@ -334,7 +334,7 @@ TEST_F(OffCpuE2eTest, DirectDiskReadWaitsInIo) {
 // -p: attached to a running offcpu_rounds until it exits.
 TEST_F(OffCpuE2eTest, AttachToRunningProcess) {
   const double launched = NowSeconds();
-  Background target({kRoundsNoFp, "rounds", "3", "pid"});
+  Background target({kRoundsNoFp, "rounds", "4", "pid"});
   const std::string pid = std::to_string(target.pid());
   ASSERT_EQ(target.ReadLine(), "pid " + pid);
   const std::string file = TempPath("offcpu-pid.wick");
