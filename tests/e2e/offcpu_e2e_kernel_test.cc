@@ -1,0 +1,387 @@
+// wick record --off-cpu and its wall-clock profile, against offcpu_rounds (tests/workloads/), a
+// main thread whose rounds compute, sleep and wait on a pipe (or on a mutex, or on the disk) and
+// which measures each part itself with CLOCK_MONOTONIC. Every check compares the profile with
+// that measurement or with the thread's CPU time (shares and ratios, never a duration): the
+// parts' shares of the main thread within 5 points, its total within 10 % of its wall time, its
+// on-CPU time (cpu-clock samples weighted by their period) within 10 % of its CPU time from
+// /proc/PID/task/TID/stat, each blocked part under its blocking call with the right reason.
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "folded.h"
+#include "run.h"
+#include "testing/testing.h"
+
+namespace wick::testing {
+namespace {
+
+const std::string kWick = WICK_BINARY;
+// offcpu_rounds with frame pointers (for -g, run with "raw") and without (for DWARF stacks).
+const std::string kRoundsFp = WICK_OFFCPU_ROUNDS_FP;
+const std::string kRoundsNoFp = WICK_OFFCPU_ROUNDS_NOFP;
+
+// offcpu_rounds' own measurement: its "offcpu_rounds: KEY VALUE ..." line.
+struct Truth {
+  std::map<std::string, std::string> fields;
+
+  int64_t Get(const std::string& key) const {
+    int64_t v = -1;
+    auto it = fields.find(key);
+    if (it == fields.end() || !absl::SimpleAtoi(it->second, &v)) {
+      ADD_FAILURE() << "offcpu_rounds printed no number for '" << key << "'";
+    }
+    return v;
+  }
+  std::string tid() const { return fields.count("tid") ? fields.at("tid") : "?"; }
+  // The share of the main thread's wall time the workload measured in `part`.
+  double Share(const std::string& part) const { return double(Get(part)) / double(Get("wall_us")); }
+};
+
+Truth ParseTruth(absl::string_view text) {
+  Truth t;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, "offcpu_rounds: ")) continue;
+    std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    for (size_t i = 0; i + 1 < w.size(); i += 2) t.fields[w[i]] = w[i + 1];
+  }
+  if (t.fields.empty()) ADD_FAILURE() << "no 'offcpu_rounds:' line in:\n" << text;
+  return t;
+}
+
+bool IsKernel(const std::string& frame) { return absl::EndsWith(frame, "_[k]"); }
+
+// The reason of an off-CPU stack ("sleep", "io", ...): its leaf "[off-cpu: REASON]"; "" for an
+// on-CPU stack.
+std::string OffCpuReason(const FoldedStack& s) {
+  absl::string_view leaf = s.frames.back();
+  if (!absl::ConsumePrefix(&leaf, "[off-cpu: ") || !absl::ConsumeSuffix(&leaf, "]")) return "";
+  return std::string(leaf);
+}
+
+// Microseconds of `p` in stacks that hold `part`, then (leaf-ward) a frame `call` holds for,
+// and end in the reason frame `reason`.
+uint64_t UnderCall(const Folded& p, const std::string& part,
+                   const std::function<bool(const std::string&)>& call, const std::string& reason) {
+  return p.CountIf([&](const FoldedStack& s) {
+    if (OffCpuReason(s) != reason) return false;
+    size_t i = 0;
+    while (i < s.frames.size() && s.frames[i] != part) ++i;
+    for (++i; i < s.frames.size(); ++i) {
+      if (call(s.frames[i])) return true;
+    }
+    return false;
+  });
+}
+
+// The parts' shares of the main thread's wall profile `p` (µs) against the workload's own, within
+// 5 points each, and its total against `wall_us` within 10 %.
+void ExpectShares(const Folded& p, const Truth& t, const std::vector<std::string>& parts,
+                  double wall_us) {
+  ASSERT_GT(p.total(), 0u) << "no stacks of the main thread (tid " << t.tid() << ")";
+  EXPECT_NEAR(double(p.total()), wall_us, 0.10 * wall_us)
+      << "the main thread's stacks add up to " << p.total() << " us of " << wall_us
+      << " us of wall time";
+  for (const std::string& part : parts) {
+    const double share = double(p.With({part})) / double(p.total());
+    EXPECT_NEAR(100 * share, 100 * t.Share(part), 5.0)
+        << part << ": " << p.With({part}) << " us of " << p.total() << " us in the profile, "
+        << t.Get(part) << " us of " << t.Get("wall_us") << " us measured by the workload";
+  }
+}
+
+// The off-CPU stacks keep the kernel's path to schedule() above their reason frame.
+void ExpectKernelPathToSchedule(const Folded& p) {
+  const uint64_t off = p.CountIf([](const FoldedStack& s) { return !OffCpuReason(s).empty(); });
+  const uint64_t with_schedule = p.CountIf([](const FoldedStack& s) {
+    if (OffCpuReason(s).empty() || s.frames.size() < 2) return false;
+    const std::string& above = s.frames[s.frames.size() - 2];
+    return IsKernel(above) && absl::StrContains(above, "schedule");
+  });
+  ASSERT_GT(off, 0u) << "no off-CPU stack";
+  EXPECT_GE(double(with_schedule), 0.99 * double(off))
+      << with_schedule << " of " << off << " us off the CPU have schedule() above the reason";
+}
+
+// wick report --tid TID EXTRA... --pprof FILE, decoded by protoc: the sum of the values of its
+// sample type TYPE/nanoseconds; -1 (and a test failure) when it has none.
+double PprofNs(const std::string& file, const std::string& tid,
+               const std::vector<std::string>& extra, const std::string& type) {
+  const std::string pb = TempPath("offcpu.pb.gz"), txt = TempPath("offcpu.pb.txt");
+  std::vector<std::string> argv = {kWick, "report", "-i", file, "--tid", tid, "--pprof", pb};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  RunResult r = RunProgram(argv);
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "wick report --pprof: " << r.err;
+    return -1;
+  }
+  const std::string cmd =
+      absl::StrCat("zcat ", pb, " | ", WICK_PROTOC, " --decode=perftools.profiles.Profile -I ",
+                   WICK_PROTO_DIR, " profile.proto > ", txt);
+  if (std::system(cmd.c_str()) != 0) {
+    ADD_FAILURE() << cmd;
+    return -1;
+  }
+  std::vector<std::string> strings;
+  std::vector<std::pair<int64_t, int64_t>> types;  // (type, unit) string indices
+  std::vector<std::vector<int64_t>> values;
+  enum { kNone, kType, kSample } in = kNone;
+  for (absl::string_view line : absl::StrSplit(ReadFile(txt), '\n')) {
+    int64_t v = 0;
+    if (line == "sample_type {") {
+      in = kType;
+      types.emplace_back(-1, -1);
+    } else if (line == "sample {") {
+      in = kSample;
+      values.emplace_back();
+    } else if (line == "}") {
+      in = kNone;
+    } else if (in == kType && absl::ConsumePrefix(&line, "  type: ") &&
+               absl::SimpleAtoi(line, &v)) {
+      types.back().first = v;
+    } else if (in == kType && absl::ConsumePrefix(&line, "  unit: ") &&
+               absl::SimpleAtoi(line, &v)) {
+      types.back().second = v;
+    } else if (in == kSample && absl::ConsumePrefix(&line, "  value: ") &&
+               absl::SimpleAtoi(line, &v)) {
+      values.back().push_back(v);
+    } else if (absl::ConsumePrefix(&line, "string_table: \"") && absl::ConsumeSuffix(&line, "\"")) {
+      strings.emplace_back(line);
+    }
+  }
+  const auto name = [&strings](int64_t i) {
+    return i >= 0 && size_t(i) < strings.size() ? strings[size_t(i)] : std::string("?");
+  };
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (name(types[i].first) != type || name(types[i].second) != "nanoseconds") continue;
+    double sum = 0;
+    for (const std::vector<int64_t>& sample : values) {
+      if (i < sample.size()) sum += double(sample[i]);
+    }
+    return sum;
+  }
+  std::string have;
+  for (const auto& [t, unit] : types) absl::StrAppend(&have, " ", name(t), "/", name(unit));
+  ADD_FAILURE() << "wick's pprof has no " << type << "/nanoseconds sample type, only:" << have;
+  return -1;
+}
+
+double NowSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+const auto kNanosleep = [](const std::string& f) {
+  return !IsKernel(f) && absl::StrContains(f, "nanosleep");
+};
+// glibc's read() is "read" or "__libc_read" (its symbol and its alias), maybe "__GI___libc_read".
+const auto kRead = [](const std::string& f) {
+  return !IsKernel(f) && (f == "read" || absl::EndsWith(f, "libc_read"));
+};
+
+class OffCpuE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RunResult r = RunProgram({kWick, "record", "-o", TempPath("probe.wick"), "--", "/bin/true"});
+    if (r.exit_code != 0) WICK_SKIP_OR_FAIL("wick record cannot open perf events here: " + r.err);
+    // The feature itself: a failure, not a skip, when it is missing or broken.
+    r = RunProgram({kWick, "record", "--off-cpu", "-g", "-o", TempPath("probe-offcpu.wick"), "--",
+                    "/bin/sleep", "0.01"});
+    ASSERT_EQ(r.exit_code, 0) << "wick record --off-cpu -g -- /bin/sleep 0.01: " << r.err;
+  }
+
+  // wick record --off-cpu CALL_GRAPH... -o FILE -- WORKLOAD ARGS...: the workload's truth.
+  static Truth RecordCommand(const std::vector<std::string>& call_graph, const std::string& file,
+                             const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {kWick, "record", "--off-cpu"};
+    argv.insert(argv.end(), call_graph.begin(), call_graph.end());
+    argv.insert(argv.end(), {"-o", file, "--"});
+    argv.insert(argv.end(), command.begin(), command.end());
+    RunResult r = RunProgram(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    // Nothing lost without a word: the summary gives the off-CPU time, the switches, the
+    // unpaired ones and the lost records.
+    EXPECT_TRUE(absl::StrContains(r.err, "off-CPU") && absl::StrContains(r.err, "unpaired"))
+        << r.err;
+    return ParseTruth(r.err);
+  }
+
+  static Folded MainThread(const std::string& file, const Truth& t,
+                           std::vector<std::string> extra = {}) {
+    extra.insert(extra.end(), {"--tid", t.tid()});
+    return ReportFolded(kWick, file, extra);
+  }
+};
+
+// The launched command with DWARF stacks (no frame pointers in the workload nor in Debian's libc).
+TEST_F(OffCpuE2eTest, RoundsWithDwarfStacksAddUpToTheWallTime) {
+  const std::string file = TempPath("rounds-dwarf.wick");
+  const Truth t = RecordCommand({"--call-graph", "dwarf"}, file, {kRoundsNoFp, "rounds", "r400"});
+  if (HasFatalFailure() || t.fields.empty()) return;
+  const Folded wall = MainThread(file, t);
+  ExpectShares(wall, t, {"compute_part", "sleep_part", "pipe_part"}, double(t.Get("wall_us")));
+  ExpectKernelPathToSchedule(wall);
+
+  // The sleep sits under libc's nanosleep (or clock_nanosleep) under sleep_part, asleep; the
+  // pipe wait under libc's read under pipe_part, asleep too (a pipe read sleeps interruptibly).
+  const uint64_t sleep = wall.With({"sleep_part"}), pipe = wall.With({"pipe_part"});
+  EXPECT_GE(double(UnderCall(wall, "sleep_part", kNanosleep, "sleep")), 0.9 * double(sleep))
+      << "of " << sleep << " us in sleep_part";
+  EXPECT_GE(double(UnderCall(wall, "pipe_part", kRead, "sleep")), 0.8 * double(pipe))
+      << "of " << pipe << " us in pipe_part";
+  EXPECT_GE(double(wall.With({"main", "run_rounds", "sleep_part"})), 0.95 * double(sleep));
+
+  // On the CPU: the stacks without a reason frame are the cpu-clock samples weighted by their
+  // period; they add up to the thread's CPU time (/proc/PID/task/TID/stat, read by the workload
+  // as it ended).
+  const double stat_cpu_us = double(t.Get("stat_cpu_us"));
+  const uint64_t on_cpu =
+      wall.CountIf([](const FoldedStack& s) { return OffCpuReason(s).empty(); });
+  EXPECT_NEAR(double(on_cpu), stat_cpu_us, 0.10 * stat_cpu_us)
+      << "on-CPU us in the wall profile against the thread's CPU time";
+  EXPECT_NEAR(PprofNs(file, t.tid(), {"--event", "cpu-clock"}, "cpu") / 1000, stat_cpu_us,
+              0.10 * stat_cpu_us)
+      << "cpu/nanoseconds of --event cpu-clock --pprof against the thread's CPU time";
+  // The wall pprof (the default) says the same as the folded stacks, in nanoseconds.
+  EXPECT_NEAR(PprofNs(file, t.tid(), {}, "wall") / 1000, double(wall.total()),
+              double(wall.stacks().size() + 1));
+  EXPECT_NEAR(PprofNs(file, t.tid(), {}, "cpu") / 1000, double(on_cpu),
+              double(wall.stacks().size() + 1));
+
+  // --event off-cpu alone is the wall profile's off-CPU side (µs each, so up to a µs of rounding
+  // per stack); --event cpu-clock counts samples, all of them on the CPU.
+  const Folded off = MainThread(file, t, {"--event", "off-cpu"});
+  EXPECT_NEAR(double(off.total()), double(wall.total() - on_cpu), double(off.stacks().size() + 1));
+  EXPECT_EQ(off.CountIf([](const FoldedStack& s) { return OffCpuReason(s).empty(); }), 0u);
+  const Folded cpu = MainThread(file, t, {"--event", "cpu-clock"});
+  EXPECT_GT(cpu.total(), 0u);
+  EXPECT_EQ(cpu.CountIf([](const FoldedStack& s) { return !OffCpuReason(s).empty(); }), 0u);
+}
+
+// The frame-pointer build with -g. Its blocking calls are raw syscalls in the parts' own
+// functions ("raw"): a frame-pointer walk from inside Debian's libc would skip them.
+TEST_F(OffCpuE2eTest, RoundsWithFramePointers) {
+  const std::string file = TempPath("rounds-fp.wick");
+  const Truth t = RecordCommand({"-g"}, file, {kRoundsFp, "rounds", "r400", "raw"});
+  if (HasFatalFailure() || t.fields.empty()) return;
+  const Folded wall = MainThread(file, t);
+  ExpectShares(wall, t, {"compute_part", "sleep_part", "pipe_part"}, double(t.Get("wall_us")));
+  ExpectKernelPathToSchedule(wall);
+  const auto kernel_nanosleep = [](const std::string& f) {
+    return IsKernel(f) && absl::StrContains(f, "nanosleep");
+  };
+  const auto kernel_read = [](const std::string& f) {
+    return IsKernel(f) && absl::StrContains(f, "read");
+  };
+  const uint64_t sleep = wall.With({"sleep_part"}), pipe = wall.With({"pipe_part"});
+  EXPECT_GE(double(UnderCall(wall, "sleep_part", kernel_nanosleep, "sleep")), 0.9 * double(sleep));
+  EXPECT_GE(double(UnderCall(wall, "pipe_part", kernel_read, "sleep")), 0.8 * double(pipe));
+  const double stat_cpu_us = double(t.Get("stat_cpu_us"));
+  EXPECT_NEAR(double(wall.CountIf([](const FoldedStack& s) { return OffCpuReason(s).empty(); })),
+              stat_cpu_us, 0.10 * stat_cpu_us);
+}
+
+TEST_F(OffCpuE2eTest, MutexWaitIsAFutexSleep) {
+  const std::string file = TempPath("mutex.wick");
+  const Truth t = RecordCommand({"--call-graph", "dwarf"}, file, {kRoundsNoFp, "mutex", "r500"});
+  if (HasFatalFailure() || t.fields.empty()) return;
+  const Folded wall = MainThread(file, t);
+  ExpectShares(wall, t, {"compute_part", "mutex_part"}, double(t.Get("wall_us")));
+  // pthread_mutex_lock waits in futex(FUTEX_WAIT): user frames __lll_lock_wait /
+  // __futex_abstimed_wait..., kernel futex_wait...; asleep.
+  const auto futex = [](const std::string& f) {
+    return absl::StrContains(f, "futex") || absl::StrContains(f, "lll_lock_wait");
+  };
+  const uint64_t mutex = wall.With({"mutex_part"});
+  EXPECT_GE(double(UnderCall(wall, "mutex_part", futex, "sleep")), 0.8 * double(mutex))
+      << "of " << mutex << " us in mutex_part";
+}
+
+// An O_DIRECT read waits for the device in state D: the reason is io.
+TEST_F(OffCpuE2eTest, DirectDiskReadWaitsInIo) {
+  const std::string file = TempPath("disk.wick");
+  // The temp dir of the e2e tests: on this VM's root filesystem (ext4 on a virtio disk).
+  const std::string dir = TempPath("");
+  const Truth t =
+      RecordCommand({"--call-graph", "dwarf"}, file, {kRoundsNoFp, "disk", "r200", "dir", dir});
+  if (HasFatalFailure() || t.fields.empty()) return;
+  if (t.Get("direct") != 1) {
+    GTEST_SKIP() << "the filesystem of " << dir
+                 << " refuses O_DIRECT (tmpfs?): no read waits for the device in state D here";
+  }
+  const Folded wall = MainThread(file, t);
+  ExpectShares(wall, t, {"compute_part", "disk_part"}, double(t.Get("wall_us")));
+  const auto pread = [](const std::string& f) { return absl::StrContains(f, "pread"); };
+  const uint64_t disk = wall.With({"disk_part"});
+  EXPECT_GE(double(UnderCall(wall, "disk_part", pread, "io")), 0.6 * double(disk))
+      << "of " << disk << " us in disk_part";
+}
+
+// -p: attached to a running offcpu_rounds until it exits.
+TEST_F(OffCpuE2eTest, AttachToRunningProcess) {
+  const double launched = NowSeconds();
+  Background target({kRoundsNoFp, "rounds", "4", "pid"});
+  const std::string pid = std::to_string(target.pid());
+  ASSERT_EQ(target.ReadLine(), "pid " + pid);
+  const std::string file = TempPath("offcpu-pid.wick");
+  Background wick({kWick, "record", "--off-cpu", "--call-graph", "dwarf", "-p", pid, "--duration",
+                   "300", "-o", file});
+  ASSERT_GT(WaitForPerfEvents(wick.pid(), 1), 0) << "wick opened no event";
+  const double attached = NowSeconds();
+  const Truth t = ParseTruth(target.ReadLine());
+  const double ended = NowSeconds();
+  EXPECT_EQ(target.Wait(), 0);
+  EXPECT_EQ(wick.Wait(), 0) << "wick record -p did not stop well when its target exited";
+  if (t.fields.empty()) return;
+  ASSERT_GT(ended - attached, 1.0) << "offcpu_rounds ended before wick attached";
+  const Folded wall = MainThread(file, t);
+  // The recording ran from about `attached` (wick opens its events around then) to the end.
+  // The parts' shares hold in any stretch of the run.
+  const double recorded_us = 1e6 * (ended - attached);
+  ExpectShares(wall, t, {"compute_part", "sleep_part", "pipe_part"}, recorded_us);
+  EXPECT_LE(double(wall.total()), 1.10 * 1e6 * (ended - launched));
+  EXPECT_GE(double(UnderCall(wall, "sleep_part", kNanosleep, "sleep")),
+            0.9 * double(wall.With({"sleep_part"})));
+}
+
+// -a: system-wide, started before offcpu_rounds, stopped after it ended: its main thread's whole
+// life is recorded.
+TEST_F(OffCpuE2eTest, SystemWide) {
+  const std::string file = TempPath("offcpu-all.wick");
+  Background wick({kWick, "record", "--off-cpu", "-g", "-a", "--duration", "300", "-o", file});
+  // One on-CPU event and one sched_switch per CPU at least.
+  const int cpus = int(sysconf(_SC_NPROCESSORS_ONLN));
+  EXPECT_GE(WaitForPerfEvents(wick.pid(), 2 * cpus), 2 * cpus) << "wick opened too few events";
+  Background target({kRoundsFp, "rounds", "r300", "raw", "pid"});
+  const std::string pid = std::to_string(target.pid());
+  ASSERT_EQ(target.ReadLine(), "pid " + pid);
+  const Truth t = ParseTruth(target.ReadLine());
+  EXPECT_EQ(target.Wait(), 0);
+  wick.Signal(SIGINT);
+  EXPECT_EQ(wick.Wait(), 0);
+  if (t.fields.empty()) return;
+  const Folded wall = MainThread(file, t);
+  ExpectShares(wall, t, {"compute_part", "sleep_part", "pipe_part"}, double(t.Get("wall_us")));
+  ExpectKernelPathToSchedule(wall);
+  // Other threads are there too, the helper of offcpu_rounds among them.
+  const Folded all = ReportFolded(kWick, file, {"--pid", pid});
+  EXPECT_GT(all.total(), wall.total());
+  EXPECT_GT(all.ByRoot().count("rounds-helper"), 0u);
+}
+
+}  // namespace
+}  // namespace wick::testing
