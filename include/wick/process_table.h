@@ -77,8 +77,9 @@ class ProcessTable {
   // Reads PROC/PID/maps (executable mappings), PROC/PID/comm and every PROC/PID/task/TID/comm.
   // NotFound "no process with pid N" when PROC/PID does not exist.
   absl::Status ScanProcess(pid_t pid);
-  // Scans every numeric entry of PROC; processes that exit mid-scan are skipped.
-  absl::Status ScanAll();
+  // Scans every numeric entry of PROC; processes that exit mid-scan are skipped. With
+  // `only_unknown`, processes already known are left as they are.
+  absl::Status ScanAll(bool only_unknown = false);
 
   // PERF_RECORD_MMAP / MMAP2. `prot` is the MMAP2 prot (PROT_* bits); pass kProtUnknown for
   // PERF_RECORD_MMAP (v1), whose mappings are treated as executable. Non-executable mappings

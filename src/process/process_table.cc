@@ -180,7 +180,7 @@ absl::Status ProcessTable::ScanProcess(pid_t pid) {
   return absl::OkStatus();
 }
 
-absl::Status ProcessTable::ScanAll() {
+absl::Status ProcessTable::ScanAll(bool only_unknown) {
   std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir(proc_root_.c_str()), &::closedir);
   if (proc == nullptr) {
     return ErrnoError(errno, absl::StrCat("open ", proc_root_), "is procfs mounted?");
@@ -188,6 +188,7 @@ absl::Status ProcessTable::ScanAll() {
   while (struct dirent* ent = ::readdir(proc.get())) {
     pid_t pid;
     if (!ParsePid(ent->d_name, &pid)) continue;
+    if (only_unknown && KnowsProcess(pid)) continue;
     // Processes that exit mid-scan, or that we may not read, are skipped: their samples
     // are counted as samples_unknown_process.
     (void)ScanProcess(pid);

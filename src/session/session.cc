@@ -1005,6 +1005,10 @@ absl::StatusOr<RecordSummary> Session::Run() {
     }
   } else {
     for (PerfEvent& ev : events_) WICK_RETURN_IF_ERROR(ev.Enable());
+    // -a: processes started between the /proc scan of Init() and now sent their fork, exec and
+    // mmap records to no one; from now on the rings have them, so a second scan of the ones
+    // not known closes the gap (records read later apply on top of what it finds).
+    if (options_.system_wide) (void)processes_->ScanAll(/*only_unknown=*/true);
     // Attaching to running tasks can take a while (thousands of threads): say when it starts.
     Notice(absl::StrCat("recording: ", events_.size(), events_.size() == 1 ? " event" : " events",
                         " on ", readers_.size(), readers_.size() == 1 ? " cpu" : " cpus",

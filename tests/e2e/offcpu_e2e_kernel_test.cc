@@ -326,9 +326,13 @@ TEST_F(OffCpuE2eTest, DirectDiskReadWaitsInIo) {
   const Folded wall = MainThread(file, t);
   ExpectShares(wall, t, {"compute_part", "disk_part"}, double(t.Get("wall_us")));
   const auto pread = [](const std::string& f) { return absl::StrContains(f, "pread"); };
-  const uint64_t disk = wall.With({"disk_part"});
+  // Time spent runnable (woken, waiting for a CPU) grows with the machine's load, not with
+  // the disk: the rest of disk_part is mostly the wait for the device.
+  const uint64_t runnable = UnderCall(
+      wall, "disk_part", [](const std::string&) { return true; }, "runnable");
+  const uint64_t disk = wall.With({"disk_part"}) - runnable;
   EXPECT_GE(double(UnderCall(wall, "disk_part", pread, "io")), 0.6 * double(disk))
-      << "of " << disk << " us in disk_part";
+      << "of " << disk << " us in disk_part not runnable (" << runnable << " us runnable)";
 }
 
 // -p: attached to a running offcpu_rounds until it exits.
@@ -338,9 +342,9 @@ TEST_F(OffCpuE2eTest, AttachToRunningProcess) {
   const std::string pid = std::to_string(target.pid());
   ASSERT_EQ(target.ReadLine(), "pid " + pid);
   const std::string file = TempPath("offcpu-pid.wick");
-  Background wick({kWick, "record", "--off-cpu", "--call-graph", "dwarf", "-p", pid, "--duration",
-                   "300", "-o", file});
-  ASSERT_GT(WaitForPerfEvents(wick.pid(), 1), 0) << "wick opened no event";
+  Background wick(WithStderr({kWick, "record", "--off-cpu", "--call-graph", "dwarf", "-p", pid,
+                              "--duration", "300", "-o", file}));
+  ASSERT_TRUE(WaitForRecording(wick)) << "wick record -p ended before recording";
   const double attached = NowSeconds();
   const Truth t = ParseTruth(target.ReadLine());
   const double ended = NowSeconds();
@@ -362,10 +366,10 @@ TEST_F(OffCpuE2eTest, AttachToRunningProcess) {
 // life is recorded.
 TEST_F(OffCpuE2eTest, SystemWide) {
   const std::string file = TempPath("offcpu-all.wick");
-  Background wick({kWick, "record", "--off-cpu", "-g", "-a", "--duration", "300", "-o", file});
-  // One on-CPU event and one sched_switch per CPU at least.
-  const int cpus = int(sysconf(_SC_NPROCESSORS_ONLN));
-  EXPECT_GE(WaitForPerfEvents(wick.pid(), 2 * cpus), 2 * cpus) << "wick opened too few events";
+  Background wick(
+      WithStderr({kWick, "record", "--off-cpu", "-g", "-a", "--duration", "300", "-o", file}));
+  // Enabled, not only opened: the target's whole life is recorded.
+  ASSERT_TRUE(WaitForRecording(wick)) << "wick record -a ended before recording";
   Background target({kRoundsFp, "rounds", "r300", "raw", "pid"});
   const std::string pid = std::to_string(target.pid());
   ASSERT_EQ(target.ReadLine(), "pid " + pid);

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -176,6 +177,19 @@ pid_t WaitForChild(pid_t parent, double timeout_s) {
     child = ChildOf(parent);
   }
   return child;
+}
+
+std::vector<std::string> WithStderr(std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1"});
+  return argv;
+}
+
+bool WaitForRecording(Background& wick) {
+  for (std::string line = wick.ReadLine(); !line.empty(); line = wick.ReadLine()) {
+    if (line.rfind("wick record: recording: ", 0) == 0) return true;
+    std::printf("%s\n", line.c_str());
+  }
+  return false;
 }
 
 }  // namespace wick::testing

@@ -63,6 +63,14 @@ int WaitForPerfEvents(pid_t pid, int n, double timeout_s = 60);
 // The first child of `parent`, waiting up to `timeout_s` for it to appear; -1 if none did.
 pid_t WaitForChild(pid_t parent, double timeout_s = 30);
 
+// argv run with its stderr on stdout (where Background reads lines).
+std::vector<std::string> WithStderr(std::vector<std::string> argv);
+
+// Reads the lines of a `wick record` started WithStderr until it says it is recording (its
+// events are enabled: what runs from now on is recorded), echoing the lines before; false
+// when wick ended first.
+bool WaitForRecording(Background& wick);
+
 }  // namespace wick::testing
 
 #endif  // WICK_TESTS_E2E_RUN_H_

@@ -47,21 +47,6 @@ class ScaleE2eTest : public ::testing::Test {
     return 0;
   }
 
-  // argv with its stderr on stdout (where Background reads lines).
-  static std::vector<std::string> WithStderr(std::vector<std::string> argv) {
-    argv.insert(argv.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1"});
-    return argv;
-  }
-
-  // Reads wick's lines until it says it is recording (its events enabled on running tasks).
-  static bool WaitForRecording(Background& wick) {
-    for (std::string line = wick.ReadLine(); !line.empty(); line = wick.ReadLine()) {
-      if (absl::StartsWith(line, "wick record: recording: ")) return true;
-      std::printf("%s\n", line.c_str());
-    }
-    return false;
-  }
-
   // pid/tid of a --per-thread root "comm-pid/tid".
   static std::string TaskOf(const std::string& root) { return root.substr(root.rfind('-') + 1); }
 };

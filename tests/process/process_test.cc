@@ -386,6 +386,25 @@ TEST_F(ProcessTableTest, ScanAllSkipsNonPidsAndVanishedProcesses) {
   EXPECT_FALSE(missing.ScanAll().ok());
 }
 
+// wick record -a scans /proc again once its events are enabled, for the processes started
+// in between; the ones known already (and what records told about them since) are kept.
+TEST_F(ProcessTableTest, ScanAllOnlyUnknownKeepsKnownProcesses) {
+  fs::path proc = dir_.path() / "proc";
+  WriteAll(proc / "200/maps", "400000-401000 r-xp 00000000 fe:01 5 /bin/true\n");
+  WriteAll(proc / "200/comm", "true\n");
+  ProcessTable table(&stats_, proc.string());
+  WICK_ASSERT_OK(table.ScanAll());
+  table.OnComm(200, 200, "renamed", /*exec=*/false, 0);
+  WriteAll(proc / "300/maps", "500000-501000 r-xp 00000000 fe:01 6 /bin/false\n");
+  WriteAll(proc / "300/comm", "false\n");
+  WICK_ASSERT_OK(table.ScanAll(/*only_unknown=*/true));
+  EXPECT_EQ(CommOf(table, 200, 200), "renamed");
+  EXPECT_TRUE(table.KnowsProcess(300));
+  EXPECT_EQ(table.Resolve(300, 0x500010).value, 0x10u);
+  WICK_ASSERT_OK(table.ScanAll());
+  EXPECT_EQ(CommOf(table, 200, 200), "true");
+}
+
 TEST_F(ProcessTableTest, MmapReplacesOverlaps) {
   ProcessTable table(&stats_, (dir_.path() / "proc").string());
   const std::string id_a(20, 'a'), id_b(20, 'b'), id_c(20, 'c');

