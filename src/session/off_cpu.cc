@@ -253,6 +253,15 @@ void OffCpuPairing::OnSwitchOut(uint32_t tid, uint64_t time, uint32_t stack, Off
   t.reason = reason;
 }
 
+void OffCpuPairing::OnSwitchOutRecord(uint32_t tid, uint64_t time) {
+  auto it = threads_.find(tid);
+  if (it == threads_.end()) return;
+  Thread& t = it->second;
+  // Only the switch-out waiting for its switch-in: a block already charged (paired
+  // retroactively) keeps its length.
+  if (t.out_pending && time > t.out_time) t.out_time = time;
+}
+
 void OffCpuPairing::OnSwitchIn(uint32_t tid, uint64_t time) {
   Thread& t = threads_[tid];
   if (t.out_pending) {

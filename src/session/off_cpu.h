@@ -82,6 +82,11 @@ class OffCpuPairing {
   // Thread `tid` left the CPU at `time` (its sched_switch sample); `stack` is the id of its
   // off-CPU stack, with `reason` at its leaf.
   void OnSwitchOut(uint32_t tid, uint64_t time, uint32_t stack, OffCpuReason reason);
+  // The kernel's switch-out record of thread `tid` (PERF_RECORD_SWITCH* with the out flag),
+  // written on the same CPU after its sched_switch sample, once the sample's own work (the
+  // stack walk) is done: the block starts there, so that work, which the thread's CPU time
+  // counts, is not also counted off the CPU.
+  void OnSwitchOutRecord(uint32_t tid, uint64_t time);
   // Thread `tid` came back on a CPU at `time` (a PERF_RECORD_SWITCH* switch-in).
   void OnSwitchIn(uint32_t tid, uint64_t time);
   // A PERF_RECORD_LOST at `time`: some thread's switch may be gone with it.

@@ -889,9 +889,13 @@ void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
     case PERF_RECORD_SWITCH_CPU_WIDE:
       // Switch-outs come as sched_switch samples (with their stack and prev_state); the
       // records give the switch-ins. pid 0 is a CPU's idle task.
-      if (off_cpu_ && !rec.switch_.out && rec.has_sample_id && rec.sample_id.pid != 0 &&
+      if (off_cpu_ && rec.has_sample_id && rec.sample_id.pid != 0 &&
           rec.sample_id.pid != UINT32_MAX) {
-        off_cpu_->OnSwitchIn(rec.sample_id.tid, rec.sample_id.time);
+        if (rec.switch_.out) {
+          off_cpu_->OnSwitchOutRecord(rec.sample_id.tid, rec.sample_id.time);
+        } else {
+          off_cpu_->OnSwitchIn(rec.sample_id.tid, rec.sample_id.time);
+        }
       }
       break;
     case PERF_RECORD_LOST_SAMPLES:

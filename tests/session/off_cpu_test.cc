@@ -154,6 +154,28 @@ class OffCpuPairingTest : public ::testing::Test {
   uint64_t Get(Stat s) const { return stats_.Get(s); }
 };
 
+// The stack walk of the sched_switch sample runs between the sample's time stamp and the
+// switch-out record: on the CPU, in the thread's CPU time, so not off it.
+TEST_F(OffCpuPairingTest, TheSwitchOutRecordStartsTheBlock) {
+  OffCpuPairing p(&stats_, &charged_);
+  p.OnSwitchOut(10, 1000, /*stack=*/7, OffCpuReason::kSleep);
+  p.OnSwitchOutRecord(10, 1040);
+  p.OnSwitchIn(10, 3000);
+  EXPECT_EQ(charged_.Ns(7), 1960u);
+  // A record of a thread with no switch-out waiting changes nothing.
+  p.OnSwitchOutRecord(10, 3500);
+  p.OnSwitchOutRecord(99, 3500);
+  p.OnSwitchOut(10, 4000, /*stack=*/7, OffCpuReason::kSleep);
+  p.OnSwitchIn(10, 4500);
+  EXPECT_EQ(charged_.Ns(7), 1960u + 500u);
+  // Paired retroactively (the switch-in read first): the record that follows is too late.
+  p.OnSwitchIn(10, 6000);
+  p.OnSwitchOut(10, 5000, /*stack=*/8, OffCpuReason::kSleep);
+  p.OnSwitchOutRecord(10, 5100);
+  EXPECT_EQ(charged_.Ns(8), 1000u);
+  EXPECT_EQ(Get(Stat::kOffCpuUnpaired), 0u);
+}
+
 TEST_F(OffCpuPairingTest, ChargesTheSwitchOutStackUntilTheNextSwitchIn) {
   OffCpuPairing p(&stats_, &charged_);
   p.OnSwitchOut(10, 1000, /*stack=*/7, OffCpuReason::kSleep);
