@@ -220,6 +220,47 @@ class OffCpuE2eTest : public ::testing::Test {
     return ParseTruth(r.err);
   }
 
+  // wick record --off-cpu `flag` (-p or -t) PID attached to a running offcpu_rounds until it
+  // exits: the parts hold in the stretch recorded. With -t, only the main thread is there.
+  void ExpectAttached(const std::string& flag) {
+    const double launched = NowSeconds();
+    Background target({kRoundsNoFp, "rounds", "4", "pid"});
+    const std::string pid = std::to_string(target.pid());
+    ASSERT_EQ(target.ReadLine(), "pid " + pid);
+    const std::string file = TempPath("offcpu-attach.wick");
+    Background wick(WithStderr({kWick, "record", "--off-cpu", "--call-graph", "dwarf", flag, pid,
+                                "--duration", "300", "-o", file}));
+    ASSERT_TRUE(WaitForRecording(wick)) << "wick record " << flag << " ended before recording";
+    const double attached = NowSeconds();
+    const Truth t = ParseTruth(target.ReadLine());
+    const double ended = NowSeconds();
+    EXPECT_EQ(target.Wait(), 0);
+    EXPECT_EQ(wick.Wait(), 0) << "wick record " << flag << " did not stop well when its target "
+                              << "exited";
+    if (t.fields.empty()) return;
+    ASSERT_GT(ended - attached, 1.0) << "offcpu_rounds ended before wick attached";
+    const Folded wall = MainThread(file, t);
+    // The recording ran from about `attached` (wick enables its events then) to the end. The
+    // parts' shares hold in any stretch of the run.
+    const double recorded_us = 1e6 * (ended - attached);
+    ExpectShares(wall, t, {"compute_part", "sleep_part", "pipe_part"}, recorded_us);
+    EXPECT_LE(double(wall.total()), 1.10 * 1e6 * (ended - launched));
+    EXPECT_GE(double(UnderCall(wall, "sleep_part", kNanosleep, "sleep")),
+              0.9 * double(wall.With({"sleep_part"})));
+    // The helper thread that writes the pipe: profiled with -p, not with -t of the main thread.
+    const Folded all = ReportFolded(kWick, file, {"--per-thread"});
+    const std::string main_root = absl::StrCat("-", pid, "/", t.tid());
+    uint64_t others = 0;
+    for (const auto& [root, us] : all.ByRoot()) {
+      if (!absl::EndsWith(root, main_root)) others += us;
+    }
+    if (flag == "-t") {
+      EXPECT_EQ(others, 0u) << "-t " << pid << " recorded other threads";
+    } else {
+      EXPECT_GT(others, 0u) << "-p " << pid << " did not record the helper thread";
+    }
+  }
+
   static Folded MainThread(const std::string& file, const Truth& t,
                            std::vector<std::string> extra = {}) {
     extra.insert(extra.end(), {"--tid", t.tid()});
@@ -335,32 +376,11 @@ TEST_F(OffCpuE2eTest, DirectDiskReadWaitsInIo) {
       << "of " << disk << " us in disk_part not runnable (" << runnable << " us runnable)";
 }
 
-// -p: attached to a running offcpu_rounds until it exits.
-TEST_F(OffCpuE2eTest, AttachToRunningProcess) {
-  const double launched = NowSeconds();
-  Background target({kRoundsNoFp, "rounds", "4", "pid"});
-  const std::string pid = std::to_string(target.pid());
-  ASSERT_EQ(target.ReadLine(), "pid " + pid);
-  const std::string file = TempPath("offcpu-pid.wick");
-  Background wick(WithStderr({kWick, "record", "--off-cpu", "--call-graph", "dwarf", "-p", pid,
-                              "--duration", "300", "-o", file}));
-  ASSERT_TRUE(WaitForRecording(wick)) << "wick record -p ended before recording";
-  const double attached = NowSeconds();
-  const Truth t = ParseTruth(target.ReadLine());
-  const double ended = NowSeconds();
-  EXPECT_EQ(target.Wait(), 0);
-  EXPECT_EQ(wick.Wait(), 0) << "wick record -p did not stop well when its target exited";
-  if (t.fields.empty()) return;
-  ASSERT_GT(ended - attached, 1.0) << "offcpu_rounds ended before wick attached";
-  const Folded wall = MainThread(file, t);
-  // The recording ran from about `attached` (wick opens its events around then) to the end.
-  // The parts' shares hold in any stretch of the run.
-  const double recorded_us = 1e6 * (ended - attached);
-  ExpectShares(wall, t, {"compute_part", "sleep_part", "pipe_part"}, recorded_us);
-  EXPECT_LE(double(wall.total()), 1.10 * 1e6 * (ended - launched));
-  EXPECT_GE(double(UnderCall(wall, "sleep_part", kNanosleep, "sleep")),
-            0.9 * double(wall.With({"sleep_part"})));
-}
+// -p: attached to a running offcpu_rounds until it exits; every thread.
+TEST_F(OffCpuE2eTest, AttachToRunningProcess) { ExpectAttached("-p"); }
+
+// -t: its main thread alone.
+TEST_F(OffCpuE2eTest, AttachToOneThread) { ExpectAttached("-t"); }
 
 // -a: system-wide, started before offcpu_rounds, stopped after it ended: its main thread's whole
 // life is recorded.
