@@ -46,10 +46,12 @@ void Check(std::string_view bytes) {
   uint64_t samples = 0;
   for (const wick::RecordedStack& s : rec->stacks) {
     if (s.comm >= rec->comms.size()) std::abort();
+    // Event 0 is every stack's in a file without event types (older writers).
+    if (s.event != 0 && s.event >= rec->event_types.size()) std::abort();
     for (const wick::Frame& f : s.frames) {
       if (f.kind == wick::FrameKind::kUserFile && f.binary >= rec->binaries.size()) std::abort();
       if (f.kind != wick::FrameKind::kUserFile && f.kind != wick::FrameKind::kKernel &&
-          f.kind != wick::FrameKind::kUserRaw) {
+          f.kind != wick::FrameKind::kUserRaw && f.kind != wick::FrameKind::kOffCpu) {
         std::abort();
       }
     }
