@@ -264,8 +264,8 @@ TEST_F(RecordE2eTest, OutputFileIsNeverLostBySurprise) {
 
 // ENOSPC: a 16 KiB tmpfs fills within seconds with a busy two-thread target under -g. wick
 // stops, cuts the file back to its last complete chunk, says how many samples it keeps and how
-// many the disk lost, and exits 1; the file reads as a recording cut short with exactly the
-// samples it says.
+// many the disk lost (kept + lost = every sample), and exits 1; the file reads as a recording
+// cut short with exactly the samples it says.
 TEST_F(RecordE2eTest, AFullDiskKeepsEveryCompleteChunk) {
   const std::string dir = TempPath("full-disk");
   mkdir(dir.c_str(), 0755);
@@ -292,7 +292,9 @@ TEST_F(RecordE2eTest, AFullDiskKeepsEveryCompleteChunk) {
             2)
       << r.err;
   EXPECT_GT(kept, 0u) << r.err;
-  EXPECT_GT(lost, 0u) << "the samples of the chunk that did not fit: " << r.err;
+  // `lost` is whatever the chunk that did not fit held: 0 when it was one without samples (a
+  // flush's kernel symbols after its data), which depends on where the 16 KiB ran out. The
+  // sum below holds either way.
   // Every line of the summary still came, with the total that includes both.
   EXPECT_NE(r.err.find(absl::StrCat(kept, " of them kept in ", file)), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(absl::StrCat("wick record: ", kept + lost, " samples of cpu-clock")),
