@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -352,6 +353,15 @@ TEST_F(OffCpuE2eTest, MutexWaitIsAFutexSleep) {
       << "of " << mutex << " us in mutex_part";
 }
 
+// disk_part's time off the CPU, for any reason but runnable.
+uint64_t DiskPartWaiting(const Folded& wall) {
+  return wall.CountIf([](const FoldedStack& s) {
+    const std::string reason = OffCpuReason(s);
+    return !reason.empty() && reason != "runnable" &&
+           std::find(s.frames.begin(), s.frames.end(), "disk_part") != s.frames.end();
+  });
+}
+
 // An O_DIRECT read waits for the device in state D: the reason is io.
 TEST_F(OffCpuE2eTest, DirectDiskReadWaitsInIo) {
   const std::string file = TempPath("disk.wick");
@@ -367,13 +377,16 @@ TEST_F(OffCpuE2eTest, DirectDiskReadWaitsInIo) {
   const Folded wall = MainThread(file, t);
   ExpectShares(wall, t, {"compute_part", "disk_part"}, double(t.Get("wall_us")));
   const auto pread = [](const std::string& f) { return absl::StrContains(f, "pread"); };
-  // Time spent runnable (woken, waiting for a CPU) grows with the machine's load, not with
-  // the disk: the rest of disk_part is mostly the wait for the device.
-  const uint64_t runnable = UnderCall(
-      wall, "disk_part", [](const std::string&) { return true; }, "runnable");
-  const uint64_t disk = wall.With({"disk_part"}) - runnable;
-  EXPECT_GE(double(UnderCall(wall, "disk_part", pread, "io")), 0.6 * double(disk))
-      << "of " << disk << " us in disk_part not runnable (" << runnable << " us runnable)";
+  // How much of a direct read is CPU work in the kernel and how much is the wait for the device
+  // depends on the device against the CPU (a host-cached virtio disk answers in ~100 us): no
+  // known answer. The known answer is why the thread waited. Time spent runnable (woken,
+  // waiting for a CPU) grows with the machine's load, not with the disk: left out. The rest of
+  // disk_part's time off the CPU is the wait for the device, in state D, under pread.
+  const uint64_t waiting = DiskPartWaiting(wall);
+  const uint64_t io = UnderCall(wall, "disk_part", pread, "io");
+  EXPECT_GT(io, 0u) << "no io wait under pread in disk_part";
+  EXPECT_GE(double(io), 0.8 * double(waiting))
+      << "of " << waiting << " us off the CPU in disk_part, not runnable";
 }
 
 // -p: attached to a running offcpu_rounds until it exits; every thread.
