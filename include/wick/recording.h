@@ -200,6 +200,9 @@ class RecordingWriter {
   // The functions of binary `id` (defined in this flush or an earlier one), written by the
   // next Flush() as one chunk.
   virtual void AddBinarySymbols(uint32_t id, std::vector<FileSymbol> symbols) = 0;
+  // The recording session's counters so far, given before each Flush(). The file writer
+  // ignores them (Finish() writes the final ones); a live view shows lost samples as they come.
+  virtual void NoteStats(const Stats& stats) { (void)stats; }
   // Buffered definitions and counts go to the file as one chunk.
   virtual absl::Status Flush() = 0;
   // Writes kernel symbols, JIT symbols (if any), final stats, duration and the end chunk, then

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "wick/recording.h"
 #include "wick/stats.h"
 #include "wick/unwinder.h"
 
@@ -69,6 +70,12 @@ struct RecordOptions {
   // there is refused unless `force` (-f).
   bool force = false;
   std::string command_line;  // stored in the recording
+  // Instead of the file at `output` (`output` and `force` are then unused): the recording goes
+  // to the writer this returns, given the recording's metadata. `wick top` keeps it in memory.
+  // The session owns the writer; Flush() is called every flush_interval_ms from Run()'s thread.
+  std::function<absl::StatusOr<std::unique_ptr<RecordingWriter>>(const RecordingMeta&)> open_sink;
+  // How often what was read goes to the writer (the file, or open_sink's); 0: every second.
+  uint32_t flush_interval_ms = 0;
   // Receives one-line notices (e.g. the cycles → cpu-clock fallback). May be empty.
   std::function<void(const std::string&)> notice;
 };

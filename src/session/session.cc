@@ -498,7 +498,11 @@ absl::Status Session::Init() {
   } else {
     Notice(absl::StrCat("kernel frames will stay unnamed: ", kallsyms.status().message()));
   }
-  WICK_ASSIGN_OR_RETURN(writer_, OpenOutput(options_.output));
+  if (options_.open_sink) {
+    WICK_ASSIGN_OR_RETURN(writer_, options_.open_sink(meta_));
+  } else {
+    WICK_ASSIGN_OR_RETURN(writer_, OpenOutput(options_.output));
+  }
   AddEventTypes(*writer_);
   return absl::OkStatus();
 }
@@ -966,6 +970,7 @@ absl::Status Session::FlushToFile() {
   AddKernelSymbolsFor(&kernel_addresses);
   stacks_->TakeDeltas(
       [&](uint32_t id, uint64_t count, uint64_t weight) { writer_->AddCount(id, count, weight); });
+  writer_->NoteStats(stats_);
   return writer_->Flush();
 }
 
@@ -1028,6 +1033,10 @@ absl::StatusOr<RecordSummary> Session::Run() {
 
   bool stop = false;
   int ticks = 0;
+  const int flush_ticks =
+      options_.flush_interval_ms
+          ? std::max<int>(1, int(options_.flush_interval_ms * 1'000'000ull / kDrainIntervalNs))
+          : kFlushTicks;
   epoll_event events[16];
   while (!stop) {
     int timeout_ms = -1;
@@ -1055,7 +1064,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
         uint64_t expirations;
         while (read(timer_fd_.get(), &expirations, sizeof(expirations)) > 0) {
         }
-        if (++ticks >= kFlushTicks) {
+        if (++ticks >= flush_ticks) {
           ticks = 0;
           flush = true;
         }

@@ -14,6 +14,7 @@
 #include "CLI/CLI.hpp"
 #include "wick/profile.h"
 #include "wick/recording.h"
+#include "wick/session.h"
 #include "wick/stats.h"
 #include "wick/symbolizer.h"
 
@@ -98,6 +99,15 @@ struct StatFlags {
   std::vector<std::string> command;
 };
 
+struct TopFlags {
+  RecordFlags record;  // -e, -F, -c, -g, --call-graph, -p, -t, -a, -m, --duration, the command
+  SymbolFlags symbols;
+  double delay = 2;         // -d: seconds between refreshes
+  bool cumulative = false;  // -z: counts add up instead of decaying
+  bool stdio = false;       // one plain table per period on stdout
+  size_t rows = 0;          // --rows: rows per --stdio table (0: 20)
+};
+
 struct ScriptFlags {
   SymbolFlags symbols;
   std::string input = "wick.data";
@@ -112,6 +122,12 @@ int RunStat(const StatFlags& flags);
 void AddReportCommand(CLI::App& app, ReportFlags& flags);
 
 int RunRecord(const RecordFlags& flags, const std::string& command_line);
+// The sampling part of record's flags (events and filters, -F/-c, callchains, targets,
+// --duration, -m) as options: 0, or the exit code after printing "wick SUB: ..." for bad flags.
+int SamplingOptionsFromFlags(const RecordFlags& flags, const std::string& sub,
+                             RecordOptions* options);
+void AddTopCommand(CLI::App& app, TopFlags& flags);
+int RunTop(const TopFlags& flags, const std::string& command_line);
 // Fills flags.event_order from record's own words (CLI11 does not keep -e / --filter
 // interleaving).
 void OrderEventFlags(const std::vector<std::string>& words, RecordFlags& flags);

@@ -28,13 +28,15 @@ int main(int argc, char** argv) {
   wick::cli::AddScriptCommand(app, script_flags);
   wick::cli::DiffFlags diff_flags;
   wick::cli::AddDiffCommand(app, diff_flags);
+  wick::cli::TopFlags top_flags;
+  wick::cli::AddTopCommand(app, top_flags);
 
   std::vector<std::string> words(argv + 1, argv + argc);
   const std::string sub = words.empty() ? "" : words[0];
   // Subcommands that launch a program stop reading their own options where its words begin,
   // as perf does: `wick record ls -l` runs `ls -l`.
   std::vector<std::string> command;
-  if (sub == "record" || sub == "stat") {
+  if (sub == "record" || sub == "stat" || sub == "top") {
     std::vector<std::string> own = wick::cli::SplitOffCommand(
         *app.get_subcommand(sub), std::vector<std::string>(words.begin() + 1, words.end()),
         &command);
@@ -70,6 +72,11 @@ int main(int argc, char** argv) {
     record_flags.command = command;
     wick::cli::OrderEventFlags(words, record_flags);
     return wick::cli::RunRecord(record_flags, command_line);
+  }
+  if (app.got_subcommand("top")) {
+    top_flags.record.command = command;
+    wick::cli::OrderEventFlags(words, top_flags.record);
+    return wick::cli::RunTop(top_flags, command_line);
   }
   if (app.got_subcommand("report")) return wick::cli::RunReport(report_flags);
   if (app.got_subcommand("stat")) {

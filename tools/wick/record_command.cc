@@ -306,8 +306,8 @@ void OrderEventFlags(const std::vector<std::string>& words, RecordFlags& f) {
   }
 }
 
-int RunRecord(const RecordFlags& f, const std::string& command_line) {
-  RecordOptions opts;
+int SamplingOptionsFromFlags(const RecordFlags& f, const std::string& sub, RecordOptions* out) {
+  RecordOptions& opts = *out;
   std::string error;
   // Pair each --filter with the -e before it, in command-line order.
   opts.events.clear();
@@ -319,11 +319,11 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
       }
     } else {
       if (opts.events.empty()) {
-        PrintError("record", "--filter '" + value + "' must follow the -e it applies to");
+        PrintError(sub, "--filter '" + value + "' must follow the -e it applies to");
         return 2;
       }
       if (!opts.events.back().filter.empty()) {
-        PrintError("record", "two --filter options for -e " + opts.events.back().spec);
+        PrintError(sub, "two --filter options for -e " + opts.events.back().spec);
         return 2;
       }
       opts.events.back().filter = value;
@@ -331,7 +331,7 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   }
   if (opts.events.empty()) opts.events.push_back({"cpu-clock", ""});
   if (f.frequency && f.period) {
-    PrintError("record", "-F and -c are exclusive: sample by frequency or by period, not both");
+    PrintError(sub, "-F and -c are exclusive: sample by frequency or by period, not both");
     return 2;
   }
   opts.frequency = f.frequency ? f.frequency : (f.period ? 0 : 999);
@@ -349,36 +349,35 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
         uint32_t size = 0;
         if (!absl::SimpleAtoi(size_text, &size) || size == 0 || size % 8 != 0 ||
             size > kMaxStackUserSize) {
-          PrintError("record", "--call-graph dwarf," + size_text +
-                                   ": the stack copy size must be a multiple of 8 from 8 to " +
-                                   std::to_string(kMaxStackUserSize) + " bytes");
+          PrintError(sub, "--call-graph dwarf," + size_text +
+                              ": the stack copy size must be a multiple of 8 from 8 to " +
+                              std::to_string(kMaxStackUserSize) + " bytes");
           return 2;
         }
         opts.dwarf_stack_size = size;
       }
     } else if (mode == "lbr") {
-      PrintError("record",
+      PrintError(sub,
                  "--call-graph lbr needs Intel's last-branch-record PMU, and this "
                  "machine has no hardware PMU; use --call-graph fp");
       return 2;
     } else {
-      PrintError("record", "--call-graph '" + f.call_graph + "': unknown mode (use fp or dwarf)");
+      PrintError(sub, "--call-graph '" + f.call_graph + "': unknown mode (use fp or dwarf)");
       return 2;
     }
   }
   if (!f.unwinder.empty()) {
     if (opts.dwarf_stack_size == 0) {
-      PrintError("record",
-                 "--unwinder " + f.unwinder +
-                     ": only --call-graph dwarf unwinds (fp stacks come from the kernel)");
+      PrintError(sub, "--unwinder " + f.unwinder +
+                          ": only --call-graph dwarf unwinds (fp stacks come from the kernel)");
       return 2;
     }
     if (f.unwinder == "libdw") {
       opts.unwinder = UnwindBackend::kLibdw;
     } else if (f.unwinder != "libunwind") {
-      PrintError("record", "--unwinder '" + f.unwinder +
-                               "': unknown (use libunwind, or libdw for binaries whose unwind "
-                               "tables are only in .debug_frame)");
+      PrintError(sub, "--unwinder '" + f.unwinder +
+                          "': unknown (use libunwind, or libdw for binaries whose unwind "
+                          "tables are only in .debug_frame)");
       return 2;
     }
   }
@@ -386,22 +385,22 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   opts.max_stack = f.max_stack;
   if (f.max_stack && !opts.callchain) opts.callchain = true;
   if (!f.pids.empty() && !ParseIdList(f.pids, "-p", &opts.pids, &error)) {
-    PrintError("record", error);
+    PrintError(sub, error);
     return 2;
   }
   if (!f.tids.empty() && !ParseIdList(f.tids, "-t", &opts.tids, &error)) {
-    PrintError("record", error);
+    PrintError(sub, error);
     return 2;
   }
   opts.system_wide = f.all_cpus;
   opts.command = f.command;
   int targets = !opts.pids.empty() + !opts.tids.empty() + opts.system_wide + !opts.command.empty();
   if (targets == 0) {
-    PrintError("record", "nothing to profile: give -p PID, -t TID, -a, or -- COMMAND [ARGS...]");
+    PrintError(sub, "nothing to profile: give -p PID, -t TID, -a, or -- COMMAND [ARGS...]");
     return 2;
   }
   if (targets > 1) {
-    PrintError("record", "choose one target: -p, -t, -a or -- COMMAND, not several");
+    PrintError(sub, "choose one target: -p, -t, -a or -- COMMAND, not several");
     return 2;
   }
   opts.duration_s = f.duration;
@@ -412,11 +411,17 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
             ? CheckRingPages(pages)
             : absl::InvalidArgumentError("-m " + f.mmap_pages + ": " + std::string(kRingPagesRule));
     if (!valid.ok()) {
-      PrintError("record", std::string(valid.message()));
+      PrintError(sub, std::string(valid.message()));
       return 2;
     }
     opts.mmap_pages = static_cast<uint32_t>(pages);
   }
+  return 0;
+}
+
+int RunRecord(const RecordFlags& f, const std::string& command_line) {
+  RecordOptions opts;
+  if (int code = SamplingOptionsFromFlags(f, "record", &opts)) return code;
   opts.overwrite = f.overwrite;
   if (!f.off_cpu_min.empty()) {
     uint64_t usec = 0;
