@@ -271,6 +271,28 @@ TEST_F(TopTerminalTest, HotRowSortCallersAndQuit) {
   EXPECT_TRUE(absl::StrContains(term_.Screen(), "samples of cpu-clock in")) << term_.Screen();
 }
 
+// p freezes the view (sampling goes on), z zeroes the counts: while paused, nothing refills
+// the rows; p again and the next refresh brings them back.
+TEST_F(TopTerminalTest, PauseAndZero) {
+  StartTop("-d 1 -- " + KnownTreePath() + " 120");
+  WaitForHotRow();
+  if (HasFatalFailure()) return;
+  term_.Keys("p");
+  ASSERT_TRUE(term_.WaitForText("[paused]")) << term_.Screen();
+  term_.Keys("z");
+  ASSERT_TRUE(term_.WaitFor([](const std::string& s) {
+    return absl::StrContains(s, "counts zeroed") && ScreenRows(s).empty();
+  })) << term_.Screen();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two refresh periods
+  EXPECT_TRUE(ScreenRows(term_.Screen()).empty()) << term_.Screen();
+  term_.Keys("p");
+  ASSERT_TRUE(term_.WaitFor([](const std::string& s) {
+    return !absl::StrContains(s, "[paused]") && FirstFunction(s) == "a";
+  })) << term_.Screen();
+  term_.Keys("q");
+  ExpectExitAndSaneTerminal("0");
+}
+
 TEST_F(TopTerminalTest, LastViewStaysWhenTheTargetExits) {
   StartTop("-d 1 -- " + KnownTreePath() + " r150");
   ASSERT_TRUE(term_.WaitForText("the targets exited")) << term_.Screen();
