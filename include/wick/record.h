@@ -28,10 +28,15 @@ struct SampleFormat {
   uint64_t read_format = 0;
   bool sample_id_all = false;
   uint64_t sample_regs_user = 0;
+  // attr.build_id: MMAP2 records marked PERF_RECORD_MISC_MMAP_BUILD_ID carry a build-id instead
+  // of maj/min/ino. Without it the mark is not trusted: the kernel (seen on 6.18) leaves the bit
+  // set in the mmap event it shares between every event it writes to, so after one event with
+  // build_id on the machine, records of events without it come marked but laid out maj/min.
+  bool build_id = false;
 
   static SampleFormat FromAttr(const perf_event_attr& attr) {
     return SampleFormat{attr.sample_type, attr.read_format, attr.sample_id_all != 0,
-                        attr.sample_regs_user};
+                        attr.sample_regs_user, attr.build_id != 0};
   }
 };
 

@@ -198,13 +198,13 @@ absl::Status ParseSample(std::span<const std::byte> body, const SampleFormat& fm
   return absl::OkStatus();
 }
 
-absl::Status ParseMmap(ByteReader* r, uint32_t type, uint16_t misc, MmapRecord* m) {
+absl::Status ParseMmap(ByteReader* r, uint32_t type, uint16_t misc, bool build_ids, MmapRecord* m) {
   if (!(r->Read(&m->pid) && r->Read(&m->tid) && r->Read(&m->addr) && r->Read(&m->len) &&
         r->Read(&m->pgoff))) {
     return Truncated(type, "pid/tid/addr/len/pgoff");
   }
   if (type == PERF_RECORD_MMAP2) {
-    if (misc & PERF_RECORD_MISC_MMAP_BUILD_ID) {
+    if ((misc & PERF_RECORD_MISC_MMAP_BUILD_ID) && build_ids) {
       uint8_t build_id_size, reserved_1;
       uint16_t reserved_2;
       std::span<const std::byte> build_id;
@@ -226,13 +226,13 @@ absl::Status ParseMmap(ByteReader* r, uint32_t type, uint16_t misc, MmapRecord* 
   return absl::OkStatus();
 }
 
-absl::Status ParseFields(uint32_t type, uint16_t misc, std::span<const std::byte> fields,
-                         ParsedRecord* out) {
+absl::Status ParseFields(uint32_t type, uint16_t misc, bool build_ids,
+                         std::span<const std::byte> fields, ParsedRecord* out) {
   ByteReader r(fields);
   switch (type) {
     case PERF_RECORD_MMAP:
     case PERF_RECORD_MMAP2:
-      return ParseMmap(&r, type, misc, &out->mmap);
+      return ParseMmap(&r, type, misc, build_ids, &out->mmap);
     case PERF_RECORD_COMM: {
       CommRecord& c = out->comm;
       if (!(r.Read(&c.pid) && r.Read(&c.tid))) return Truncated(type, "pid/tid");
@@ -330,7 +330,8 @@ absl::Status ParseRecord(std::span<const std::byte> record, const SampleFormat& 
   if (fmt.sample_id_all) {
     out->has_sample_id = ParseSampleId(body.last(trailer), fmt.sample_type, &out->sample_id);
   }
-  return ParseFields(header.type, header.misc, body.first(body.size() - trailer), out);
+  return ParseFields(header.type, header.misc, fmt.build_id, body.first(body.size() - trailer),
+                     out);
 }
 
 }  // namespace wick
