@@ -22,9 +22,11 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/testing.h"
 #include "wick/record.h"
@@ -64,6 +66,44 @@ absl::StatusOr<ScopedFd> OpenSelf(perf_event_attr& attr, int cpu = -1) {
   if (fd < 0) return absl::UnavailableError(std::string("perf_event_open: ") + strerror(errno));
   return ScopedFd(fd);
 }
+
+// One event per CPU with a ring of `pages` data pages each, for `pid` (0: this process; -1:
+// every task on the CPU). Offline CPUs are left out. Unavailable when the kernel refuses an
+// open (the test skips, or fails under WICK_REQUIRE_PERF); any other error is a failure.
+struct PerCpuRings {
+  std::vector<ScopedFd> fds;
+  std::vector<std::unique_ptr<MappedRing>> mapped;  // unique_ptr: `rings` points into them
+  std::vector<RingBuffer*> rings;
+};
+
+absl::StatusOr<PerCpuRings> OpenPerCpu(perf_event_attr& attr, pid_t pid, uint32_t pages) {
+  PerCpuRings r;
+  for (int cpu = 0; cpu < sysconf(_SC_NPROCESSORS_CONF); ++cpu) {
+    const int fd =
+        static_cast<int>(syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      if (errno == ENODEV) continue;  // offline CPU
+      return absl::UnavailableError(
+          absl::StrCat("perf_event_open(pid ", pid, ", cpu ", cpu, "): ", strerror(errno)));
+    }
+    r.fds.emplace_back(fd);
+    absl::StatusOr<MappedRing> ring = MappedRing::Map(fd, pages);
+    if (!ring.ok()) return absl::InternalError("mapping a ring: " + ring.status().ToString());
+    r.mapped.push_back(std::make_unique<MappedRing>(*std::move(ring)));
+    r.rings.push_back(&r.mapped.back()->ring());
+  }
+  if (r.rings.empty()) return absl::InternalError("no online CPU could be opened");
+  return r;
+}
+
+// Opens `attr` per CPU into `var` (a PerCpuRings), skipping or failing the test as above.
+#define OPEN_PER_CPU_OR_SKIP(var, attr, pid, pages)                    \
+  absl::StatusOr<PerCpuRings> var##_or = OpenPerCpu(attr, pid, pages); \
+  if (absl::IsUnavailable(var##_or.status())) {                        \
+    WICK_SKIP_OR_FAIL(var##_or.status().ToString());                   \
+  }                                                                    \
+  WICK_ASSERT_OK(var##_or.status());                                   \
+  PerCpuRings& var = *var##_or
 
 // Runs `work` for `duration` while draining the rings every few ms into `on_record`.
 void RunAndDrain(const std::vector<RingBuffer*>& rings, std::chrono::milliseconds duration,
@@ -112,21 +152,9 @@ TEST(RecordKernelTest, SideBandAndCallchainRecordsOfThisKernel) {
   attr.disabled = 1;
   SampleFormat fmt = SampleFormat::FromAttr(attr);
   WICK_ASSERT_OK(ValidateSampleFormat(fmt));
-  std::vector<ScopedFd> fds;
-  std::vector<MappedRing> mapped;
-  std::vector<RingBuffer*> rings;
-  for (int cpu = 0; cpu < sysconf(_SC_NPROCESSORS_CONF); ++cpu) {
-    auto fd = OpenSelf(attr, cpu);
-    if (!fd.ok()) {
-      if (errno == ENODEV) continue;  // offline CPU
-      WICK_SKIP_OR_FAIL(fd.status().ToString());
-    }
-    WICK_ASSERT_OK_AND_ASSIGN(MappedRing ring, MappedRing::Map(fd->get(), 16));
-    fds.push_back(std::move(*fd));
-    mapped.push_back(std::move(ring));
-    rings.push_back(&mapped.back().ring());
-  }
-  ASSERT_FALSE(rings.empty());
+  OPEN_PER_CPU_OR_SKIP(per_cpu, attr, 0, 16);
+  std::vector<ScopedFd>& fds = per_cpu.fds;
+  const std::vector<RingBuffer*>& rings = per_cpu.rings;
 
   const pid_t self = getpid();
   char old_name[16] = {};
@@ -299,22 +327,9 @@ void Sleep20() {
 TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
   perf_event_attr attr = SwitchAttr();
   const SampleFormat fmt = SampleFormat::FromAttr(attr);
-  std::vector<ScopedFd> fds;
-  std::vector<MappedRing> mapped;
-  std::vector<RingBuffer*> rings;
-  mapped.reserve(1024);
-  for (int cpu = 0; cpu < sysconf(_SC_NPROCESSORS_CONF); ++cpu) {
-    auto fd = OpenSelf(attr, cpu);
-    if (!fd.ok()) {
-      if (errno == ENODEV) continue;
-      WICK_SKIP_OR_FAIL(fd.status().ToString());
-    }
-    WICK_ASSERT_OK_AND_ASSIGN(MappedRing ring, MappedRing::Map(fd->get(), 16));
-    fds.push_back(std::move(*fd));
-    mapped.push_back(std::move(ring));
-    rings.push_back(&mapped.back().ring());
-  }
-  ASSERT_FALSE(rings.empty());
+  OPEN_PER_CPU_OR_SKIP(per_cpu, attr, 0, 16);
+  std::vector<ScopedFd>& fds = per_cpu.fds;
+  const std::vector<RingBuffer*>& rings = per_cpu.rings;
   const uint32_t self = static_cast<uint32_t>(syscall(SYS_gettid));
   struct Switch {
     uint64_t time;
@@ -356,23 +371,9 @@ TEST(RecordKernelTest, SwitchRecordsOfThisKernel) {
 TEST(RecordKernelTest, SwitchCpuWideRecordsOfThisKernel) {
   perf_event_attr attr = SwitchAttr();
   const SampleFormat fmt = SampleFormat::FromAttr(attr);
-  std::vector<ScopedFd> fds;
-  std::vector<MappedRing> mapped;
-  mapped.reserve(1024);
-  std::vector<RingBuffer*> rings;
-  for (int cpu = 0; cpu < sysconf(_SC_NPROCESSORS_CONF); ++cpu) {
-    int fd =
-        static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
-    if (fd < 0) {
-      if (errno == ENODEV) continue;
-      WICK_SKIP_OR_FAIL(std::string("CPU-wide perf_event_open: ") + strerror(errno));
-    }
-    fds.emplace_back(fd);
-    WICK_ASSERT_OK_AND_ASSIGN(MappedRing ring, MappedRing::Map(fd, 64));
-    mapped.push_back(std::move(ring));
-    rings.push_back(&mapped.back().ring());
-  }
-  ASSERT_FALSE(rings.empty());
+  OPEN_PER_CPU_OR_SKIP(per_cpu, attr, -1, 64);
+  std::vector<ScopedFd>& fds = per_cpu.fds;
+  const std::vector<RingBuffer*>& rings = per_cpu.rings;
   const uint32_t self = static_cast<uint32_t>(syscall(SYS_gettid));
   int outs = 0, ins = 0, parse_errors = 0;
   for (auto& fd : fds) ASSERT_EQ(ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0), 0);
