@@ -57,6 +57,21 @@ struct RecordOptions {
   // read once when the run ends; the recording holds the newest samples that fit in
   // mmap_pages per CPU. Nothing is written to the file before the end.
   bool overwrite = false;
+  // --snapshot-on (needs overwrite): the flight recorder fired by an event. Each spec is any
+  // event -e takes (a tracepoint, a uprobe, a kprobe where the kernel has them), sampled as -e
+  // samples it, opened on the same targets and CPUs in rings of its own that wake the reader
+  // at every hit. A hit writes what the sample rings held at that moment to OUTPUT.N, as
+  // SIGUSR2 does (SnapshotFd), and recording goes on: every ring's records are cut at the
+  // hit's time stamp, so the snapshot holds nothing the targets did after the hit, however
+  // late it is read. Hits are counted (Stat::kSnapshotTriggers), never samples of the profile.
+  std::vector<std::string> snapshot_on;
+  // --snapshot-limit: snapshots of a run, triggered and SIGUSR2 ones together (each one is a
+  // file); requests past it are counted, not written. At least 1.
+  uint32_t snapshot_limit = 16;
+  // --snapshot-gap: a hit less than this many seconds (by its sample time) after the hit that
+  // took the last triggered snapshot is counted and ignored, so a burst of hits writes one
+  // file. SIGUSR2 requests are not held to it. 0 or more.
+  double snapshot_gap_s = 1.0;
   // --off-cpu: also record where the targets block. sched:sched_switch is sampled (with the
   // stack of the thread leaving the CPU and its prev_state) together with context-switch
   // records (the switch-in times); each block off the CPU is charged to its switch-out stack,
@@ -100,8 +115,12 @@ struct RecordSummary {
   // request, and wick ended it (SIGTERM, then SIGKILL), or the same Ctrl-C did: its wait
   // status is then not the command's own.
   bool command_stopped = false;
-  // --overwrite snapshots taken on request while recording (files OUTPUT.1, ...).
+  // --overwrite snapshots taken while recording (files OUTPUT.1, ...), of which
+  // `triggered_snapshots` on a --snapshot-on hit and the others on request (SIGUSR2). The hits,
+  // and the ones ignored (too soon, over the limit), are in `stats` (snapshot_*).
   uint32_t snapshots = 0;
+  uint32_t triggered_snapshots = 0;
+  std::string snapshot_on;  // the --snapshot-on events opened, comma-separated
   // --overwrite: whether any ring filled and lost older samples, and if so how far back from
   // the newest sample every CPU's ring still reached.
   bool overwrite = false;
@@ -127,7 +146,8 @@ class RecordSession {
   virtual int StopFd() const = 0;
   // Eventfd: write 8 bytes (async-signal-safe) to write an --overwrite snapshot now: what the
   // rings hold at that moment goes to OUTPUT.N (N = 1, 2, ...), a recording of its own, and
-  // recording goes on. Ignored without --overwrite.
+  // recording goes on. Ignored without --overwrite; counted and not written past
+  // --snapshot-limit.
   virtual int SnapshotFd() const = 0;
   // Records until the end condition; always finishes the recording file.
   virtual absl::StatusOr<RecordSummary> Run() = 0;

@@ -107,7 +107,18 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
   X(kOffCpuShortDropped, "off_cpu_short_dropped", kInfo,                                          \
     "times off the CPU shorter than --off-cpu-min, dropped")                                      \
   X(kOffCpuShortDroppedNs, "off_cpu_short_dropped_ns", kInfo,                                     \
-    "off the CPU in blocks shorter than --off-cpu-min, dropped")
+    "off the CPU in blocks shorter than --off-cpu-min, dropped")                                  \
+  X(kSnapshotTriggers, "snapshot_triggers", kInfo, "hits of the --snapshot-on event")             \
+  X(kSnapshotTriggersTooSoon, "snapshot_triggers_too_soon", kInfo,                                \
+    "snapshot triggers ignored: too soon (--snapshot-gap)")                                       \
+  X(kSnapshotTriggersOverLimit, "snapshot_triggers_over_limit", kInfo,                            \
+    "snapshot triggers ignored: over the limit (--snapshot-limit)")                               \
+  X(kSnapshotRequestsOverLimit, "snapshot_requests_over_limit", kInfo,                            \
+    "SIGUSR2 snapshot requests ignored: over the limit (--snapshot-limit)")                       \
+  X(kSnapshotTriggersLost, "snapshot_triggers_lost", kDataLoss,                                   \
+    "--snapshot-on hits the kernel dropped (their ring was full): no snapshot for them")          \
+  X(kSnapshotSamplesAfterTrigger, "snapshot_samples_after_trigger", kInfo,                        \
+    "samples newer than the hit that triggered a snapshot, left out of it")
 
 enum class Stat : uint16_t {
 #define WICK_STAT_ENUM(id, name, sev, desc) id,

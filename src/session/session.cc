@@ -67,6 +67,9 @@ constexpr int kFlushTicks = 10;
 constexpr uint64_t kOrderMarginNs = 100'000'000;
 // Data pages of the forward (tracking-only) ring of each CPU under --overwrite.
 constexpr uint32_t kTrackingPages = 16;
+// Data pages of each CPU's --snapshot-on ring: a hit is 40 bytes, so 64 KiB holds ~1,600
+// hits that come while a snapshot is being written (more are counted as lost).
+constexpr uint32_t kTriggerPages = 16;
 
 uint64_t RealtimeNs() {
   timespec ts;
@@ -99,6 +102,10 @@ struct CpuReader {
   // the end; `ring` then carries only the tracking records (mmaps, comms, forks, exits).
   std::optional<MappedRing> backward;
   int backward_leader_fd = -1;
+  // --snapshot-on: the trigger events' own forward ring, which wakes the reader at every hit.
+  std::optional<MappedRing> trigger;
+  int trigger_leader_fd = -1;
+  bool trigger_in_epoll = false;
   std::unique_ptr<StackBuilder> builder;  // owns this CPU's preallocated frame pool
   ParsedRecord current;
   bool has_current = false;
@@ -130,8 +137,19 @@ class Session : public RecordSession, private OffCpuCharger {
   // After a flush that wrote every stack: a new stack map when most of the stacks held are
   // of exited processes.
   void MaybeRenewStackMap();
-  void SnapshotBackwardRings(RecordSummary* summary, bool resume);
-  absl::Status WriteSnapshot(uint32_t n, uint64_t start_ns);
+  // Handles what the backward rings hold, in time order; records newer than `cut_ns` (a
+  // trigger's time) are left out, counted.
+  void SnapshotBackwardRings(RecordSummary* summary, bool resume, uint64_t cut_ns = UINT64_MAX);
+  // `why`: "SIGUSR2", or the trigger event that hit at `cut_ns`.
+  absl::Status WriteSnapshot(uint32_t n, uint64_t start_ns, uint64_t cut_ns,
+                             const std::string& why);
+  // A snapshot now (SIGUSR2), or at a trigger's hit at `cut_ns`, unless --snapshot-limit
+  // snapshots were taken already (counted).
+  void TakeSnapshot(RecordSummary* summary, uint64_t start_ns, uint64_t cut_ns = UINT64_MAX,
+                    const std::string& trigger = "");
+  // --snapshot-on: reads every trigger ring and takes a snapshot for each hit that is
+  // neither too soon after the last triggered one (--snapshot-gap) nor over the limit.
+  void TakeTriggeredSnapshots(RecordSummary* summary, uint64_t start_ns);
   // A writer for `path`, after keeping a previous recording there as PATH.old.
   absl::StatusOr<std::unique_ptr<RecordingWriter>> OpenOutput(const std::string& path);
   void AddEventTypes(RecordingWriter& writer);
@@ -156,6 +174,11 @@ class Session : public RecordSession, private OffCpuCharger {
     bool off_cpu_switch = false;
   };
   absl::Status ResolveEventTypes(const SamplingOptions& so);
+  // The event types of one -e (a glob may bring several), appended to *out.
+  absl::Status ResolveRequest(const EventRequest& request, const SamplingOptions& so,
+                              std::vector<EventType>* out);
+  // --snapshot-on: the trigger events, sampled as -e would, minus what a hit does not need.
+  absl::Status ResolveTriggerTypes(const SamplingOptions& so);
   // --off-cpu: sched:sched_switch, with context-switch records, after the -e events.
   absl::Status AddSchedSwitchType(const SamplingOptions& so);
   std::string EventNames() const;
@@ -176,6 +199,16 @@ class Session : public RecordSession, private OffCpuCharger {
   // forward ring while the samples go to the backward one.
   perf_event_attr tracking_attr_{};
   uint32_t max_stack_ = 0;
+
+  // --snapshot-on: the trigger events (opened on every CPU × task into CpuReader::trigger),
+  // their records' format, which trigger an id is, the hits of one read (time, trigger) and
+  // the time of the hit that took the last triggered snapshot (for --snapshot-gap).
+  std::vector<EventType> trigger_types_;
+  SampleFormat trigger_format_;
+  absl::flat_hash_map<uint64_t, uint32_t> trigger_of_id_;
+  std::vector<std::pair<uint64_t, uint32_t>> hits_;
+  std::optional<uint64_t> last_trigger_snapshot_ns_;
+  bool limit_noticed_ = false;
 
   std::optional<Launcher> launcher_;
   std::vector<PerfEvent> events_;
@@ -212,7 +245,8 @@ enum : uint64_t {
   kTagTimer,
   kTagSnapshot,
   kTagPidFd = 1ull << 61,
-  kTagRing = 1ull << 60
+  kTagRing = 1ull << 60,
+  kTagTrigger = 1ull << 59
 };
 
 std::string Session::EventNames() const {
@@ -221,50 +255,77 @@ std::string Session::EventNames() const {
   return names;
 }
 
+absl::Status Session::ResolveRequest(const EventRequest& request, const SamplingOptions& so,
+                                     std::vector<EventType>* out) {
+  WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(request.spec));
+  if (spec.kind == EventKind::kBuiltin) {
+    if (!request.filter.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--filter '", request.filter, "' follows -e ", request.spec,
+                       ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
+    }
+    WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps_));
+    if (!event.notice.empty()) Notice(event.notice);
+    EventType type;
+    type.name = event.name;
+    WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(event, spec, so, caps_));
+    out->push_back(std::move(type));
+    return absl::OkStatus();
+  }
+  if (spec.kind == EventKind::kTracepoint && !tracefs_) {
+    WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
+    tracefs_.emplace(std::move(tracefs));
+  }
+  WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
+                        ResolveTraceEvents(spec, caps_, tracefs_ ? &*tracefs_ : nullptr));
+  for (ResolvedTraceEvent& r : resolved) {
+    EventType type;
+    type.name = r.event.name;
+    type.is_trace = true;
+    type.filter = request.filter;
+    if (!request.filter.empty() && !r.is_tracepoint()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--filter '", request.filter, "' follows -e ", request.spec,
+                       ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
+    }
+    if (r.is_tracepoint()) {
+      size_t colon = r.event.name.find(':');
+      type.tracepoint =
+          TracepointName{r.event.name.substr(0, colon), r.event.name.substr(colon + 1)};
+    }
+    WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(r.event, spec, so, caps_));
+    type.trace = std::move(r);
+    ApplyTraceEvent(type.trace, &type.attr);
+    out->push_back(std::move(type));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session::ResolveTriggerTypes(const SamplingOptions& so) {
+  // No stack, no tracking, no watermark: a hit needs only its time, and to wake us at once.
+  SamplingOptions trigger_so = so;
+  trigger_so.callchain = false;
+  trigger_so.max_stack = 0;
+  trigger_so.track_tasks = false;
+  trigger_so.wakeup_watermark_bytes = 0;
+  trigger_so.sample_id_all = false;
+  for (const std::string& spec : options_.snapshot_on) {
+    absl::Status s = ResolveRequest({spec, ""}, trigger_so, &trigger_types_);
+    if (!s.ok()) return Annotate(s, absl::StrCat("--snapshot-on ", spec));
+  }
+  for (EventType& t : trigger_types_) {
+    t.attr.sample_type =
+        PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU;
+    t.attr.wakeup_events = 1;
+  }
+  if (!trigger_types_.empty()) trigger_format_ = SampleFormat::FromAttr(trigger_types_[0].attr);
+  return absl::OkStatus();
+}
+
 absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
   if (options_.events.empty()) return absl::InvalidArgumentError("no event to record (-e)");
   for (const EventRequest& request : options_.events) {
-    WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(request.spec));
-    if (spec.kind == EventKind::kBuiltin) {
-      if (!request.filter.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--filter '", request.filter, "' follows -e ", request.spec,
-            ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
-      }
-      WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps_));
-      if (!event.notice.empty()) Notice(event.notice);
-      EventType type;
-      type.name = event.name;
-      WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(event, spec, so, caps_));
-      types_.push_back(std::move(type));
-      continue;
-    }
-    if (spec.kind == EventKind::kTracepoint && !tracefs_) {
-      WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
-      tracefs_.emplace(std::move(tracefs));
-    }
-    WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
-                          ResolveTraceEvents(spec, caps_, tracefs_ ? &*tracefs_ : nullptr));
-    for (ResolvedTraceEvent& r : resolved) {
-      EventType type;
-      type.name = r.event.name;
-      type.is_trace = true;
-      type.filter = request.filter;
-      if (!request.filter.empty() && !r.is_tracepoint()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--filter '", request.filter, "' follows -e ", request.spec,
-            ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
-      }
-      if (r.is_tracepoint()) {
-        size_t colon = r.event.name.find(':');
-        type.tracepoint =
-            TracepointName{r.event.name.substr(0, colon), r.event.name.substr(colon + 1)};
-      }
-      WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(r.event, spec, so, caps_));
-      type.trace = std::move(r);
-      ApplyTraceEvent(type.trace, &type.attr);
-      types_.push_back(std::move(type));
-    }
+    WICK_RETURN_IF_ERROR(ResolveRequest(request, so, &types_));
   }
   if (options_.off_cpu) WICK_RETURN_IF_ERROR(AddSchedSwitchType(so));
   // One sample_type for all, so that every record parses with one SampleFormat; the
@@ -345,6 +406,24 @@ absl::Status Session::AddSchedSwitchType(const SamplingOptions& so) {
 }
 
 absl::Status Session::Init() {
+  if (!options_.snapshot_on.empty() && !options_.overwrite) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--snapshot-on ", options_.snapshot_on.front(),
+        " needs --overwrite: a snapshot is what the flight recorder's rings hold at the hit (add "
+        "--overwrite, and -m for how much they keep); without it the recording is written as it "
+        "goes"));
+  }
+  if (options_.snapshot_limit == 0) {
+    return absl::InvalidArgumentError(
+        "--snapshot-limit 0: the limit counts the snapshot files a run may write, 1 or more "
+        "(default 16)");
+  }
+  if (!(options_.snapshot_gap_s >= 0) || options_.snapshot_gap_s > 1e9) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--snapshot-gap %g: expected seconds between triggered snapshots, 0 or more (e.g. "
+        "--snapshot-gap 0.5)",
+        options_.snapshot_gap_s));
+  }
   WICK_ASSIGN_OR_RETURN(caps_, KernelCaps::Probe());
   if (options_.off_cpu) {
     if (!options_.callchain) {
@@ -354,7 +433,8 @@ absl::Status Session::Init() {
     if (options_.overwrite) {
       return absl::InvalidArgumentError(
           "--off-cpu cannot be combined with --overwrite: the flight recorder reads its rings "
-          "only at the end, when the switch-outs of the oldest blocks are overwritten while their "
+          "only at the end or at a snapshot, when the switch-outs of the oldest blocks are "
+          "overwritten while their "
           "switch-ins are kept, so off-CPU times would be partial; record without --overwrite");
     }
     WICK_RETURN_IF_ERROR(CheckOffCpuRights(caps_));
@@ -406,6 +486,7 @@ absl::Status Session::Init() {
   so.wakeup_watermark_bytes = uint32_t(ring_bytes / 4);
   so.sample_id_all = true;
   WICK_RETURN_IF_ERROR(ResolveEventTypes(so));
+  WICK_RETURN_IF_ERROR(ResolveTriggerTypes(so));
   off_cpu_event_ = static_cast<uint32_t>(types_.size());
   max_stack_ = options_.max_stack ? options_.max_stack : caps_.perf_event_max_stack;
 
@@ -443,7 +524,7 @@ absl::Status Session::Init() {
 
   {
     // One fd per task, cpu and event (and the tracking event with --overwrite).
-    const uint64_t per_task = types_.size() + (options_.overwrite ? 1 : 0);
+    const uint64_t per_task = types_.size() + trigger_types_.size() + (options_.overwrite ? 1 : 0);
     const uint64_t cpus = caps_.online_cpus.size();
     WICK_RETURN_IF_ERROR(
         ReserveFileDescriptors(tasks.size() * cpus * per_task,
@@ -535,7 +616,7 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
         options_.dwarf_stack_size ? format_.sample_regs_user : 0, unwinder_.get(),
         options_.max_stack);
     // Indices in events_ (which may reallocate) of the events that own this CPU's rings.
-    std::optional<size_t> leader, backward_leader;
+    std::optional<size_t> leader, backward_leader, trigger_leader;
     // Makes events_.back() write into this CPU's ring of its direction, mapping the ring when
     // it is the first event there.
     auto attach = [&](bool backward) -> absl::Status {
@@ -552,6 +633,18 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
       (backward ? reader->backward : reader->ring).emplace(std::move(*ring));
       (backward ? reader->backward_leader_fd : reader->leader_fd) = events_.back().fd();
       owner = events_.size() - 1;
+      return absl::OkStatus();
+    };
+    // The same for a --snapshot-on event: its hits go to this CPU's trigger ring.
+    auto attach_trigger = [&]() -> absl::Status {
+      if (trigger_leader) return events_.back().SetOutput(events_[*trigger_leader]);
+      auto ring = MappedRing::Map(events_.back().fd(), kTriggerPages);
+      if (!ring.ok()) {
+        return Annotate(ring.status(), absl::StrCat("--snapshot-on ring buffer of cpu ", cpu));
+      }
+      reader->trigger.emplace(std::move(*ring));
+      reader->trigger_leader_fd = events_.back().fd();
+      trigger_leader = events_.size() - 1;
       return absl::OkStatus();
     };
     // Opens `attr` for `task` on this CPU. On a kernel too old for attr.build_id (the first
@@ -605,10 +698,25 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
         events_.push_back(std::move(*ev));
         WICK_RETURN_IF_ERROR(attach(/*backward=*/options_.overwrite));
       }
+      for (uint32_t trigger_index = 0; trigger_index < trigger_types_.size() && !gone;
+           ++trigger_index) {
+        EventType& trigger = trigger_types_[trigger_index];
+        auto ev = open(trigger.attr, task, trigger.name, &gone);
+        if (gone) break;
+        if (!ev.ok()) return Annotate(ev.status(), "--snapshot-on");
+        WICK_ASSIGN_OR_RETURN(uint64_t id, ev->Id());
+        trigger_of_id_[id] = trigger_index;
+        events_.push_back(std::move(*ev));
+        WICK_RETURN_IF_ERROR(attach_trigger());
+      }
     }
     if (!leader) continue;
     WICK_RETURN_IF_ERROR(AddToEpoll(reader->leader_fd, kTagRing | readers_.size()));
     reader->in_epoll = true;
+    if (trigger_leader) {
+      WICK_RETURN_IF_ERROR(AddToEpoll(reader->trigger_leader_fd, kTagTrigger | readers_.size()));
+      reader->trigger_in_epoll = true;
+    }
     readers_.push_back(std::move(reader));
   }
   if (readers_.empty()) return absl::NotFoundError("no event could be opened on any CPU");
@@ -722,7 +830,9 @@ void Session::DrainAll(bool final) {
 // after every tracking record. Mappings are kept after a process exits, and the process
 // table keeps the images that execs and reused pids replaced, so each sample resolves in its
 // process as it was when sampled.
-void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
+// A trigger's snapshot is cut at the hit: the rings went on filling until they were paused
+// here, and what the targets did after the hit is no part of what led to it.
+void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume, uint64_t cut_ns) {
   // Records are parsed again when handled rather than kept parsed: a ParsedRecord is far
   // larger than the span, and a snapshot can hold hundreds of thousands of records.
   struct Item {
@@ -748,10 +858,12 @@ void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
         continue;
       }
       const uint64_t time = RecordTime(rec);
-      if (rec.type == PERF_RECORD_SAMPLE) {
-        oldest = std::min(oldest, time);
-        newest = std::max(newest, time);
+      if (rec.type == PERF_RECORD_SAMPLE) oldest = std::min(oldest, time);
+      if (time > cut_ns) {
+        if (rec.type == PERF_RECORD_SAMPLE) stats_.Add(Stat::kSnapshotSamplesAfterTrigger);
+        continue;
       }
+      if (rec.type == PERF_RECORD_SAMPLE) newest = std::max(newest, time);
       items.push_back({time, r.get(), bytes});
     }
     stats_.Add(Stat::kMalformedRecords, ring.corrupt());
@@ -769,8 +881,10 @@ void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume) {
     Handle(*item.reader, rec);
   }
   processes_->SetResolveTime(UINT64_MAX);
+  // How far back from the stop (or the hit) every CPU's samples are complete.
+  const uint64_t end = cut_ns != UINT64_MAX ? cut_ns : newest;
   summary->overwrite_kept_ns =
-      summary->overwrite_wrapped && newest > complete_since ? newest - complete_since : 0;
+      summary->overwrite_wrapped && end > complete_since ? end - complete_since : 0;
 }
 
 absl::StatusOr<std::unique_ptr<RecordingWriter>> Session::OpenOutput(const std::string& path) {
@@ -782,7 +896,8 @@ absl::StatusOr<std::unique_ptr<RecordingWriter>> Session::OpenOutput(const std::
 // An --overwrite snapshot while recording goes on: what the rings hold now, written to
 // OUTPUT.n as a recording of its own (its own stack map, counters and file), after which the
 // session's own state is as it was.
-absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
+absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns, uint64_t cut_ns,
+                                    const std::string& why) {
   const std::string path = absl::StrCat(options_.output, ".", n);
   // The tracking records up to now, so the newest mappings are known.
   DrainAll();
@@ -800,11 +915,12 @@ absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
   stats_ = Stats();
 
   RecordSummary summary;
-  SnapshotBackwardRings(&summary, /*resume=*/true);
+  SnapshotBackwardRings(&summary, /*resume=*/true, cut_ns);
   absl::Status status = FlushToFile();
   writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
   const uint64_t samples = stats_.Get(Stat::kSamples);
-  absl::Status finish = writer_->Finish({}, stats_, MonotonicNs() - start_ns);
+  const uint64_t after_cut = stats_.Get(Stat::kSnapshotSamplesAfterTrigger);
+  absl::Status finish = writer_->Finish({}, stats_, std::min(MonotonicNs(), cut_ns) - start_ns);
   if (status.ok()) status = finish;
 
   std::swap(stacks_, stacks);
@@ -815,13 +931,74 @@ absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns) {
   stacks_written_ = saved_marks[2];
   stats_ = saved_stats;
   for (size_t i = 0; i < types_.size(); ++i) types_[i].samples = saved_samples[i];
+  stats_.Add(Stat::kSnapshotSamplesAfterTrigger, after_cut);
   WICK_RETURN_IF_ERROR(status);
-  Notice(absl::StrCat("snapshot ", n, ": ", samples, " samples",
-                      summary.overwrite_wrapped ? absl::StrFormat(", complete for the last %.2f s",
-                                                                  summary.overwrite_kept_ns / 1e9)
-                                                : std::string(", everything since the start"),
-                      ", written to ", path));
+  const bool triggered = cut_ns != UINT64_MAX;
+  Notice(absl::StrCat(
+      "snapshot ", n, " (", why,
+      triggered ? absl::StrFormat(" at %.3f s", (cut_ns - std::min(cut_ns, start_ns)) / 1e9) : "",
+      "): ", samples, " samples",
+      summary.overwrite_wrapped
+          ? absl::StrFormat(", complete for the last %.2f s before %s",
+                            summary.overwrite_kept_ns / 1e9, triggered ? "the hit" : "it")
+          : std::string(", everything since the start"),
+      triggered ? absl::StrCat(", ", after_cut, " newer left out") : "", ", written to ", path));
   return absl::OkStatus();
+}
+
+void Session::TakeSnapshot(RecordSummary* summary, uint64_t start_ns, uint64_t cut_ns,
+                           const std::string& trigger) {
+  const bool triggered = !trigger.empty();
+  if (summary->snapshots >= options_.snapshot_limit) {
+    stats_.Add(triggered ? Stat::kSnapshotTriggersOverLimit : Stat::kSnapshotRequestsOverLimit);
+    if (!limit_noticed_) {
+      limit_noticed_ = true;
+      Notice(absl::StrCat("--snapshot-limit ", options_.snapshot_limit,
+                          " reached: later snapshot requests are counted, not written"));
+    }
+    return;
+  }
+  absl::Status s = WriteSnapshot(++summary->snapshots, start_ns, cut_ns,
+                                 triggered ? absl::StrCat("on ", trigger) : "on SIGUSR2");
+  if (!s.ok()) {
+    Notice(absl::StrCat("snapshot failed: ", s.message()));
+  } else if (triggered) {
+    ++summary->triggered_snapshots;
+  }
+}
+
+void Session::TakeTriggeredSnapshots(RecordSummary* summary, uint64_t start_ns) {
+  hits_.clear();
+  ParsedRecord rec;
+  for (auto& r : readers_) {
+    if (!r->trigger) continue;
+    RingBuffer& ring = r->trigger->ring();
+    for (std::span<const std::byte> bytes = ring.Next(); !bytes.empty(); bytes = ring.Next()) {
+      if (!ParseRecord(bytes, trigger_format_, &rec).ok()) {
+        stats_.Add(Stat::kMalformedRecords);
+      } else if (rec.type == PERF_RECORD_SAMPLE) {
+        auto it = trigger_of_id_.find(rec.sample.identifier);
+        hits_.push_back({rec.sample.time, it == trigger_of_id_.end() ? 0 : it->second});
+      } else if (rec.type == PERF_RECORD_LOST) {
+        stats_.Add(Stat::kSnapshotTriggersLost, rec.lost.lost);
+      }
+    }
+    ring.Consume();
+  }
+  // Hits on several CPUs, in the order they happened.
+  std::sort(hits_.begin(), hits_.end());
+  const uint64_t gap_ns = uint64_t(options_.snapshot_gap_s * 1e9);
+  for (const auto& [time, trigger] : hits_) {
+    stats_.Add(Stat::kSnapshotTriggers);
+    // Past the limit every hit counts as over it, whatever the gap.
+    if (summary->snapshots < options_.snapshot_limit && last_trigger_snapshot_ns_ &&
+        time < *last_trigger_snapshot_ns_ + gap_ns) {
+      stats_.Add(Stat::kSnapshotTriggersTooSoon);
+      continue;
+    }
+    if (summary->snapshots < options_.snapshot_limit) last_trigger_snapshot_ns_ = time;
+    TakeSnapshot(summary, start_ns, time, trigger_types_[trigger].name);
+  }
 }
 
 void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
@@ -1002,6 +1179,9 @@ void Session::AddKernelSymbolsFor(std::vector<uint64_t>* addresses) {
 absl::StatusOr<RecordSummary> Session::Run() {
   RecordSummary summary;
   summary.event = EventNames();
+  for (const EventType& t : trigger_types_) {
+    absl::StrAppend(&summary.snapshot_on, summary.snapshot_on.empty() ? "" : ",", t.name);
+  }
   const uint64_t start_ns = MonotonicNs();
 
   if (launcher_) {
@@ -1072,8 +1252,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
         uint64_t requests;
         while (read(snapshot_fd_.get(), &requests, sizeof(requests)) > 0) {
         }
-        absl::Status s = WriteSnapshot(++summary.snapshots, start_ns);
-        if (!s.ok()) Notice(absl::StrCat("snapshot failed: ", s.message()));
+        TakeSnapshot(&summary, start_ns);
       } else if (tag & kTagPidFd) {
         size_t index = tag & ~kTagPidFd;
         epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, target_pidfds_[index].get(), nullptr);
@@ -1086,9 +1265,17 @@ absl::StatusOr<RecordSummary> Session::Run() {
           epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, r.leader_fd, nullptr);
           r.in_epoll = false;
         }
+      } else if (tag & kTagTrigger) {
+        CpuReader& r = *readers_[tag & ~kTagTrigger];
+        if ((events[i].events & (EPOLLHUP | EPOLLERR)) && r.trigger_in_epoll) {
+          epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, r.trigger_leader_fd, nullptr);
+          r.trigger_in_epoll = false;
+        }
       }
     }
     DrainAll();
+    // Every trigger ring is read at each wakeup (a hit's, or the drain timer's).
+    if (!trigger_types_.empty()) TakeTriggeredSnapshots(&summary, start_ns);
     // Everything up to now is read: tasks that exited a second ago or more are done with.
     if (flush) processes_->ForgetExited();
     if (flush && write_status_.ok()) {
@@ -1129,9 +1316,14 @@ absl::StatusOr<RecordSummary> Session::Run() {
   summary.off_cpu = options_.off_cpu;
   const uint64_t duration_ns = MonotonicNs() - start_ns;
   summary.overwrite = options_.overwrite;
+  // Hits read only now (the target hit and exited at once) still get their snapshots.
+  if (!trigger_types_.empty()) TakeTriggeredSnapshots(&summary, start_ns);
   if (options_.overwrite) SnapshotBackwardRings(&summary, /*resume=*/false);
 
-  for (auto& r : readers_) stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
+  for (auto& r : readers_) {
+    stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
+    if (r->trigger) stats_.Add(Stat::kMalformedRecords, r->trigger->ring().corrupt());
+  }
   if (write_status_.ok()) {
     write_status_ = FlushToFile();
   } else {

@@ -38,6 +38,9 @@ struct RecordFlags {
   double duration = 0;
   std::string mmap_pages;
   bool overwrite = false;
+  std::vector<std::string> snapshot_on;  // every --snapshot-on, in order
+  std::string snapshot_limit;            // --snapshot-limit N, checked by RunRecord
+  std::string snapshot_gap;              // --snapshot-gap SEC, checked by RunRecord
   bool off_cpu = false;
   std::string off_cpu_min;  // --off-cpu-min USEC, checked by RunRecord
   std::string output = "wick.data";

@@ -128,11 +128,21 @@ void PrintSummary(const RecordSummary& s, const std::string& output) {
                ", frames without build-id: %" PRIu64 "\n",
                lost, lost_pct, st.Get(Stat::kThrottle), st.Get(Stat::kFramesNoBuildId));
   if (s.overwrite) {
+    // Which snapshots were taken, and why; the hits and those ignored are counters below.
+    const uint32_t on_request = s.snapshots - s.triggered_snapshots;
+    std::string why;
+    if (s.triggered_snapshots > 0) {
+      why = absl::StrCat(s.triggered_snapshots, " on a hit of ", s.snapshot_on);
+    }
+    if (on_request > 0) absl::StrAppend(&why, why.empty() ? "" : ", ", on_request, " on SIGUSR2");
     if (s.snapshots == 1) {
-      std::fprintf(stderr, "wick record: 1 snapshot taken on SIGUSR2 (%s.1)\n", output.c_str());
+      std::fprintf(stderr, "wick record: 1 snapshot taken, %s (%s.1)\n", why.c_str(),
+                   output.c_str());
     } else if (s.snapshots > 1) {
-      std::fprintf(stderr, "wick record: %u snapshots taken on SIGUSR2 (%s.1 ... %s.%u)\n",
-                   s.snapshots, output.c_str(), output.c_str(), s.snapshots);
+      std::fprintf(stderr, "wick record: %u snapshots taken, %s (%s.1 ... %s.%u)\n", s.snapshots,
+                   why.c_str(), output.c_str(), output.c_str(), s.snapshots);
+    } else if (!s.snapshot_on.empty() && st.Get(Stat::kSnapshotTriggers) == 0) {
+      std::fprintf(stderr, "wick record: no snapshot taken: %s never hit\n", s.snapshot_on.c_str());
     }
     if (s.overwrite_wrapped) {
       std::fprintf(stderr,
@@ -268,6 +278,16 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_flag("--overwrite", f.overwrite,
                 "Flight recorder: keep only the newest samples that fit in the ring buffers "
                 "(-m pages per CPU), read when the run ends");
+  rec->add_option("--snapshot-on", f.snapshot_on,
+                  "With --overwrite: at each hit of EVENT (any -e event: tracepoint, "
+                  "uprobe:PATH:SYMBOL, ...) write what the rings hold up to the hit to "
+                  "OUTPUT.N and go on recording (repeatable)");
+  rec->add_option("--snapshot-limit", f.snapshot_limit,
+                  "With --overwrite: write at most N snapshots, triggered and SIGUSR2 ones "
+                  "together (default 16; later ones are counted)");
+  rec->add_option("--snapshot-gap", f.snapshot_gap,
+                  "With --snapshot-on: ignore hits less than SEC seconds after the hit that took "
+                  "the last snapshot (default 1; fractions and 0 allowed)");
   rec->add_flag("--off-cpu", f.off_cpu,
                 "Also record where the targets wait off the CPU (sleep, I/O, runnable) with the "
                 "stack that blocked: sched:sched_switch plus context-switch records; needs -g or "
@@ -423,6 +443,34 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
   RecordOptions opts;
   if (int code = SamplingOptionsFromFlags(f, "record", &opts)) return code;
   opts.overwrite = f.overwrite;
+  for (const std::string& value : f.snapshot_on) {
+    for (absl::string_view spec : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+      opts.snapshot_on.push_back(std::string(spec));
+    }
+  }
+  if (!f.snapshot_limit.empty()) {
+    if (!f.overwrite) {
+      PrintError("record", "--snapshot-limit needs --overwrite (snapshots are of its rings)");
+      return 2;
+    }
+    if (!absl::SimpleAtoi(f.snapshot_limit, &opts.snapshot_limit)) {
+      PrintError("record", "--snapshot-limit '" + f.snapshot_limit +
+                               "': expected a number of snapshots, 1 or more (e.g. "
+                               "--snapshot-limit 4)");
+      return 2;
+    }
+  }
+  if (!f.snapshot_gap.empty()) {
+    if (opts.snapshot_on.empty()) {
+      PrintError("record", "--snapshot-gap needs --snapshot-on (SIGUSR2 requests have no gap)");
+      return 2;
+    }
+    if (!absl::SimpleAtod(f.snapshot_gap, &opts.snapshot_gap_s)) {
+      PrintError("record", "--snapshot-gap '" + f.snapshot_gap +
+                               "': expected seconds, 0 or more (e.g. --snapshot-gap 0.5)");
+      return 2;
+    }
+  }
   if (!f.off_cpu_min.empty()) {
     uint64_t usec = 0;
     if (!f.off_cpu) {
