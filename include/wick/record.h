@@ -28,15 +28,17 @@ struct SampleFormat {
   uint64_t read_format = 0;
   bool sample_id_all = false;
   uint64_t sample_regs_user = 0;
-  // attr.build_id: MMAP2 records marked PERF_RECORD_MISC_MMAP_BUILD_ID carry a build-id instead
-  // of maj/min/ino. Without it the mark is not trusted: the kernel (seen on 6.18) leaves the bit
-  // set in the mmap event it shares between every event it writes to, so after one event with
-  // build_id on the machine, records of events without it come marked but laid out maj/min.
-  bool build_id = false;
+  // Whether PERF_RECORD_MISC_MMAP_BUILD_ID on an MMAP2 record means it holds a build-id. Set it
+  // false for an event opened without attr.build_id: Linux (seen on 6.18) sets the bit in the
+  // one header it sends to every event once any earlier event has attr.build_id, and does not
+  // clear it, so such an event's MMAP2 records get the bit over their maj/min/ino (and Debian's
+  // perf 6.1 then aborts reading them as a build-id). FromAttr() leaves it true: wick's session
+  // parses its dummy event's records (attr.build_id) with the sampling events' format.
+  bool mmap_build_id = true;
 
   static SampleFormat FromAttr(const perf_event_attr& attr) {
     return SampleFormat{attr.sample_type, attr.read_format, attr.sample_id_all != 0,
-                        attr.sample_regs_user, attr.build_id != 0};
+                        attr.sample_regs_user};
   }
 };
 
@@ -178,6 +180,15 @@ struct ParsedRecord {
   bool has_sample_id = false;
   SampleId sample_id;
 };
+
+// The kernel's name of a PERF_RECORD_* type without the prefix ("MMAP2", "KSYMBOL"), or
+// nullptr for a type this kernel header does not define.
+const char* KernelRecordName(uint32_t type);
+
+// True for the types whose fields ParseRecord() decodes (SAMPLE, MMAP, MMAP2, COMM, FORK,
+// EXIT, LOST, LOST_SAMPLES, THROTTLE, UNTHROTTLE, SWITCH, SWITCH_CPU_WIDE); other types come
+// out with only their header, payload and sample_id trailer.
+bool IsDecodedRecordType(uint32_t type);
 
 // Decodes `record` (header included; must be 8-byte aligned, as RingBuffer::Next() returns
 // it). Bytes past header.size are ignored; header.size larger than the span, truncated

@@ -26,34 +26,8 @@ const char* SampleBitName(uint64_t bit) {
 }
 
 const char* RecordName(uint32_t type) {
-  switch (type) {
-    case PERF_RECORD_SAMPLE:
-      return "SAMPLE";
-    case PERF_RECORD_MMAP:
-      return "MMAP";
-    case PERF_RECORD_MMAP2:
-      return "MMAP2";
-    case PERF_RECORD_COMM:
-      return "COMM";
-    case PERF_RECORD_FORK:
-      return "FORK";
-    case PERF_RECORD_EXIT:
-      return "EXIT";
-    case PERF_RECORD_LOST:
-      return "LOST";
-    case PERF_RECORD_LOST_SAMPLES:
-      return "LOST_SAMPLES";
-    case PERF_RECORD_THROTTLE:
-      return "THROTTLE";
-    case PERF_RECORD_UNTHROTTLE:
-      return "UNTHROTTLE";
-    case PERF_RECORD_SWITCH:
-      return "SWITCH";
-    case PERF_RECORD_SWITCH_CPU_WIDE:
-      return "SWITCH_CPU_WIDE";
-    default:
-      return "record";
-  }
+  const char* name = KernelRecordName(type);
+  return name != nullptr ? name : "record";
 }
 
 absl::Status Truncated(uint32_t type, const char* field) {
@@ -198,13 +172,14 @@ absl::Status ParseSample(std::span<const std::byte> body, const SampleFormat& fm
   return absl::OkStatus();
 }
 
-absl::Status ParseMmap(ByteReader* r, uint32_t type, uint16_t misc, bool build_ids, MmapRecord* m) {
+absl::Status ParseMmap(ByteReader* r, uint32_t type, uint16_t misc, bool build_id_bit,
+                       MmapRecord* m) {
   if (!(r->Read(&m->pid) && r->Read(&m->tid) && r->Read(&m->addr) && r->Read(&m->len) &&
         r->Read(&m->pgoff))) {
     return Truncated(type, "pid/tid/addr/len/pgoff");
   }
   if (type == PERF_RECORD_MMAP2) {
-    if ((misc & PERF_RECORD_MISC_MMAP_BUILD_ID) && build_ids) {
+    if ((misc & PERF_RECORD_MISC_MMAP_BUILD_ID) && build_id_bit) {
       uint8_t build_id_size, reserved_1;
       uint16_t reserved_2;
       std::span<const std::byte> build_id;
@@ -226,13 +201,13 @@ absl::Status ParseMmap(ByteReader* r, uint32_t type, uint16_t misc, bool build_i
   return absl::OkStatus();
 }
 
-absl::Status ParseFields(uint32_t type, uint16_t misc, bool build_ids,
+absl::Status ParseFields(uint32_t type, uint16_t misc, const SampleFormat& fmt,
                          std::span<const std::byte> fields, ParsedRecord* out) {
   ByteReader r(fields);
   switch (type) {
     case PERF_RECORD_MMAP:
     case PERF_RECORD_MMAP2:
-      return ParseMmap(&r, type, misc, build_ids, &out->mmap);
+      return ParseMmap(&r, type, misc, fmt.mmap_build_id, &out->mmap);
     case PERF_RECORD_COMM: {
       CommRecord& c = out->comm;
       if (!(r.Read(&c.pid) && r.Read(&c.tid))) return Truncated(type, "pid/tid");
@@ -280,6 +255,75 @@ absl::Status ParseFields(uint32_t type, uint16_t misc, bool build_ids,
 }
 
 }  // namespace
+
+const char* KernelRecordName(uint32_t type) {
+  switch (type) {
+    case PERF_RECORD_MMAP:
+      return "MMAP";
+    case PERF_RECORD_LOST:
+      return "LOST";
+    case PERF_RECORD_COMM:
+      return "COMM";
+    case PERF_RECORD_EXIT:
+      return "EXIT";
+    case PERF_RECORD_THROTTLE:
+      return "THROTTLE";
+    case PERF_RECORD_UNTHROTTLE:
+      return "UNTHROTTLE";
+    case PERF_RECORD_FORK:
+      return "FORK";
+    case PERF_RECORD_READ:
+      return "READ";
+    case PERF_RECORD_SAMPLE:
+      return "SAMPLE";
+    case PERF_RECORD_MMAP2:
+      return "MMAP2";
+    case PERF_RECORD_AUX:
+      return "AUX";
+    case PERF_RECORD_ITRACE_START:
+      return "ITRACE_START";
+    case PERF_RECORD_LOST_SAMPLES:
+      return "LOST_SAMPLES";
+    case PERF_RECORD_SWITCH:
+      return "SWITCH";
+    case PERF_RECORD_SWITCH_CPU_WIDE:
+      return "SWITCH_CPU_WIDE";
+    case PERF_RECORD_NAMESPACES:
+      return "NAMESPACES";
+    case PERF_RECORD_KSYMBOL:
+      return "KSYMBOL";
+    case PERF_RECORD_BPF_EVENT:
+      return "BPF_EVENT";
+    case PERF_RECORD_CGROUP:
+      return "CGROUP";
+    case PERF_RECORD_TEXT_POKE:
+      return "TEXT_POKE";
+    case PERF_RECORD_AUX_OUTPUT_HW_ID:
+      return "AUX_OUTPUT_HW_ID";
+    default:
+      return nullptr;
+  }
+}
+
+bool IsDecodedRecordType(uint32_t type) {
+  switch (type) {
+    case PERF_RECORD_SAMPLE:
+    case PERF_RECORD_MMAP:
+    case PERF_RECORD_MMAP2:
+    case PERF_RECORD_COMM:
+    case PERF_RECORD_FORK:
+    case PERF_RECORD_EXIT:
+    case PERF_RECORD_LOST:
+    case PERF_RECORD_LOST_SAMPLES:
+    case PERF_RECORD_THROTTLE:
+    case PERF_RECORD_UNTHROTTLE:
+    case PERF_RECORD_SWITCH:
+    case PERF_RECORD_SWITCH_CPU_WIDE:
+      return true;
+    default:
+      return false;
+  }
+}
 
 absl::Status ValidateSampleFormat(const SampleFormat& fmt) {
   if (uint64_t extra = fmt.sample_type & ~kSupportedSampleType; extra != 0) {
@@ -330,8 +374,7 @@ absl::Status ParseRecord(std::span<const std::byte> record, const SampleFormat& 
   if (fmt.sample_id_all) {
     out->has_sample_id = ParseSampleId(body.last(trailer), fmt.sample_type, &out->sample_id);
   }
-  return ParseFields(header.type, header.misc, fmt.build_id, body.first(body.size() - trailer),
-                     out);
+  return ParseFields(header.type, header.misc, fmt, body.first(body.size() - trailer), out);
 }
 
 }  // namespace wick

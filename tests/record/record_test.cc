@@ -439,7 +439,7 @@ TEST(ParseRecordTest, Mmap2WithInode) {
 }
 
 TEST(ParseRecordTest, Mmap2WithBuildId) {
-  SampleFormat fmt{PERF_SAMPLE_TID, 0, true, 0, /*build_id=*/true};
+  SampleFormat fmt{PERF_SAMPLE_TID, 0, true, 0};
   uint8_t id[20] = {};
   for (int i = 0; i < 20; ++i) id[i] = static_cast<uint8_t>(0xa0 + i);
   Builder b(PERF_RECORD_MMAP2, PERF_RECORD_MISC_MMAP_BUILD_ID);
@@ -465,20 +465,31 @@ TEST(ParseRecordTest, Mmap2WithBuildId) {
   EXPECT_EQ(ParseRecord(bad.Finish(), fmt, &r).code(), absl::StatusCode::kInvalidArgument);
 }
 
-// An event without attr.build_id gets MMAP2 records laid out maj/min/ino even when the kernel
-// leaves the build-id mark set (seen on 6.18 once another event on the machine asked for build
-// ids): the mark is read only when the attr asked.
-TEST(ParseRecordTest, Mmap2BuildIdMarkWithoutBuildIdAttrIsMajMin) {
+// The kernel leaves PERF_RECORD_MISC_MMAP_BUILD_ID set for events that did not ask
+// (SampleFormat::mmap_build_id): such a record holds maj/min/ino.
+TEST(ParseRecordTest, Mmap2BuildIdBitOfAnEventThatDidNotAsk) {
   SampleFormat fmt{PERF_SAMPLE_TID, 0, true, 0};
+  fmt.mmap_build_id = false;
   Builder b(PERF_RECORD_MMAP2, PERF_RECORD_MISC_USER | PERF_RECORD_MISC_MMAP_BUILD_ID);
-  b.U32(1).U32(2).U64(0x1000).U64(0x3000).U64(0).U32(254).U32(0).U64(0x3c94b).U64(0);
-  b.U32(5).U32(2).Str("/usr/bin/true").U32(1).U32(2);
+  b.U32(1).U32(2).U64(0x1000).U64(0x3000).U64(0);
+  b.U32(254).U32(0).U64(123456).U64(7).U32(5).U32(2).Str("/bin/x").U32(1).U32(2);
   ParsedRecord r;
   WICK_ASSERT_OK(ParseRecord(b.Finish(), fmt, &r));
   EXPECT_FALSE(r.mmap.has_build_id);
   EXPECT_EQ(r.mmap.maj, 254u);
-  EXPECT_EQ(r.mmap.ino, 0x3c94bu);
-  EXPECT_EQ(r.mmap.filename, "/usr/bin/true");
+  EXPECT_EQ(r.mmap.ino, 123456u);
+  EXPECT_EQ(r.mmap.filename, "/bin/x");
+  // Read as a build-id (the default), its size byte says 254: not one.
+  EXPECT_EQ(ParseRecord(b.Finish(), SampleFormat{PERF_SAMPLE_TID, 0, true, 0}, &r).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseRecordTest, KernelRecordNames) {
+  EXPECT_STREQ(KernelRecordName(PERF_RECORD_MMAP2), "MMAP2");
+  EXPECT_STREQ(KernelRecordName(PERF_RECORD_KSYMBOL), "KSYMBOL");
+  EXPECT_EQ(KernelRecordName(PERF_RECORD_MAX), nullptr);
+  EXPECT_TRUE(IsDecodedRecordType(PERF_RECORD_SWITCH_CPU_WIDE));
+  EXPECT_FALSE(IsDecodedRecordType(PERF_RECORD_KSYMBOL));
 }
 
 TEST(ParseRecordTest, Comm) {
