@@ -305,6 +305,19 @@ TEST_F(TopTerminalTest, LastViewStaysWhenTheTargetExits) {
   ExpectExitAndSaneTerminal("0");
 }
 
+// A terminal ncurses cannot drive (no terminfo entry): plain tables instead of an exit.
+TEST_F(TopTerminalTest, UnknownTerminalFallsBackToTables) {
+  term_.Type("TERM=no-such-terminal " + kWick + " top -d 1 --rows 3 -- " + KnownTreePath() +
+             " r150; echo TOP-EXIT=$?");
+  term_.Keys("Enter");
+  ASSERT_TRUE(term_.WaitForText("TOP-EXIT=0")) << term_.Screen();
+  const std::string screen = term_.Screen();
+  EXPECT_TRUE(absl::StrContains(screen, "cannot drive this terminal (TERM=no-such-terminal)"))
+      << screen;
+  EXPECT_TRUE(absl::StrContains(screen, "the targets exited: this was the last period")) << screen;
+  EXPECT_EQ(term_.TtySettings(), before_);
+}
+
 TEST_F(TopTerminalTest, CtrlCRestoresTheTerminal) {
   StartTop("-d 1 -- " + KnownTreePath() + " 120");
   WaitForHotRow();

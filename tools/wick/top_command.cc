@@ -378,7 +378,7 @@ int RunTop(const TopFlags& flags, const std::string& command_line) {
   RecordOptions opts;
   if (int code = SamplingOptionsFromFlags(rf, "top", &opts)) return code;
   opts.command_line = command_line;
-  const bool terminal = !flags.stdio && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+  bool terminal = !flags.stdio && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
   TopFeed feed;
   opts.open_sink =
       [&feed](const RecordingMeta& meta) -> absl::StatusOr<std::unique_ptr<RecordingWriter>> {
@@ -393,7 +393,6 @@ int RunTop(const TopFlags& flags, const std::string& command_line) {
     PrintError("top", "eventfd failed");
     return 1;
   }
-  std::vector<std::string> early_notices;
   TopUi* ui_for_notices = nullptr;
   std::mutex notices_mu;
   opts.notice = [&](const std::string& line) {
@@ -423,15 +422,19 @@ int RunTop(const TopFlags& flags, const std::string& command_line) {
   sa.sa_flags = SA_RESTART;
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 
-  absl::StatusOr<RecordSummary> summary = absl::UnknownError("not run");
-  std::thread recorder([&] {
-    summary = (*session)->Run();
-    failed = !summary.ok();
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(ended_fd.get(), &one, sizeof(one));
-  });
+  // newterm, not initscr: initscr exits the program on a terminal it cannot drive.
+  SCREEN* screen = nullptr;
   if (terminal) {
-    initscr();
+    screen = newterm(nullptr, stdout, stdin);
+    if (screen == nullptr) {
+      const char* term = getenv("TERM");
+      PrintError("top", absl::StrCat("cannot drive this terminal (TERM=", term ? term : "",
+                                     "): one plain table per period instead, as with --stdio"));
+      terminal = false;
+    }
+  }
+  if (terminal) {
+    set_term(screen);
     cbreak();
     noecho();
     nonl();
@@ -440,8 +443,16 @@ int RunTop(const TopFlags& flags, const std::string& command_line) {
     set_escdelay(25);
     curs_set(0);
   }
+  absl::StatusOr<RecordSummary> summary = absl::UnknownError("not run");
+  std::thread recorder([&] {
+    summary = (*session)->Run();
+    failed = !summary.ok();
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(ended_fd.get(), &one, sizeof(one));
+  });
   ui.Run(terminal);
   if (terminal) endwin();
+  if (screen != nullptr) delscreen(screen);
   // q (or a signal) while the session still runs: it stops and hands over its last batch.
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write((*session)->StopFd(), &one, sizeof(one));
