@@ -237,9 +237,11 @@ std::vector<std::string> ReadAll(PerfDataReader& reader) {
   return out;
 }
 
+// The reader borrows `bytes`: they must outlive it (a temporary would not).
 absl::StatusOr<PerfDataReader> Open(const std::string& bytes) {
   return PerfDataReader::OpenBuffer(Span(bytes), "test.data");
 }
+absl::StatusOr<PerfDataReader> Open(std::string&& bytes) = delete;
 
 constexpr uint64_t kBasic = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
 
@@ -273,7 +275,8 @@ TEST(PerfDataTest, UntimedRecordsComeOutAtOnce) {
   b.Sample(0, 100, 1);
   b.Comm(0, 7, "synthesized", {7, 7, 0});
   b.Comm(0, 7, "later", {7, 7, 50});
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File()));
+  const std::string bytes = b.File();
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_THAT(ReadAll(reader), ElementsAre("C0@0:synthesized", "C0@50:later", "S0@100:1"));
 }
 
@@ -289,7 +292,8 @@ TEST(PerfDataTest, SeveralEventsByIdentifier) {
   b.Sample(1, 8, 400, 1, 0);   // id 0: perf files it under the first event
   b.Comm(1, 3, "by-id", {3, 3, 4, 21});
   b.Comm(0, 3, "unknown", {3, 3, 9, 98});
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File()));
+  const std::string bytes = b.File();
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_EQ(reader.AttrForId(21), 1);
   EXPECT_EQ(reader.AttrForId(99), -1);
   EXPECT_THAT(ReadAll(reader), ElementsAre("C1@4:by-id", "S0@5:100", "S1@6:200", "S0@8:400"));
@@ -307,7 +311,8 @@ TEST(PerfDataTest, SeveralEventsBySampleId) {
   b.Sample(1, 5, 100, 1, 2);
   b.Sample(0, 6, 200, 1, 1);
   b.Comm(1, 3, "two", {3, 3, 7, 2});
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.Pipe()));
+  const std::string bytes = b.Pipe();
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_THAT(ReadAll(reader), ElementsAre("S1@5:100", "S0@6:200", "C1@7:two"));
 }
 
@@ -333,7 +338,8 @@ TEST(PerfDataTest, SkippedAndUndecodableAreCounted) {
   b.Add(Record(200, 0, ""));
   b.Feature(13, "topology");            // CPU_TOPOLOGY: not read
   b.Feature(kPerfFeatEventDesc, "xx");  // too short to be one
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File()));
+  const std::string bytes = b.File();
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_FALSE(reader.info().attrs[0].decodable.ok());
   EXPECT_THAT(ReadAll(reader), ElementsAre());
   const PerfDataStats& s = reader.stats();
@@ -360,7 +366,8 @@ TEST(PerfDataTest, MalformedSampleIsCounted) {
   Bytes bad;
   bad.Put(uint64_t{2}).Put(uint32_t{1}).Put(uint32_t{1}).Put(uint64_t{6}).Put(uint64_t{1000});
   b.Add(Record(PERF_RECORD_SAMPLE, 0, bad.str()));
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File()));
+  const std::string bytes = b.File();
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_THAT(ReadAll(reader), ElementsAre("S0@5:1"));
   EXPECT_EQ(reader.stats().samples_malformed, 1u);
 }
@@ -414,7 +421,9 @@ TEST(PerfDataTest, FeatureSections) {
   tracing.Put(uint32_t{0}).Put(uint32_t{0}).Put(uint64_t{0});  // kallsyms, printk, cmdlines
   b.Feature(kPerfFeatTracingData, tracing.str());
 
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File()));
+  const std::string bytes = b.File();
+
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   const PerfDataInfo& info = reader.info();
   EXPECT_EQ(info.hostname, "vm");
   EXPECT_EQ(info.arch, "x86_64");
@@ -463,7 +472,8 @@ TEST(PerfDataTest, StrayBuildIdBitOnMmap2) {
     b.AddAttr(attr, {});
     b.Mmap2(0, 1, 0x1000, "/bin/x", PERF_RECORD_MISC_USER | PERF_RECORD_MISC_MMAP_BUILD_ID,
             {1, 1, 5});
-    WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File()));
+    const std::string bytes = b.File();
+    WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
     absl::StatusOr<const PerfDataRecord*> rec = reader.Next();
     ASSERT_TRUE(rec.ok()) << rec.status();
     if (!asked) {
@@ -490,7 +500,8 @@ TEST(PerfDataTest, AttrSizesAndUnalignedData) {
   b.AddAttr(attr, {});
   b.Sample(0, 5, 1);
   b.Sample(0, 6, 2);
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File(/*data_pad=*/4)));
+  const std::string bytes = b.File(/*data_pad=*/4);
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_EQ(reader.info().attrs[0].attr.sample_regs_user, 0u);
   EXPECT_THAT(ReadAll(reader), ElementsAre("S0@5:1", "S0@6:2"));
 }
@@ -526,7 +537,8 @@ TEST(PerfDataTest, CompressedRecords) {
                                      .Put(uint32_t{5})
                                      .Put(uint32_t{1 << 20})
                                      .str());
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(b.File()));
+  const std::string bytes = b.File();
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_EQ(reader.info().compression_type, 1u);
   std::vector<std::string> got = ReadAll(reader);
   ASSERT_EQ(got.size(), 200u);
@@ -648,7 +660,8 @@ TEST(PerfDataTest, BadInput) {
   z.Sample(0, 5, 1);
   z.Add(std::string(8, '\0'));
   z.Sample(0, 6, 2);
-  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(z.File()));
+  const std::string bytes = z.File();
+  WICK_ASSERT_OK_AND_ASSIGN(PerfDataReader reader, Open(bytes));
   EXPECT_THAT(ReadAll(reader), ElementsAre("S0@5:1"));
   EXPECT_FALSE(reader.stats().complete);
   EXPECT_THAT(reader.stats().truncation_note, HasSubstr("corrupt record header at byte"));
