@@ -131,6 +131,8 @@ int SamplingOptionsFromFlags(const RecordFlags& flags, const std::string& sub,
                              RecordOptions* options);
 void AddTopCommand(CLI::App& app, TopFlags& flags);
 int RunTop(const TopFlags& flags, const std::string& command_line);
+// Whether ncurses has a terminfo entry for the terminal on stdout (TERM).
+bool TerminalKnown();
 // Fills flags.event_order from record's own words (CLI11 does not keep -e / --filter
 // interleaving).
 void OrderEventFlags(const std::vector<std::string>& words, RecordFlags& flags);

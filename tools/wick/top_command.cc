@@ -422,10 +422,11 @@ int RunTop(const TopFlags& flags, const std::string& command_line) {
   sa.sa_flags = SA_RESTART;
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 
-  // newterm, not initscr: initscr exits the program on a terminal it cannot drive.
+  // newterm, not initscr: initscr exits the program on a terminal it cannot drive. Asked first
+  // through setupterm, whose terminal is freed either way (a failed newterm leaks its screen).
   SCREEN* screen = nullptr;
   if (terminal) {
-    screen = newterm(nullptr, stdout, stdin);
+    if (TerminalKnown()) screen = newterm(nullptr, stdout, stdin);
     if (screen == nullptr) {
       const char* term = getenv("TERM");
       PrintError("top", absl::StrCat("cannot drive this terminal (TERM=", term ? term : "",
