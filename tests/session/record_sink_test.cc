@@ -75,6 +75,14 @@ class RecordSinkTest : public ::testing::Test {
     EXPECT_TRUE(w.ok()) << w.status();
     return w.ok() ? *std::move(w) : nullptr;
   }
+  // A sink of this process writing to out.wick, with one stream (0).
+  std::unique_ptr<RecordSink> Sink() {
+    auto sink = std::make_unique<RecordSink>(Options());
+    WICK_EXPECT_OK(sink->processes().ScanProcess(getpid()));
+    EXPECT_EQ(sink->AddStream(), 0u);
+    sink->SetWriter(Writer("out.wick"));
+    return sink;
+  }
   std::vector<uint64_t> Chain(uint64_t i) const {
     const uint64_t ip = reinterpret_cast<uint64_t>(&SinkSampledFunction);
     return {PERF_CONTEXT_USER, ip + (i % 4), ip + 8};
@@ -86,10 +94,9 @@ class RecordSinkTest : public ::testing::Test {
 };
 
 TEST_F(RecordSinkTest, SteadyStateHandleDoesNotAllocate) {
-  RecordSink sink(Options());
-  WICK_ASSERT_OK(sink.processes().ScanProcess(getpid()));
-  const uint32_t stream = sink.AddStream();
-  sink.SetWriter(Writer("out.wick"));
+  std::unique_ptr<RecordSink> owned = Sink();
+  RecordSink& sink = *owned;
+  const uint32_t stream = 0;
   const uint32_t pid = uint32_t(getpid());
   std::vector<ParsedRecord> samples(4);
   std::vector<std::vector<uint64_t>> words(4);
@@ -124,10 +131,9 @@ TEST_F(RecordSinkTest, SteadyStateHandleDoesNotAllocate) {
 // sample of a pid nobody knows, which the process table counts) is its recording's, and the
 // first sink's counters, stacks and samples are as they were, before and after it.
 TEST_F(RecordSinkTest, SnapshotSinkKeepsItsOwnCountersAndStacks) {
-  RecordSink sink(Options());
-  WICK_ASSERT_OK(sink.processes().ScanProcess(getpid()));
-  const uint32_t stream = sink.AddStream();
-  sink.SetWriter(Writer("out.wick"));
+  std::unique_ptr<RecordSink> owned = Sink();
+  RecordSink& sink = *owned;
+  const uint32_t stream = 0;
   const uint32_t pid = uint32_t(getpid());
   MakeSample(pid, 10, Chain(0), &words_, &rec_);
   sink.Handle(stream, rec_, 0);
