@@ -12,7 +12,8 @@
 // table, unwinder, kernel symbols: the processes are the same), with its own stack map,
 // builders, counters and writer; the first sink must outlive it and is not fed meanwhile.
 //
-// Handle() allocates nothing for a sample of a known stack (stack_builder_test counts).
+// Handle() allocates nothing for a sample of a known stack (record_sink_test and
+// stack_builder_test count); a trace sample is appended to the writer's reused buffer.
 // Single-threaded: everything runs on the session's reader thread.
 #ifndef WICK_SRC_SESSION_RECORD_SINK_H_
 #define WICK_SRC_SESSION_RECORD_SINK_H_
