@@ -73,6 +73,8 @@ class ProcessTable {
   explicit ProcessTable(Stats* stats, std::string proc_root = "/proc");
   ProcessTable(const ProcessTable&) = delete;
   ProcessTable& operator=(const ProcessTable&) = delete;
+  // Counts into `stats` from now on (null: internally), e.g. an --overwrite snapshot's own.
+  void set_stats(Stats* stats) { stats_ = stats != nullptr ? stats : &own_stats_; }
 
   // Reads PROC/PID/maps (executable mappings), PROC/PID/comm and every PROC/PID/task/TID/comm.
   // NotFound "no process with pid N" when PROC/PID does not exist.

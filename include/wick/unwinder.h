@@ -85,6 +85,8 @@ class Unwinder {
   ~Unwinder();
   Unwinder(const Unwinder&) = delete;
   Unwinder& operator=(const Unwinder&) = delete;
+  // Counts into `stats` from now on (null: internally), e.g. an --overwrite snapshot's own.
+  void set_stats(Stats* stats);
 
   // Unwinds one sample into `out` (leaf first). Never fails; counts one unwind_* stat for
   // the stop reason (unwind_complete for kRoot). Frames are ProcessTable::Resolve() values:

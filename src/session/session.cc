@@ -28,7 +28,7 @@
 #include "launcher.h"
 #include "off_cpu.h"
 #include "proc_util.h"
-#include "stack_builder.h"
+#include "record_sink.h"
 #include "wick/event_spec.h"
 #include "wick/jit_map.h"
 #include "wick/kernel_caps.h"
@@ -52,11 +52,6 @@ namespace {
 #define PIDFD_THREAD O_EXCL
 #endif
 
-// Capacity of the stack map, reserved up front (virtual memory; pages are touched as used).
-constexpr size_t kMaxStacks = 1 << 19;
-constexpr size_t kMaxFrames = size_t{1} << 23;
-// A map holding this many stacks or more is checked for stacks of exited processes.
-constexpr size_t kRenewMinStacks = 16384;
 // Rings are drained at least this often, even without a wakeup (a ring whose leader event
 // hung up no longer wakes us); the file is flushed every kFlushTicks drains.
 constexpr int64_t kDrainIntervalNs = 100'000'000;
@@ -91,9 +86,9 @@ absl::StatusOr<pid_t> ThreadGroupOf(pid_t tid) {
   return absl::NotFoundError(absl::StrCat("no thread group for tid ", tid));
 }
 
-// One CPU's ring buffer and everything its reader needs, allocated before recording: the
-// frame pool that holds the stack being built (the user-space twin of the kernel's per-CPU
-// callchain entries), and the parsed form of the record at the head of the ring.
+// One CPU's ring buffer and everything its reader needs, allocated before recording: its
+// stream in the sink (whose stack builder holds the stack being built), and the parsed form
+// of the record at the head of the ring.
 struct CpuReader {
   int cpu = -1;
   int leader_fd = -1;
@@ -106,7 +101,7 @@ struct CpuReader {
   std::optional<MappedRing> trigger;
   int trigger_leader_fd = -1;
   bool trigger_in_epoll = false;
-  std::unique_ptr<StackBuilder> builder;  // owns this CPU's preallocated frame pool
+  uint32_t stream = 0;  // in the sink: this CPU's stack builder and its frame pool
   ParsedRecord current;
   bool has_current = false;
   uint64_t current_time = 0;
@@ -114,7 +109,7 @@ struct CpuReader {
   bool in_epoll = false;
 };
 
-class Session : public RecordSession, private OffCpuCharger {
+class Session : public RecordSession {
  public:
   explicit Session(const RecordOptions& options) : options_(options) {}
 
@@ -134,12 +129,10 @@ class Session : public RecordSession, private OffCpuCharger {
   void DrainAll(bool final = false);
   // True while every ring is less than half full: DrainAll may leave records for later.
   bool RoomToWait() const;
-  // After a flush that wrote every stack: a new stack map when most of the stacks held are
-  // of exited processes.
-  void MaybeRenewStackMap();
-  // Handles what the backward rings hold, in time order; records newer than `cut_ns` (a
-  // trigger's time) are left out, counted.
-  void SnapshotBackwardRings(RecordSummary* summary, bool resume, uint64_t cut_ns = UINT64_MAX);
+  // Hands what the backward rings hold to `sink`, in time order; records newer than `cut_ns`
+  // (a trigger's time) are left out, counted.
+  void SnapshotBackwardRings(RecordSink& sink, RecordSummary* summary, bool resume,
+                             uint64_t cut_ns = UINT64_MAX);
   // `why`: "SIGUSR2", or the trigger event that hit at `cut_ns`.
   absl::Status WriteSnapshot(uint32_t n, uint64_t start_ns, uint64_t cut_ns,
                              const std::string& why);
@@ -152,12 +145,9 @@ class Session : public RecordSession, private OffCpuCharger {
   void TakeTriggeredSnapshots(RecordSummary* summary, uint64_t start_ns);
   // A writer for `path`, after keeping a previous recording there as PATH.old.
   absl::StatusOr<std::unique_ptr<RecordingWriter>> OpenOutput(const std::string& path);
-  void AddEventTypes(RecordingWriter& writer);
   bool Advance(CpuReader& r);
-  void Handle(CpuReader& r, const ParsedRecord& rec);
-  absl::Status FlushToFile();
-  // Gives the writer the kernel symbols of `addresses` (sorted in place), from kallsyms_.
-  void AddKernelSymbolsFor(std::vector<uint64_t>* addresses);
+  // The event type (index in types_) of a sample record, else RecordSink::kUnknownEvent.
+  uint32_t EventOf(const ParsedRecord& rec) const;
 
   // One kind of event the user asked for (a glob may bring several). Its attr is opened on
   // every CPU × task; all kinds share one sample_type so any record parses the same way.
@@ -168,7 +158,6 @@ class Session : public RecordSession, private OffCpuCharger {
     bool is_trace = false;
     std::string filter;
     std::optional<TracepointName> tracepoint;
-    uint64_t samples = 0;
     // --off-cpu's sched:sched_switch: its samples are switch-outs, neither trace samples nor
     // stacks of their own.
     bool off_cpu_switch = false;
@@ -182,12 +171,6 @@ class Session : public RecordSession, private OffCpuCharger {
   // --off-cpu: sched:sched_switch, with context-switch records, after the -e events.
   absl::Status AddSchedSwitchType(const SamplingOptions& so);
   std::string EventNames() const;
-  // --off-cpu: a target thread left the CPU (a sched_switch sample).
-  void OnSwitchOut(CpuReader& r, const ParsedRecord& rec);
-  // OffCpuCharger: a block off the CPU ended; `stack` (built with count 0) grows by it.
-  void Charge(uint32_t stack, uint64_t ns) override {
-    if (stack != kNoStack) stacks_->AddTo(stack, 1, ns);
-  }
 
   RecordOptions options_;
   KernelCaps caps_;
@@ -216,25 +199,11 @@ class Session : public RecordSession, private OffCpuCharger {
   std::vector<ScopedFd> target_pidfds_;  // one per target process; readable when it exits
   size_t targets_alive_ = 0;
 
-  Stats stats_;
-  std::unique_ptr<ProcessTable> processes_;
-  std::unique_ptr<StackMap> stacks_;
-  std::unique_ptr<Unwinder> unwinder_;  // --call-graph dwarf: shared by every CPU's builder
-  std::unique_ptr<RecordingWriter> writer_;
-  size_t binaries_written_ = 0, comms_written_ = 0, stacks_written_ = 0;
-  std::optional<KallsymsTable> kallsyms_;  // loaded before sampling starts; empty on failure
-  absl::flat_hash_set<uint64_t> kernel_addresses_seen_;
-  std::vector<KernelSymbol> kernel_symbols_;  // of the addresses seen, sorted by address
+  // What the records become: process table, stacks, the recording and its counters.
+  std::unique_ptr<RecordSink> sink_;
   absl::Status write_status_;
-  // Pids of the raw frames of stacks a renewed map dropped, for the JIT maps at the end.
-  std::vector<uint32_t> jit_pids_;
-  size_t next_renew_check_ = kRenewMinStacks;
-
-  // --off-cpu: where prev_state lies in sched_switch's raw data, the pairing of switch-outs
-  // and switch-ins, and the id of the "off-cpu" event type (after every opened one).
+  // --off-cpu: where prev_state lies in sched_switch's raw data (for the sink).
   std::optional<SchedSwitchLayout> switch_layout_;
-  std::unique_ptr<OffCpuPairing> off_cpu_;
-  uint32_t off_cpu_event_ = 0;
 
   ScopedFd epoll_fd_, stop_fd_, timer_fd_, snapshot_fd_;
   RecordingMeta meta_;
@@ -438,8 +407,6 @@ absl::Status Session::Init() {
           "switch-ins are kept, so off-CPU times would be partial; record without --overwrite");
     }
     WICK_RETURN_IF_ERROR(CheckOffCpuRights(caps_));
-    off_cpu_ = std::make_unique<OffCpuPairing>(&stats_, static_cast<OffCpuCharger*>(this),
-                                               options_.off_cpu_min_ns);
   }
 
   // DWARF samples carry a stack copy each: give them room (4 MiB per CPU by default).
@@ -487,29 +454,46 @@ absl::Status Session::Init() {
   so.sample_id_all = true;
   WICK_RETURN_IF_ERROR(ResolveEventTypes(so));
   WICK_RETURN_IF_ERROR(ResolveTriggerTypes(so));
-  off_cpu_event_ = static_cast<uint32_t>(types_.size());
   max_stack_ = options_.max_stack ? options_.max_stack : caps_.perf_event_max_stack;
 
-  processes_ = std::make_unique<ProcessTable>(&stats_);
-  // --overwrite handles its samples at the end, after every exec and pid reuse of the run.
-  if (options_.overwrite) processes_->KeepHistory();
+  {
+    RecordSink::Options sink;
+    for (const EventType& t : types_) {
+      sink.events.push_back({.name = t.name,
+                             .format_text = t.trace.format_text,
+                             .is_trace = t.is_trace,
+                             .off_cpu_switch = t.off_cpu_switch});
+    }
+    sink.sample_type = format_.sample_type;
+    sink.max_stack = max_stack_;
+    if (options_.dwarf_stack_size) sink.dwarf_regs_mask = format_.sample_regs_user;
+    sink.unwinder = options_.unwinder;
+    sink.dwarf_max_frames = options_.max_stack;
+    sink.callchain = options_.callchain;
+    // --overwrite handles its samples at the end, after every exec and pid reuse of the run.
+    sink.keep_history = options_.overwrite;
+    if (options_.off_cpu) sink.switch_layout = switch_layout_;
+    sink.off_cpu_min_ns = options_.off_cpu_min_ns;
+    sink_ = std::make_unique<RecordSink>(std::move(sink));
+  }
+  ProcessTable& processes = sink_->processes();
   // Which tasks to open events on; -1 means every task (system-wide).
   std::vector<pid_t> tasks;
   std::vector<std::pair<pid_t, unsigned>> watch;  // pidfds: (pid, flags)
   if (options_.system_wide) {
     tasks.push_back(-1);
-    WICK_RETURN_IF_ERROR(processes_->ScanAll());
+    WICK_RETURN_IF_ERROR(processes.ScanAll());
   } else if (!options_.pids.empty()) {
     for (pid_t pid : options_.pids) {
       WICK_ASSIGN_OR_RETURN(std::vector<pid_t> tids, ListThreads(pid));
       tasks.insert(tasks.end(), tids.begin(), tids.end());
-      WICK_RETURN_IF_ERROR(processes_->ScanProcess(pid));
+      WICK_RETURN_IF_ERROR(processes.ScanProcess(pid));
       watch.push_back({pid, 0});
     }
   } else if (!options_.tids.empty()) {
     for (pid_t tid : options_.tids) {
       WICK_ASSIGN_OR_RETURN(pid_t tgid, ThreadGroupOf(tid));
-      if (!processes_->KnowsProcess(tgid)) WICK_RETURN_IF_ERROR(processes_->ScanProcess(tgid));
+      if (!processes.KnowsProcess(tgid)) WICK_RETURN_IF_ERROR(processes.ScanProcess(tgid));
       tasks.push_back(tid);
       watch.push_back({tid, PIDFD_THREAD});
     }
@@ -545,10 +529,6 @@ absl::Status Session::Init() {
   if (!snapshot_fd_) return ErrnoError(errno, "eventfd");
   if (options_.overwrite) WICK_RETURN_IF_ERROR(AddToEpoll(snapshot_fd_.get(), kTagSnapshot));
 
-  stacks_ = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
-  if (options_.dwarf_stack_size) {
-    unwinder_ = std::make_unique<Unwinder>(processes_.get(), &stats_, options_.unwinder);
-  }
   WICK_RETURN_IF_ERROR(OpenEvents(tasks));
 
   for (auto [pid, flags] : watch) {
@@ -575,25 +555,18 @@ absl::Status Session::Init() {
   // frames of its new stacks from it.
   absl::StatusOr<KallsymsTable> kallsyms = KallsymsTable::Load();
   if (kallsyms.ok()) {
-    kallsyms_ = *std::move(kallsyms);
+    sink_->SetKallsyms(*std::move(kallsyms));
   } else {
     Notice(absl::StrCat("kernel frames will stay unnamed: ", kallsyms.status().message()));
   }
+  std::unique_ptr<RecordingWriter> writer;
   if (options_.open_sink) {
-    WICK_ASSIGN_OR_RETURN(writer_, options_.open_sink(meta_));
+    WICK_ASSIGN_OR_RETURN(writer, options_.open_sink(meta_));
   } else {
-    WICK_ASSIGN_OR_RETURN(writer_, OpenOutput(options_.output));
+    WICK_ASSIGN_OR_RETURN(writer, OpenOutput(options_.output));
   }
-  AddEventTypes(*writer_);
+  sink_->SetWriter(std::move(writer));
   return absl::OkStatus();
-}
-
-void Session::AddEventTypes(RecordingWriter& writer) {
-  for (uint32_t i = 0; i < types_.size(); ++i) {
-    writer.AddEventType(i, types_[i].name, types_[i].trace.format_text);
-  }
-  // The off-CPU stacks' own event, never opened: its weights are nanoseconds off the CPU.
-  if (off_cpu_) writer.AddEventType(off_cpu_event_, std::string(kOffCpuEventName), "");
 }
 
 absl::Status Session::AddToEpoll(int fd, uint64_t tag) {
@@ -611,10 +584,6 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
   for (int cpu : caps_.online_cpus) {
     auto reader = std::make_unique<CpuReader>();
     reader->cpu = cpu;
-    reader->builder = std::make_unique<StackBuilder>(
-        processes_.get(), stacks_.get(), &stats_, format_.sample_type, max_stack_,
-        options_.dwarf_stack_size ? format_.sample_regs_user : 0, unwinder_.get(),
-        options_.max_stack);
     // Indices in events_ (which may reallocate) of the events that own this CPU's rings.
     std::optional<size_t> leader, backward_leader, trigger_leader;
     // Makes events_.back() write into this CPU's ring of its direction, mapping the ring when
@@ -717,6 +686,7 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
       WICK_RETURN_IF_ERROR(AddToEpoll(reader->trigger_leader_fd, kTagTrigger | readers_.size()));
       reader->trigger_in_epoll = true;
     }
+    reader->stream = sink_->AddStream();
     readers_.push_back(std::move(reader));
   }
   if (readers_.empty()) return absl::NotFoundError("no event could be opened on any CPU");
@@ -731,7 +701,7 @@ bool Session::Advance(CpuReader& r) {
     if (bytes.empty()) return false;
     absl::Status s = ParseRecord(bytes, format_, &r.current);
     if (!s.ok()) {
-      stats_.Add(Stat::kMalformedRecords);
+      sink_->stats().Add(Stat::kMalformedRecords);
       continue;
     }
     r.current_bytes = bytes;
@@ -741,41 +711,10 @@ bool Session::Advance(CpuReader& r) {
   }
 }
 
-void Session::MaybeRenewStackMap() {
-  // A stack's pid is part of its key: once its process has exited and been forgotten, the
-  // stack (written already) can never be sampled again. With processes coming and going, such
-  // stacks would be most of the map: a new map, whose ids continue where this one's end,
-  // keeps memory to the live stacks (they are defined again when next sampled). --overwrite
-  // handles its samples at the end and keeps every process's images, so it keeps its map.
-  if (options_.overwrite || stacks_written_ != stacks_->size()) return;
-  const size_t held = stacks_->held();
-  if (held < next_renew_check_) return;
-  size_t dead = 0;
-  for (uint32_t id = stacks_->first_id(); id < stacks_->size(); ++id) {
-    const pid_t pid = static_cast<pid_t>(stacks_->Pid(id));
-    if (pid > 0 && !processes_->KnowsProcess(pid)) ++dead;
-  }
-  if (dead * 2 < held) {
-    next_renew_check_ = held + held / 4;  // scans stay amortized O(1) per new stack
-    return;
-  }
-  AddRawFramePids(*stacks_, &jit_pids_);
-  std::sort(jit_pids_.begin(), jit_pids_.end());
-  jit_pids_.erase(std::unique(jit_pids_.begin(), jit_pids_.end()), jit_pids_.end());
-  auto fresh = std::make_unique<StackMap>(kMaxFrames, kMaxStacks, nullptr,
-                                          static_cast<uint32_t>(stacks_->size()));
-  if (off_cpu_) {
-    // Blocks still open are charged at their switch-in: their stacks move to the new map.
-    off_cpu_->RemapPendingStacks([&](uint32_t old) {
-      const StackKey key{stacks_->Event(old), stacks_->Comm(old), stacks_->Pid(old),
-                         stacks_->Tid(old)};
-      return fresh->Insert(key, stacks_->Frames(old), 0, 0).value_or(kNoStack);
-    });
-  }
-  stacks_ = std::move(fresh);
-  for (auto& r : readers_) r->builder->set_stack_map(stacks_.get());
-  next_renew_check_ = kRenewMinStacks;
-  stats_.Add(Stat::kStackMapRenewals);
+uint32_t Session::EventOf(const ParsedRecord& rec) const {
+  if (rec.type != PERF_RECORD_SAMPLE) return RecordSink::kUnknownEvent;
+  auto it = type_of_id_.find(rec.sample.identifier);
+  return it == type_of_id_.end() ? RecordSink::kUnknownEvent : it->second;
 }
 
 bool Session::RoomToWait() const {
@@ -809,7 +748,7 @@ void Session::DrainAll(bool final) {
     const ParsedRecord& rec = next->current;
     if (rec.type == PERF_RECORD_SAMPLE && next->current_time > settled &&
         rec.sample.pid != known_pid && rec.sample.pid != UINT32_MAX) {
-      if (processes_->KnowsProcess(static_cast<pid_t>(rec.sample.pid))) {
+      if (sink_->processes().KnowsProcess(static_cast<pid_t>(rec.sample.pid))) {
         known_pid = rec.sample.pid;
       } else if (RoomToWait()) {
         // Stop the merge here: every ring keeps its current record for the next drain.
@@ -820,7 +759,7 @@ void Session::DrainAll(bool final) {
         break;
       }
     }
-    Handle(*next, rec);
+    sink_->Handle(next->stream, rec, EventOf(rec));
     Advance(*next);
   }
   for (auto& r : readers_) r->ring->ring().Consume();
@@ -832,7 +771,8 @@ void Session::DrainAll(bool final) {
 // process as it was when sampled.
 // A trigger's snapshot is cut at the hit: the rings went on filling until they were paused
 // here, and what the targets did after the hit is no part of what led to it.
-void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume, uint64_t cut_ns) {
+void Session::SnapshotBackwardRings(RecordSink& sink, RecordSummary* summary, bool resume,
+                                    uint64_t cut_ns) {
   // Records are parsed again when handled rather than kept parsed: a ParsedRecord is far
   // larger than the span, and a snapshot can hold hundreds of thousands of records.
   struct Item {
@@ -854,19 +794,19 @@ void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume, uint64_
     if (resume) ioctl(r->backward_leader_fd, PERF_EVENT_IOC_PAUSE_OUTPUT, 0);
     for (std::span<const std::byte> bytes : records) {
       if (!ParseRecord(bytes, format_, &rec).ok()) {
-        stats_.Add(Stat::kMalformedRecords);
+        sink.stats().Add(Stat::kMalformedRecords);
         continue;
       }
       const uint64_t time = RecordTime(rec);
       if (rec.type == PERF_RECORD_SAMPLE) oldest = std::min(oldest, time);
       if (time > cut_ns) {
-        if (rec.type == PERF_RECORD_SAMPLE) stats_.Add(Stat::kSnapshotSamplesAfterTrigger);
+        if (rec.type == PERF_RECORD_SAMPLE) sink.stats().Add(Stat::kSnapshotSamplesAfterTrigger);
         continue;
       }
       if (rec.type == PERF_RECORD_SAMPLE) newest = std::max(newest, time);
       items.push_back({time, r.get(), bytes});
     }
-    stats_.Add(Stat::kMalformedRecords, ring.corrupt());
+    sink.stats().Add(Stat::kMalformedRecords, ring.corrupt());
     if (ring.wrapped() && oldest != UINT64_MAX) {
       summary->overwrite_wrapped = true;
       complete_since = std::max(complete_since, oldest);
@@ -877,10 +817,10 @@ void Session::SnapshotBackwardRings(RecordSummary* summary, bool resume, uint64_
   for (const Item& item : items) {
     if (!ParseRecord(item.bytes, format_, &rec).ok()) continue;
     // Each sample resolves in its process as it was then (an exec or a reused pid since).
-    processes_->SetResolveTime(item.time);
-    Handle(*item.reader, rec);
+    sink.processes().SetResolveTime(item.time);
+    sink.Handle(item.reader->stream, rec, EventOf(rec));
   }
-  processes_->SetResolveTime(UINT64_MAX);
+  sink.processes().SetResolveTime(UINT64_MAX);
   // How far back from the stop (or the hit) every CPU's samples are complete.
   const uint64_t end = cut_ns != UINT64_MAX ? cut_ns : newest;
   summary->overwrite_kept_ns =
@@ -894,44 +834,27 @@ absl::StatusOr<std::unique_ptr<RecordingWriter>> Session::OpenOutput(const std::
 }
 
 // An --overwrite snapshot while recording goes on: what the rings hold now, written to
-// OUTPUT.n as a recording of its own (its own stack map, counters and file), after which the
-// session's own state is as it was.
+// OUTPUT.n as a recording of its own by a second sink (its own stack map, counters and file,
+// over the recording's process table); the recording's own sink is left as it was.
 absl::Status Session::WriteSnapshot(uint32_t n, uint64_t start_ns, uint64_t cut_ns,
                                     const std::string& why) {
   const std::string path = absl::StrCat(options_.output, ".", n);
   // The tracking records up to now, so the newest mappings are known.
   DrainAll();
   WICK_ASSIGN_OR_RETURN(std::unique_ptr<RecordingWriter> writer, OpenOutput(path));
-  AddEventTypes(*writer);
-  auto stacks = std::make_unique<StackMap>(kMaxFrames, kMaxStacks);
-  const Stats saved_stats = stats_;
-  std::vector<uint64_t> saved_samples;
-  for (const EventType& t : types_) saved_samples.push_back(t.samples);
-  const size_t saved_marks[] = {binaries_written_, comms_written_, stacks_written_};
-  std::swap(stacks_, stacks);
-  std::swap(writer_, writer);
-  for (auto& r : readers_) r->builder->set_stack_map(stacks_.get());
-  binaries_written_ = comms_written_ = stacks_written_ = 0;
-  stats_ = Stats();
-
   RecordSummary summary;
-  SnapshotBackwardRings(&summary, /*resume=*/true, cut_ns);
-  absl::Status status = FlushToFile();
-  writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_));
-  const uint64_t samples = stats_.Get(Stat::kSamples);
-  const uint64_t after_cut = stats_.Get(Stat::kSnapshotSamplesAfterTrigger);
-  absl::Status finish = writer_->Finish({}, stats_, std::min(MonotonicNs(), cut_ns) - start_ns);
-  if (status.ok()) status = finish;
-
-  std::swap(stacks_, stacks);
-  std::swap(writer_, writer);
-  for (auto& r : readers_) r->builder->set_stack_map(stacks_.get());
-  binaries_written_ = saved_marks[0];
-  comms_written_ = saved_marks[1];
-  stacks_written_ = saved_marks[2];
-  stats_ = saved_stats;
-  for (size_t i = 0; i < types_.size(); ++i) types_[i].samples = saved_samples[i];
-  stats_.Add(Stat::kSnapshotSamplesAfterTrigger, after_cut);
+  absl::Status status;
+  uint64_t samples = 0, after_cut = 0;
+  {
+    RecordSink snapshot(*sink_, std::move(writer));
+    SnapshotBackwardRings(snapshot, &summary, /*resume=*/true, cut_ns);
+    status = snapshot.Flush();
+    absl::Status finish = snapshot.Finish(std::min(MonotonicNs(), cut_ns) - start_ns);
+    if (status.ok()) status = finish;
+    samples = snapshot.stats().Get(Stat::kSamples);
+    after_cut = snapshot.stats().Get(Stat::kSnapshotSamplesAfterTrigger);
+  }
+  sink_->stats().Add(Stat::kSnapshotSamplesAfterTrigger, after_cut);
   WICK_RETURN_IF_ERROR(status);
   const bool triggered = cut_ns != UINT64_MAX;
   Notice(absl::StrCat(
@@ -950,7 +873,8 @@ void Session::TakeSnapshot(RecordSummary* summary, uint64_t start_ns, uint64_t c
                            const std::string& trigger) {
   const bool triggered = !trigger.empty();
   if (summary->snapshots >= options_.snapshot_limit) {
-    stats_.Add(triggered ? Stat::kSnapshotTriggersOverLimit : Stat::kSnapshotRequestsOverLimit);
+    sink_->stats().Add(triggered ? Stat::kSnapshotTriggersOverLimit
+                                 : Stat::kSnapshotRequestsOverLimit);
     if (!limit_noticed_) {
       limit_noticed_ = true;
       Notice(absl::StrCat("--snapshot-limit ", options_.snapshot_limit,
@@ -975,12 +899,12 @@ void Session::TakeTriggeredSnapshots(RecordSummary* summary, uint64_t start_ns) 
     RingBuffer& ring = r->trigger->ring();
     for (std::span<const std::byte> bytes = ring.Next(); !bytes.empty(); bytes = ring.Next()) {
       if (!ParseRecord(bytes, trigger_format_, &rec).ok()) {
-        stats_.Add(Stat::kMalformedRecords);
+        sink_->stats().Add(Stat::kMalformedRecords);
       } else if (rec.type == PERF_RECORD_SAMPLE) {
         auto it = trigger_of_id_.find(rec.sample.identifier);
         hits_.push_back({rec.sample.time, it == trigger_of_id_.end() ? 0 : it->second});
       } else if (rec.type == PERF_RECORD_LOST) {
-        stats_.Add(Stat::kSnapshotTriggersLost, rec.lost.lost);
+        sink_->stats().Add(Stat::kSnapshotTriggersLost, rec.lost.lost);
       }
     }
     ring.Consume();
@@ -989,191 +913,16 @@ void Session::TakeTriggeredSnapshots(RecordSummary* summary, uint64_t start_ns) 
   std::sort(hits_.begin(), hits_.end());
   const uint64_t gap_ns = uint64_t(options_.snapshot_gap_s * 1e9);
   for (const auto& [time, trigger] : hits_) {
-    stats_.Add(Stat::kSnapshotTriggers);
+    sink_->stats().Add(Stat::kSnapshotTriggers);
     // Past the limit every hit counts as over it, whatever the gap.
     if (summary->snapshots < options_.snapshot_limit && last_trigger_snapshot_ns_ &&
         time < *last_trigger_snapshot_ns_ + gap_ns) {
-      stats_.Add(Stat::kSnapshotTriggersTooSoon);
+      sink_->stats().Add(Stat::kSnapshotTriggersTooSoon);
       continue;
     }
     if (summary->snapshots < options_.snapshot_limit) last_trigger_snapshot_ns_ = time;
     TakeSnapshot(summary, start_ns, time, trigger_types_[trigger].name);
   }
-}
-
-void Session::Handle(CpuReader& r, const ParsedRecord& rec) {
-  switch (rec.type) {
-    case PERF_RECORD_SAMPLE: {
-      auto it = type_of_id_.find(rec.sample.identifier);
-      // Each event's stacks are its own (a page fault is not a millisecond of CPU); the period
-      // weighs the sample: ns for clock events, events counted for the others.
-      StackBuilder::SampleTarget target;
-      target.event = it == type_of_id_.end() ? 0 : it->second;
-      target.weight = rec.sample.period;
-      if (it == type_of_id_.end()) {
-        r.builder->OnSample(rec, target);
-        break;
-      }
-      EventType& type = types_[it->second];
-      ++type.samples;
-      if (type.off_cpu_switch) {
-        OnSwitchOut(r, rec);
-        break;
-      }
-      const StackBuilder::SampleIds ids = r.builder->OnSample(rec, target);
-      if (type.is_trace) {
-        // What `wick script` prints: every hit of a trace event, with its payload.
-        const SampleRecord& s = rec.sample;
-        writer_->AddTraceSample(s.time, s.cpu, s.pid, s.tid, ids.comm, it->second,
-                                options_.callchain ? ids.stack : kNoStack, s.raw);
-      }
-      break;
-    }
-    case PERF_RECORD_MMAP:
-      processes_->OnMmap(rec.mmap.pid, rec.mmap.tid, rec.mmap.addr, rec.mmap.len, rec.mmap.pgoff,
-                         rec.mmap.filename, ProcessTable::kProtUnknown, {});
-      break;
-    case PERF_RECORD_MMAP2: {
-      // Without the kernel's build-id, the file's device and inode tell whether the file
-      // found at the path is the one mapped.
-      const ProcessTable::MappedFile file{rec.mmap.maj, rec.mmap.min, rec.mmap.ino};
-      processes_->OnMmap(rec.mmap.pid, rec.mmap.tid, rec.mmap.addr, rec.mmap.len, rec.mmap.pgoff,
-                         rec.mmap.filename, rec.mmap.prot,
-                         rec.mmap.has_build_id ? rec.mmap.build_id : std::span<const std::byte>(),
-                         !rec.mmap.has_build_id && rec.mmap.ino != 0 ? &file : nullptr);
-      break;
-    }
-    case PERF_RECORD_COMM:
-      processes_->OnComm(rec.comm.pid, rec.comm.tid, rec.comm.comm, rec.comm.exec,
-                         rec.has_sample_id ? rec.sample_id.time : 0);
-      if (rec.comm.exec) {
-        if (unwinder_) unwinder_->ForgetProcess(pid_t(rec.comm.pid));
-      }
-      break;
-    case PERF_RECORD_FORK:
-      processes_->OnFork(rec.fork_exit.pid, rec.fork_exit.ppid, rec.fork_exit.tid,
-                         rec.fork_exit.ptid, rec.fork_exit.time);
-      break;
-    case PERF_RECORD_EXIT:
-      processes_->OnExit(rec.fork_exit.pid, rec.fork_exit.tid);
-      if (off_cpu_) off_cpu_->OnExit(rec.fork_exit.tid);
-      if (rec.fork_exit.pid == rec.fork_exit.tid) {
-        if (unwinder_) unwinder_->ForgetProcess(pid_t(rec.fork_exit.pid));
-      }
-      break;
-    case PERF_RECORD_LOST:
-      stats_.Add(Stat::kLostRecords);
-      stats_.Add(Stat::kLostSamples, rec.lost.lost);
-      if (off_cpu_) off_cpu_->OnLost(RecordTime(rec));
-      break;
-    case PERF_RECORD_SWITCH:
-    case PERF_RECORD_SWITCH_CPU_WIDE:
-      // Switch-outs come as sched_switch samples (with their stack and prev_state); the
-      // records give the switch-ins. pid 0 is a CPU's idle task.
-      if (off_cpu_ && rec.has_sample_id && rec.sample_id.pid != 0 &&
-          rec.sample_id.pid != UINT32_MAX) {
-        if (rec.switch_.out) {
-          off_cpu_->OnSwitchOutRecord(rec.sample_id.tid, rec.sample_id.time);
-        } else {
-          off_cpu_->OnSwitchIn(rec.sample_id.tid, rec.sample_id.time);
-        }
-      }
-      break;
-    case PERF_RECORD_LOST_SAMPLES:
-      stats_.Add(Stat::kLostSamplesNoBuffer, rec.lost_samples.lost);
-      break;
-    case PERF_RECORD_THROTTLE:
-      stats_.Add(Stat::kThrottle);
-      break;
-    case PERF_RECORD_UNTHROTTLE:
-      stats_.Add(Stat::kUnthrottle);
-      break;
-    default:
-      stats_.Add(Stat::kUnknownRecords);
-      break;
-  }
-}
-
-void Session::OnSwitchOut(CpuReader& r, const ParsedRecord& rec) {
-  const SampleRecord& s = rec.sample;
-  // The idle task (pid 0) is not off the CPU; -1: a task past the point of its exit.
-  if (s.pid == 0 || s.pid == UINT32_MAX) return;
-  const std::optional<uint64_t> prev_state = switch_layout_->ReadPrevState(s.raw);
-  if (!prev_state) {
-    stats_.Add(Stat::kMalformedRecords);
-    return;
-  }
-  const SwitchOutState state = switch_layout_->Classify(*prev_state);
-  if (state.exiting) {
-    stats_.Add(Stat::kOffCpuExitSwitches);
-    return;
-  }
-  // The stack that blocked, under its reason; count and weight come with the switch-in.
-  const StackBuilder::SampleIds ids = r.builder->OnSample(
-      rec, {.event = off_cpu_event_,
-            .count = 0,
-            .weight = 0,
-            .leaf = Frame{static_cast<uint64_t>(state.reason), 0, FrameKind::kOffCpu}});
-  if (ids.stack == kNoStack) return;  // the map is full (counted)
-  off_cpu_->OnSwitchOut(s.tid, s.time, ids.stack, state.reason);
-}
-
-absl::Status Session::FlushToFile() {
-  BinaryTable& binaries = processes_->binaries();
-  for (; binaries_written_ < binaries.size(); ++binaries_written_) {
-    uint32_t id = uint32_t(binaries_written_);
-    writer_->AddBinary(id, binaries.build_id(id), binaries.path(id));
-  }
-  // Functions of replaced or deleted binaries, read while they were still mapped.
-  for (auto& [id, symbols] : processes_->TakeCapturedSymbols()) {
-    writer_->AddBinarySymbols(id, std::move(symbols));
-  }
-  CommTable& comms = processes_->comms();
-  for (; comms_written_ < comms.size(); ++comms_written_) {
-    uint32_t id = uint32_t(comms_written_);
-    writer_->AddComm(id, comms.name(id));
-  }
-  std::vector<uint64_t> kernel_addresses;  // of the stacks written now
-  for (; stacks_written_ < stacks_->size(); ++stacks_written_) {
-    uint32_t id = uint32_t(stacks_written_);
-    const StackKey& key = stacks_->Key(id);
-    writer_->AddStack(id, key.event, key.comm, key.pid, key.tid, stacks_->Frames(id));
-    for (const Frame& f : stacks_->Frames(id)) {
-      if (f.kind == FrameKind::kKernel) kernel_addresses.push_back(f.value);
-    }
-  }
-  // Their kernel symbols go with them, so a recording cut short (kill -9) names its kernel
-  // frames too.
-  AddKernelSymbolsFor(&kernel_addresses);
-  stacks_->TakeDeltas(
-      [&](uint32_t id, uint64_t count, uint64_t weight) { writer_->AddCount(id, count, weight); });
-  writer_->NoteStats(stats_);
-  return writer_->Flush();
-}
-
-void Session::AddKernelSymbolsFor(std::vector<uint64_t>* addresses) {
-  if (addresses->empty()) return;
-  std::sort(addresses->begin(), addresses->end());
-  addresses->erase(std::unique(addresses->begin(), addresses->end()), addresses->end());
-  std::vector<uint64_t> unknown;
-  for (uint64_t a : *addresses) {
-    if (kernel_addresses_seen_.insert(a).second) unknown.push_back(a);
-  }
-  if (!unknown.empty()) {
-    if (kallsyms_) {
-      for (KernelSymbol& k : kallsyms_->Lookup(unknown)) kernel_symbols_.push_back(std::move(k));
-      SortKernelSymbols(&kernel_symbols_);
-    }
-  }
-  // The writer keeps each symbol once (a snapshot's writer starts empty).
-  std::vector<KernelSymbol> needed;
-  for (uint64_t a : *addresses) {
-    const KernelSymbol* k = LookupKernelSymbol(kernel_symbols_, a);
-    if (k != nullptr && (needed.empty() || needed.back().address != k->address)) {
-      needed.push_back(*k);
-    }
-  }
-  writer_->AddKernelSymbols(needed);
 }
 
 absl::StatusOr<RecordSummary> Session::Run() {
@@ -1189,7 +938,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
     absl::Status released = launcher_->Release();
     if (!released.ok()) {
       // Leave a valid (empty) recording rather than a file that reads as cut short.
-      (void)writer_->Finish({}, stats_, 0);
+      (void)sink_->writer().Finish({}, sink_->stats(), 0);
       return released;
     }
   } else {
@@ -1197,7 +946,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
     // -a: processes started between the /proc scan of Init() and now sent their fork, exec and
     // mmap records to no one; from now on the rings have them, so a second scan of the ones
     // not known closes the gap (records read later apply on top of what it finds).
-    if (options_.system_wide) (void)processes_->ScanAll(/*only_unknown=*/true);
+    if (options_.system_wide) (void)sink_->processes().ScanAll(/*only_unknown=*/true);
     // Attaching to running tasks can take a while (thousands of threads): say when it starts.
     Notice(absl::StrCat("recording: ", events_.size(), events_.size() == 1 ? " event" : " events",
                         " on ", readers_.size(), readers_.size() == 1 ? " cpu" : " cpus",
@@ -1277,10 +1026,10 @@ absl::StatusOr<RecordSummary> Session::Run() {
     // Every trigger ring is read at each wakeup (a hit's, or the drain timer's).
     if (!trigger_types_.empty()) TakeTriggeredSnapshots(&summary, start_ns);
     // Everything up to now is read: tasks that exited a second ago or more are done with.
-    if (flush) processes_->ForgetExited();
+    if (flush) sink_->processes().ForgetExited();
     if (flush && write_status_.ok()) {
-      write_status_ = FlushToFile();
-      if (write_status_.ok()) MaybeRenewStackMap();
+      write_status_ = sink_->Flush();
+      if (write_status_.ok()) sink_->MaybeRenewStackMap();
       // The disk is full (or gone): nothing more can be kept, so stop as Ctrl-C would.
       if (!write_status_.ok()) {
         summary.end = RecordSummary::End::kWriteFailed;
@@ -1312,38 +1061,38 @@ absl::StatusOr<RecordSummary> Session::Run() {
     summary.command_stopped = true;
   }
   DrainAll(/*final=*/true);
-  if (off_cpu_) off_cpu_->Finish(stop_ns);
+  sink_->FinishOffCpu(stop_ns);
   summary.off_cpu = options_.off_cpu;
   const uint64_t duration_ns = MonotonicNs() - start_ns;
   summary.overwrite = options_.overwrite;
   // Hits read only now (the target hit and exited at once) still get their snapshots.
   if (!trigger_types_.empty()) TakeTriggeredSnapshots(&summary, start_ns);
-  if (options_.overwrite) SnapshotBackwardRings(&summary, /*resume=*/false);
+  if (options_.overwrite) SnapshotBackwardRings(*sink_, &summary, /*resume=*/false);
 
   for (auto& r : readers_) {
-    stats_.Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
-    if (r->trigger) stats_.Add(Stat::kMalformedRecords, r->trigger->ring().corrupt());
+    sink_->stats().Add(Stat::kMalformedRecords, r->ring->ring().corrupt());
+    if (r->trigger) sink_->stats().Add(Stat::kMalformedRecords, r->trigger->ring().corrupt());
   }
   if (write_status_.ok()) {
-    write_status_ = FlushToFile();
+    write_status_ = sink_->Flush();
   } else {
-    (void)FlushToFile();  // fails at once; hands the writer the samples the disk lost
+    (void)sink_->Flush();  // fails at once; hands the writer the samples the disk lost
   }
-  // Issue 6 (JIT maps): /tmp/perf-PID.map of every process with raw frames, into the file.
-  writer_->AddJitSymbols(CaptureJitSymbolsForStacks(*stacks_, &stats_, {}, jit_pids_));
-  absl::Status finish = writer_->Finish({}, stats_, duration_ns);
+  absl::Status finish = sink_->Finish(duration_ns);
   if (write_status_.ok()) write_status_ = finish;
   // After a failed write the writer has cut the file back to its last complete chunk: the run
   // still reports everything, and says what the file holds and what the disk lost.
   if (!write_status_.ok()) summary.write_error = std::string(write_status_.message());
-  summary.samples_written = writer_->SamplesWritten();
-  summary.samples_not_written = writer_->SamplesNotWritten();
+  summary.samples_written = sink_->writer().SamplesWritten();
+  summary.samples_not_written = sink_->writer().SamplesNotWritten();
 
-  summary.stats = stats_;
+  summary.stats = sink_->stats();
   summary.duration_ns = duration_ns;
-  summary.output_bytes = writer_->BytesWritten();
-  summary.distinct_stacks = stacks_->size();
-  for (const EventType& t : types_) summary.samples_by_event.push_back({t.name, t.samples});
+  summary.output_bytes = sink_->writer().BytesWritten();
+  summary.distinct_stacks = sink_->stacks().size();
+  for (uint32_t i = 0; i < types_.size(); ++i) {
+    summary.samples_by_event.push_back({types_[i].name, sink_->samples(i)});
+  }
   rusage ru{};
   if (getrusage(RUSAGE_SELF, &ru) == 0) {
     summary.self_cpu_ns =

@@ -288,6 +288,7 @@ class Unwinder::Impl {
 
   void ForgetProcess(pid_t pid) { backend_->ForgetProcess(pid); }
   UnwindBackend kind() const { return kind_; }
+  void set_stats(Stats* stats) { stats_ = stats != nullptr ? stats : &own_stats_; }
 
  private:
   ProcessTable* processes_;
@@ -307,6 +308,7 @@ UnwindResult Unwinder::Unwind(const UserStack& sample, std::span<Frame> out) {
   return impl_->Unwind(sample, out);
 }
 void Unwinder::ForgetProcess(pid_t pid) { impl_->ForgetProcess(pid); }
+void Unwinder::set_stats(Stats* stats) { impl_->set_stats(stats); }
 UnwindBackend Unwinder::backend() const { return impl_->kind(); }
 
 }  // namespace wick
