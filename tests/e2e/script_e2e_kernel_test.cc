@@ -269,8 +269,8 @@ TEST_F(ScriptE2eTest, SchedSwitchFieldsMatchPerf) {
   const int cpus = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   ASSERT_GE(WaitForPerfEvents(wick.pid(), cpus), cpus) << "wick did not open its events";
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // and enabled them
-  RunResult perf = RunProgram({kPerf, "record", "-q", "-k", "CLOCK_MONOTONIC", "-e",
-                               "sched:sched_switch", "-a", "-o", perf_out, "--", sh, "-c",
+  RunResult perf = RunProgram({kPerf, "record", "-q", "--buildid-mmap", "-k", "CLOCK_MONOTONIC",
+                               "-e", "sched:sched_switch", "-a", "-o", perf_out, "--", sh, "-c",
                                "i=0; while [ $i -lt 200 ]; do sleep 0.001; i=$((i+1)); done"});
   ASSERT_EQ(perf.exit_code, 0) << perf.err;
   wick.Signal(SIGINT);

@@ -221,8 +221,8 @@ TEST_F(SymbolsE2eTest, LibcFunctionsAreNamedAsPerfNamesThem) {
   WICK_REQUIRE(access(perf.c_str(), X_OK) == 0, "no perf (apt-get install linux-perf)");
   const std::string program = workloads::LibcHotPath();
   const std::string perf_data = dir_ + "/perf.data";
-  RunResult p = RunProgram(
-      {perf, "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", perf_data, program, "30000000"});
+  RunResult p = RunProgram({perf, "record", "-q", "--buildid-mmap", "-e", "cpu-clock", "-F", "999",
+                            "-o", perf_data, program, "30000000"});
   ASSERT_EQ(p.exit_code, 0) << p.err;
   RunResult pr = RunProgram(
       {perf, "report", "-i", perf_data, "--no-children", "--sort", "dso,sym", "--stdio", "-q"});

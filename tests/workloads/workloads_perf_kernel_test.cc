@@ -85,9 +85,9 @@ TEST_P(WorkloadsPerfTest, SplitHoldsAsPerfSeesIt) {
   const RunResult version = RunProgram({kPerf, "--version"});
   WICK_REQUIRE(version.exit_code == 0, "no perf (apt-get install linux-perf): " + version.err);
   const std::string data = TempPath(v.binary + ".perf.data");
-  const RunResult record =
-      RunProgram({kPerf, "record", "-q", "-e", "cpu-clock", "-F", "999", "--call-graph",
-                  v.call_graph, "-o", data, "--", kWorkloads + "/" + v.binary, v.argument});
+  const RunResult record = RunProgram({kPerf, "record", "-q", "--buildid-mmap", "-e", "cpu-clock",
+                                       "-F", "999", "--call-graph", v.call_graph, "-o", data, "--",
+                                       kWorkloads + "/" + v.binary, v.argument});
   ASSERT_EQ(record.exit_code, 0) << record.err;
   const RunResult script = RunProgram({kPerf, "script", "-i", data, "-F", "comm,tid,ip,sym"});
   ASSERT_EQ(script.exit_code, 0) << script.err;
