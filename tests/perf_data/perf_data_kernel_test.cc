@@ -299,9 +299,13 @@ TEST_F(PerfDataKernelTest, DwarfSamplesCarryRegistersAndStack) {
 
 TEST_F(PerfDataKernelTest, SystemWide) {
   PerfDataInfo info;
+  // Events only: under -a, a loaded VM's kernel stack walks of other tasks run off into garbage
+  // (entries below mmap_min_addr, context markers of -1) that perf script rewrites or prints
+  // in ways of its own. Callchains are compared in the per-task tests.
   WickReading wick = RecordAndCompare("a", {"-a", "-e", "cpu-clock", "-F", "499", "-g"},
                                       {workloads::KnownTreePath(), "r20"},
-                                      /*callchains=*/true, nullptr, &info);
+                                      /*callchains=*/false, nullptr, &info);
+  EXPECT_EQ(wick.callchains.size(), Samples(wick.events));
   // -a adds perf's dummy event for the side-band records: several attrs, matched by id.
   EXPECT_GE(info.attrs.size(), 1u);
   EXPECT_GT(Samples(wick.events), 50u);
