@@ -87,7 +87,8 @@ void ExpectKnownSplit(const Table& t, bool totals) {
     const Row* work = t.Find("work");
     ASSERT_NE(work, nullptr);
     EXPECT_GT(work->total, 95);
-    EXPECT_EQ(work->self, 0);
+    // work's own loop (deadlines, the calls) takes the odd sample: CI saw 0.05 %.
+    EXPECT_LT(work->self, 1.0);
   }
   EXPECT_EQ(a->module, "known_tree_fp");
   EXPECT_EQ(a->comm, "known_tree_fp");
