@@ -229,8 +229,9 @@ class PerfDataReader {
   std::unique_ptr<Impl> impl_;
 };
 
-// "3 KSYMBOL records skipped", one line per skipped type and per non-zero counter, most
-// frequent first: what a summary prints. Empty when nothing was skipped.
+// What a summary prints, empty when nothing was skipped: one line for the record types not
+// used ("skipped, not used by wick: 3 KSYMBOL records, ...", most frequent first), one for
+// the feature sections not used, and one per non-zero loss counter.
 std::vector<std::string> DescribeSkipped(const PerfDataStats& stats);
 
 }  // namespace wick

@@ -186,11 +186,15 @@ std::vector<std::string> DescribeSkipped(const PerfDataStats& stats) {
   std::sort(by_count.begin(), by_count.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
+  // Types and sections wick has no use for are information, one line each, so that a
+  // summary stays short; what was lost gets a line of its own.
   std::vector<std::string> lines;
+  std::string records;
   for (const auto& [n, type] : by_count) {
-    lines.push_back(absl::StrCat(n, " ", PerfRecordTypeName(type), " record", n == 1 ? "" : "s",
-                                 " skipped (not used by wick)"));
+    absl::StrAppend(&records, records.empty() ? "" : ", ", n, " ", PerfRecordTypeName(type),
+                    " record", n == 1 ? "" : "s");
   }
+  if (!records.empty()) lines.push_back("skipped, not used by wick: " + records);
   auto line = [&](uint64_t n, std::string_view what) {
     if (n != 0) lines.push_back(absl::StrCat(n, " ", Sv(what)));
   };
@@ -203,9 +207,11 @@ std::vector<std::string> DescribeSkipped(const PerfDataStats& stats) {
   line(stats.compressed_malformed, "compressed records could not be inflated (zstd)");
   line(stats.mmap_build_id_ignored,
        "MMAP2 records had the kernel's build-id bit without attr.build_id (read as maj/min/ino)");
+  std::string features;
   for (uint32_t f : stats.skipped_features) {
-    lines.push_back(absl::StrCat("feature section ", PerfFeatureName(f), " skipped"));
+    absl::StrAppend(&features, features.empty() ? "" : ", ", PerfFeatureName(f));
   }
+  if (!features.empty()) lines.push_back("feature sections not used by wick: " + features);
   for (uint32_t f : stats.malformed_features) {
     lines.push_back(absl::StrCat("feature section ", PerfFeatureName(f), " malformed, skipped"));
   }

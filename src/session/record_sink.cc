@@ -104,12 +104,17 @@ void RecordSink::Handle(uint32_t stream, const ParsedRecord& rec, uint32_t event
         OnSwitchOut(builder, rec);
         break;
       }
+      bool callchain = options_.callchain;
+      if (type.sample_type != 0) {
+        callchain = (type.sample_type & PERF_SAMPLE_CALLCHAIN) != 0;
+        target.callchain = callchain;
+      }
       const StackBuilder::SampleIds ids = builder.OnSample(rec, target);
       if (type.is_trace) {
         // What `wick script` prints: every hit of a trace event, with its payload.
         const SampleRecord& s = rec.sample;
         writer_->AddTraceSample(s.time, s.cpu, s.pid, s.tid, ids.comm, event,
-                                options_.callchain ? ids.stack : kNoStack, s.raw);
+                                callchain ? ids.stack : kNoStack, s.raw);
       }
       break;
     }
@@ -197,7 +202,8 @@ void RecordSink::OnSwitchOut(StackBuilder& builder, const ParsedRecord& rec) {
       rec, {.event = off_cpu_event_,
             .count = 0,
             .weight = 0,
-            .leaf = Frame{static_cast<uint64_t>(state.reason), 0, FrameKind::kOffCpu}});
+            .leaf = Frame{static_cast<uint64_t>(state.reason), 0, FrameKind::kOffCpu},
+            .callchain = {}});
   if (ids.stack == kNoStack) return;  // the map is full (counted)
   off_cpu_->OnSwitchOut(s.tid, s.time, ids.stack, state.reason);
 }

@@ -48,6 +48,8 @@ class RecordSink : private OffCpuCharger {
     bool is_trace = false;    // its samples are also written as trace samples
     // --off-cpu's sched:sched_switch: its samples are switch-outs, not stacks of their own.
     bool off_cpu_switch = false;
+    // Its own sample_type when events differ (a perf.data file); 0: Options::sample_type.
+    uint64_t sample_type = 0;
   };
   struct Options {
     std::vector<EventType> events;

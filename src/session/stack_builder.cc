@@ -47,7 +47,7 @@ StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec,
   } else if (pid != 0 && process == nullptr) {
     stats_->Add(Stat::kSamplesUnknownPid);
   }
-  if (sample_type_ & PERF_SAMPLE_CALLCHAIN) {
+  if (target.callchain.value_or((sample_type_ & PERF_SAMPLE_CALLCHAIN) != 0)) {
     CallchainContext context = CallchainContext::kUnknown;
     bool first_in_context = true;
     size_t in_context = 0;
@@ -76,8 +76,11 @@ StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec,
       } else if (context == CallchainContext::kUser) {
         frames[n++] = processes_->ResolveIn(pid, process, addr);
         stats_->Add(Stat::kUserFrames);
+      } else {
+        // Hypervisor and guest frames are not ours to name, nor entries under a marker this
+        // build does not know (or before any marker, in a damaged chain): skipped, counted.
+        stats_->Add(Stat::kCallchainFramesSkipped);
       }
-      // Hypervisor and guest frames are not ours to name; they are skipped.
     }
     if (in_context >= max_stack_) truncated = true;
     if (truncated) stats_->Add(Stat::kTruncatedCallchains);

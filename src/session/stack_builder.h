@@ -56,6 +56,9 @@ class StackBuilder {
     uint64_t count = 1;
     uint64_t weight = 0;
     std::optional<Frame> leaf;
+    // Whether the sample carries a callchain; unset: the builder's sample_type says (a
+    // perf.data file may mix events with and without callchains).
+    std::optional<bool> callchain;
   };
   // Adds one PERF_RECORD_SAMPLE to the stack map.
   SampleIds OnSample(const ParsedRecord& record, const SampleTarget& target);

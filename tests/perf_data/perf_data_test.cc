@@ -350,11 +350,10 @@ TEST(PerfDataTest, SkippedAndUndecodableAreCounted) {
   EXPECT_THAT(s.skipped_features, ElementsAre(13u));
   EXPECT_THAT(s.malformed_features, ElementsAre(uint32_t{kPerfFeatEventDesc}));
   EXPECT_THAT(DescribeSkipped(s),
-              ElementsAre("2 KSYMBOL records skipped (not used by wick)",
-                          "1 THREAD_MAP record skipped (not used by wick)",
-                          "1 type 200 record skipped (not used by wick)",
+              ElementsAre("skipped, not used by wick: 2 KSYMBOL records, 1 THREAD_MAP record, "
+                          "1 type 200 record",
                           "1 samples skipped: their event's sample_type is not decodable",
-                          "feature section CPU_TOPOLOGY skipped",
+                          "feature sections not used by wick: CPU_TOPOLOGY",
                           "feature section EVENT_DESC malformed, skipped"));
 }
 

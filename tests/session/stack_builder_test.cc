@@ -157,14 +157,22 @@ TEST(StackBuilderTest, TargetSetsEventWeightAndLeaf) {
   SelfSampler t;
   const Frame reason{uint64_t(OffCpuReason::kSleep), 0, FrameKind::kOffCpu};
   StackBuilder& b = t.builder;
-  EXPECT_EQ(b.OnSample(t.Sample(t.pid), {.event = 0, .count = 1, .weight = 1000, .leaf = {}}).stack,
+  EXPECT_EQ(b.OnSample(t.Sample(t.pid),
+                       {.event = 0, .count = 1, .weight = 1000, .leaf = {}, .callchain = {}})
+                .stack,
             0u);
-  EXPECT_EQ(b.OnSample(t.Sample(t.pid), {.event = 0, .count = 1, .weight = 1001, .leaf = {}}).stack,
+  EXPECT_EQ(b.OnSample(t.Sample(t.pid),
+                       {.event = 0, .count = 1, .weight = 1001, .leaf = {}, .callchain = {}})
+                .stack,
             0u);
-  EXPECT_EQ(b.OnSample(t.Sample(t.pid), {.event = 1, .count = 1, .weight = 1, .leaf = {}}).stack,
+  EXPECT_EQ(b.OnSample(t.Sample(t.pid),
+                       {.event = 1, .count = 1, .weight = 1, .leaf = {}, .callchain = {}})
+                .stack,
             1u);
-  EXPECT_EQ(
-      b.OnSample(t.Sample(t.pid), {.event = 2, .count = 0, .weight = 0, .leaf = reason}).stack, 2u);
+  EXPECT_EQ(b.OnSample(t.Sample(t.pid),
+                       {.event = 2, .count = 0, .weight = 0, .leaf = reason, .callchain = {}})
+                .stack,
+            2u);
   const StackMap& stacks = t.stacks;
   ASSERT_EQ(stacks.size(), 3u);
   EXPECT_EQ(stacks.Weight(0), 2001u);
@@ -174,6 +182,33 @@ TEST(StackBuilderTest, TargetSetsEventWeightAndLeaf) {
   ASSERT_EQ(stacks.Frames(2).size(), stacks.Frames(0).size() + 1);
   EXPECT_EQ(stacks.Frames(2)[0], reason);
   EXPECT_EQ(stacks.Frames(2)[1], stacks.Frames(0)[0]);
+}
+
+// A perf.data file mixes events with and without callchains: the target says which a sample
+// is. Entries under a guest, hypervisor or unknown context marker are skipped and counted.
+TEST(StackBuilderTest, TargetSaysWhetherThereIsACallchainAndOddContextsAreCounted) {
+  Stats stats;
+  ProcessTable processes(&stats);
+  StackMap stacks(1 << 12, 1 << 8);
+  StackBuilder builder(&processes, &stacks, &stats, kSampleType, 127);
+  std::vector<uint64_t> words;
+  AppendSample(&words, 0xffffffff81000040, 0,
+               {PERF_CONTEXT_KERNEL, 0xffffffff81000010, PERF_CONTEXT_GUEST_KERNEL, 0xffffffff8200,
+                0xfffffffffffff100 /* not a marker the kernel defines */, 0x1234});
+  ParsedRecord rec;
+  WICK_ASSERT_OK(
+      ParseRecord(std::as_bytes(std::span(words)), SampleFormat{kSampleType, 0, false, 0}, &rec));
+  rec.misc = PERF_RECORD_MISC_KERNEL;
+  const uint32_t with = builder.OnSample(rec).stack;
+  ASSERT_EQ(stacks.Frames(with).size(), 1u);
+  EXPECT_EQ(stacks.Frames(with)[0], (Frame{0xffffffff81000010, 0, FrameKind::kKernel}));
+  EXPECT_EQ(stats.Get(Stat::kCallchainFramesSkipped), 2u);
+  // The same record taken as an event without callchains: its ip alone.
+  const uint32_t without =
+      builder.OnSample(rec, {.event = 0, .count = 1, .weight = 0, .leaf = {}, .callchain = false})
+          .stack;
+  ASSERT_EQ(stacks.Frames(without).size(), 1u);
+  EXPECT_EQ(stacks.Frames(without)[0], (Frame{0xffffffff81000040, 0, FrameKind::kKernel}));
 }
 
 }  // namespace

@@ -119,7 +119,16 @@ struct ScriptFlags {
   bool no_callchain = false;
 };
 
+struct ConvertFlags {
+  std::string input;  // perf.data, or "-" for perf's pipe mode on stdin
+  std::string output = "wick.data";
+  bool force = false;
+  std::string unwinder;
+};
+
 void AddRecordCommand(CLI::App& app, RecordFlags& flags);
+void AddConvertCommand(CLI::App& app, ConvertFlags& flags);
+int RunConvert(const ConvertFlags& flags, const std::string& command_line);
 void AddStatCommand(CLI::App& app, StatFlags& flags);
 int RunStat(const StatFlags& flags);
 void AddReportCommand(CLI::App& app, ReportFlags& flags);
@@ -178,8 +187,9 @@ void StopOnSignals(int stop_fd, std::initializer_list<int> signals);
 // signal that killed it, or 0 when there was no command (-1).
 int ExitCodeOf(int wait_status);
 
-// Reads the recording at `path` for subcommand `sub`: its one-line error printed (nullopt),
-// or the recording, with a warning printed when it was cut short.
+// Reads the recording at `path` ("-": stdin) for subcommand `sub`: its one-line error printed
+// (nullopt), or the recording, with a warning printed when it was cut short. A perf.data file
+// or pipe (perf record -o -) is converted on the way (notes printed for what it lacked).
 std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path);
 
 // The profile of `event` ("" = the default) of `rec`, read from `path`: its one-line error

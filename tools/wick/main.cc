@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   wick::cli::AddDiffCommand(app, diff_flags);
   wick::cli::TopFlags top_flags;
   wick::cli::AddTopCommand(app, top_flags);
+  wick::cli::ConvertFlags convert_flags;
+  wick::cli::AddConvertCommand(app, convert_flags);
 
   std::vector<std::string> words(argv + 1, argv + argc);
   const std::string sub = words.empty() ? "" : words[0];
@@ -85,5 +87,6 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("script")) return wick::cli::RunScript(script_flags);
   if (app.got_subcommand("diff")) return wick::cli::RunDiff(diff_flags);
+  if (app.got_subcommand("convert")) return wick::cli::RunConvert(convert_flags, command_line);
   return 2;
 }

@@ -226,26 +226,6 @@ int ExitCodeOf(int wait_status) {
   return 0;
 }
 
-std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path) {
-  absl::StatusOr<Recording> rec = ReadRecording(path);
-  if (!rec.ok()) {
-    PrintError(sub, std::string(rec.status().message()));
-    return std::nullopt;
-  }
-  if (!rec->complete) {
-    PrintError(sub, "warning: " + path +
-                        " is incomplete (wick record did not finish): " + rec->truncation_note);
-  }
-  // Recorded on this boot: the kernel symbols a cut-short file lacks are still in kallsyms.
-  absl::StatusOr<size_t> added = AddMissingKernelSymbolsOfThisBoot(&*rec);
-  if (added.ok() && *added > 0) {
-    PrintError(sub, "note: " + std::to_string(*added) +
-                        " kernel symbols the recording lacked were read from this boot's "
-                        "/proc/kallsyms");
-  }
-  return *std::move(rec);
-}
-
 void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   CLI::App* rec = app.add_subcommand("record", "Sample a process, a command or the whole system");
   rec->add_option("-e,--event", f.events,
