@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "event_plan.h"
 #include "launcher.h"
 #include "off_cpu.h"
 #include "proc_util.h"
@@ -48,10 +48,6 @@
 namespace wick {
 namespace {
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
-
 // Rings are drained at least this often, even without a wakeup (a ring whose leader event
 // hung up no longer wakes us); the file is flushed every kFlushTicks drains.
 constexpr int64_t kDrainIntervalNs = 100'000'000;
@@ -70,20 +66,6 @@ uint64_t RealtimeNs() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// The process (thread group) a thread belongs to, from /proc/TID/status.
-absl::StatusOr<pid_t> ThreadGroupOf(pid_t tid) {
-  std::ifstream in(absl::StrCat("/proc/", tid, "/status"));
-  if (!in) return absl::NotFoundError(absl::StrCat("no thread with tid ", tid, " (not in /proc)"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Tgid:", 0) == 0) {
-      int32_t tgid;
-      if (absl::SimpleAtoi(absl::string_view(line).substr(5), &tgid)) return tgid;
-    }
-  }
-  return absl::NotFoundError(absl::StrCat("no thread group for tid ", tid));
 }
 
 // One CPU's ring buffer and everything its reader needs, allocated before recording: its
@@ -151,13 +133,7 @@ class Session : public RecordSession {
 
   // One kind of event the user asked for (a glob may bring several). Its attr is opened on
   // every CPU × task; all kinds share one sample_type so any record parses the same way.
-  struct EventType {
-    std::string name;
-    perf_event_attr attr{};
-    ResolvedTraceEvent trace;  // tracepoints and probes (keeps config1's string alive)
-    bool is_trace = false;
-    std::string filter;
-    std::optional<TracepointName> tracepoint;
+  struct EventType : PlannedEvent {
     // --off-cpu's sched:sched_switch: its samples are switch-outs, neither trace samples nor
     // stacks of their own.
     bool off_cpu_switch = false;
@@ -174,7 +150,7 @@ class Session : public RecordSession {
 
   RecordOptions options_;
   KernelCaps caps_;
-  std::optional<Tracefs> tracefs_;
+  std::optional<EventPlanner> planner_;  // owns the tracefs, once a tracepoint needs it
   std::vector<EventType> types_;
   absl::flat_hash_map<uint64_t, uint32_t> type_of_id_;  // PERF_SAMPLE_IDENTIFIER → types_
   SampleFormat format_;
@@ -196,8 +172,7 @@ class Session : public RecordSession {
   std::optional<Launcher> launcher_;
   std::vector<PerfEvent> events_;
   std::vector<std::unique_ptr<CpuReader>> readers_;
-  std::vector<ScopedFd> target_pidfds_;  // one per target process; readable when it exits
-  size_t targets_alive_ = 0;
+  TargetWatch targets_;  // readable when a target exits
 
   // What the records become: process table, stacks, the recording and its counters.
   std::unique_ptr<RecordSink> sink_;
@@ -226,47 +201,9 @@ std::string Session::EventNames() const {
 
 absl::Status Session::ResolveRequest(const EventRequest& request, const SamplingOptions& so,
                                      std::vector<EventType>* out) {
-  WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(request.spec));
-  if (spec.kind == EventKind::kBuiltin) {
-    if (!request.filter.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--filter '", request.filter, "' follows -e ", request.spec,
-                       ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
-    }
-    WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps_));
-    if (!event.notice.empty()) Notice(event.notice);
-    EventType type;
-    type.name = event.name;
-    WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(event, spec, so, caps_));
-    out->push_back(std::move(type));
-    return absl::OkStatus();
-  }
-  if (spec.kind == EventKind::kTracepoint && !tracefs_) {
-    WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
-    tracefs_.emplace(std::move(tracefs));
-  }
-  WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
-                        ResolveTraceEvents(spec, caps_, tracefs_ ? &*tracefs_ : nullptr));
-  for (ResolvedTraceEvent& r : resolved) {
-    EventType type;
-    type.name = r.event.name;
-    type.is_trace = true;
-    type.filter = request.filter;
-    if (!request.filter.empty() && !r.is_tracepoint()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--filter '", request.filter, "' follows -e ", request.spec,
-                       ", which is not a tracepoint; filters apply to tracepoints (SYSTEM:EVENT)"));
-    }
-    if (r.is_tracepoint()) {
-      size_t colon = r.event.name.find(':');
-      type.tracepoint =
-          TracepointName{r.event.name.substr(0, colon), r.event.name.substr(colon + 1)};
-    }
-    WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(r.event, spec, so, caps_));
-    type.trace = std::move(r);
-    ApplyTraceEvent(type.trace, &type.attr);
-    out->push_back(std::move(type));
-  }
+  std::vector<PlannedEvent> planned;
+  WICK_RETURN_IF_ERROR(planner_->Plan(request, AttrPolicy::Sample(so), &planned));
+  for (PlannedEvent& p : planned) out->push_back({std::move(p), /*off_cpu_switch=*/false});
   return absl::OkStatus();
 }
 
@@ -345,26 +282,17 @@ absl::Status Session::AddSchedSwitchType(const SamplingOptions& so) {
           "--off-cpu records sched:sched_switch itself: drop -e sched:sched_switch");
     }
   }
-  if (!tracefs_) {
-    WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
-    tracefs_.emplace(std::move(tracefs));
-  }
-  WICK_ASSIGN_OR_RETURN(std::string format_text, ReadSchedSwitchFormat(*tracefs_));
+  WICK_ASSIGN_OR_RETURN(const Tracefs* tracefs, planner_->MountTracefs());
+  WICK_ASSIGN_OR_RETURN(std::string format_text, ReadSchedSwitchFormat(*tracefs));
   WICK_ASSIGN_OR_RETURN(TraceFormat format, TraceFormat::Parse(format_text));
   WICK_ASSIGN_OR_RETURN(switch_layout_, SchedSwitchLayout::FromFormat(format));
-  WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(kSchedSwitch));
-  WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
-                        ResolveTraceEvents(spec, caps_, &*tracefs_));
+  std::vector<PlannedEvent> resolved;
+  WICK_RETURN_IF_ERROR(
+      planner_->Plan({std::string(kSchedSwitch), ""}, AttrPolicy::Sample(so), &resolved));
   if (resolved.size() != 1) {
     return absl::NotFoundError("--off-cpu: sched:sched_switch resolved to no single tracepoint");
   }
-  EventType type;
-  type.name = resolved[0].event.name;
-  type.off_cpu_switch = true;
-  type.tracepoint = TracepointName{"sched", "sched_switch"};
-  WICK_ASSIGN_OR_RETURN(type.attr, MakeSamplingAttr(resolved[0].event, spec, so, caps_));
-  type.trace = std::move(resolved[0]);
-  ApplyTraceEvent(type.trace, &type.attr);
+  EventType type{std::move(resolved[0]), /*off_cpu_switch=*/true};
   // Every switch, whatever -c the on-CPU events sample by.
   type.attr.freq = 0;
   type.attr.sample_period = 1;
@@ -394,6 +322,7 @@ absl::Status Session::Init() {
         options_.snapshot_gap_s));
   }
   WICK_ASSIGN_OR_RETURN(caps_, KernelCaps::Probe());
+  planner_.emplace(caps_, options_.notice);
   if (options_.off_cpu) {
     if (!options_.callchain) {
       return absl::InvalidArgumentError(
@@ -461,7 +390,7 @@ absl::Status Session::Init() {
     for (const EventType& t : types_) {
       sink.events.push_back({.name = t.name,
                              .format_text = t.trace.format_text,
-                             .is_trace = t.is_trace,
+                             .is_trace = t.is_trace() && !t.off_cpu_switch,
                              .off_cpu_switch = t.off_cpu_switch});
     }
     sink.sample_type = format_.sample_type;
@@ -477,34 +406,21 @@ absl::Status Session::Init() {
     sink_ = std::make_unique<RecordSink>(std::move(sink));
   }
   ProcessTable& processes = sink_->processes();
+  WICK_ASSIGN_OR_RETURN(
+      Targets targets,
+      PlanTargets({.system_wide = options_.system_wide,
+                   .pids = options_.pids,
+                   .tids = options_.tids,
+                   .command = options_.command,
+                   .nothing_error = "nothing to profile: give -p, -t, -a or a command"},
+                  [&](pid_t pid) {
+                    return processes.KnowsProcess(pid) ? absl::OkStatus()
+                                                       : processes.ScanProcess(pid);
+                  }));
+  if (options_.system_wide) WICK_RETURN_IF_ERROR(processes.ScanAll());
+  launcher_ = std::move(targets.launcher);
   // Which tasks to open events on; -1 means every task (system-wide).
-  std::vector<pid_t> tasks;
-  std::vector<std::pair<pid_t, unsigned>> watch;  // pidfds: (pid, flags)
-  if (options_.system_wide) {
-    tasks.push_back(-1);
-    WICK_RETURN_IF_ERROR(processes.ScanAll());
-  } else if (!options_.pids.empty()) {
-    for (pid_t pid : options_.pids) {
-      WICK_ASSIGN_OR_RETURN(std::vector<pid_t> tids, ListThreads(pid));
-      tasks.insert(tasks.end(), tids.begin(), tids.end());
-      WICK_RETURN_IF_ERROR(processes.ScanProcess(pid));
-      watch.push_back({pid, 0});
-    }
-  } else if (!options_.tids.empty()) {
-    for (pid_t tid : options_.tids) {
-      WICK_ASSIGN_OR_RETURN(pid_t tgid, ThreadGroupOf(tid));
-      if (!processes.KnowsProcess(tgid)) WICK_RETURN_IF_ERROR(processes.ScanProcess(tgid));
-      tasks.push_back(tid);
-      watch.push_back({tid, PIDFD_THREAD});
-    }
-  } else if (!options_.command.empty()) {
-    WICK_ASSIGN_OR_RETURN(Launcher l, Launcher::Start(options_.command));
-    launcher_.emplace(std::move(l));
-    tasks.push_back(launcher_->pid());
-    watch.push_back({launcher_->pid(), 0});
-  } else {
-    return absl::InvalidArgumentError("nothing to profile: give -p, -t, -a or a command");
-  }
+  const std::vector<pid_t>& tasks = targets.tasks;
 
   {
     // One fd per task, cpu and event (and the tracking event with --overwrite).
@@ -531,12 +447,9 @@ absl::Status Session::Init() {
 
   WICK_RETURN_IF_ERROR(OpenEvents(tasks));
 
-  for (auto [pid, flags] : watch) {
-    ScopedFd fd = PidFdOpen(pid, flags);
-    if (!fd) continue;  // no exit detection for this one; the run ends by time or signal
-    WICK_RETURN_IF_ERROR(AddToEpoll(fd.get(), kTagPidFd | target_pidfds_.size()));
-    target_pidfds_.push_back(std::move(fd));
-    ++targets_alive_;
+  targets_ = TargetWatch::Open(targets.watch);
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    WICK_RETURN_IF_ERROR(AddToEpoll(targets_.fd(i), kTagPidFd | i));
   }
 
   meta_.command_line = options_.command_line;
@@ -629,8 +542,7 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
         for (EventType& t : types_) t.attr.build_id = 0;
         ev = PerfEvent::Open(attr, task, cpu, -1, what);
       }
-      *gone = !ev.ok() && absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
-              std::find(options_.pids.begin(), options_.pids.end(), task) == options_.pids.end();
+      *gone = !ev.ok() && ExitedSinceListed(ev.status(), task, options_.pids);
       return ev;
     };
     for (pid_t task : tasks) {
@@ -660,7 +572,7 @@ absl::Status Session::OpenEvents(const std::vector<pid_t>& tasks) {
         if (!ev.ok()) return ev.status();
         if (type.tracepoint && !type.filter.empty()) {
           WICK_RETURN_IF_ERROR(SetFilter(*ev, type.filter, type.trace.format.get(),
-                                         tracefs_ ? &*tracefs_ : nullptr, &*type.tracepoint));
+                                         planner_->tracefs(), &*type.tracepoint));
         }
         WICK_ASSIGN_OR_RETURN(uint64_t id, ev->Id());
         type_of_id_[id] = type_index;
@@ -1004,8 +916,8 @@ absl::StatusOr<RecordSummary> Session::Run() {
         TakeSnapshot(&summary, start_ns);
       } else if (tag & kTagPidFd) {
         size_t index = tag & ~kTagPidFd;
-        epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, target_pidfds_[index].get(), nullptr);
-        if (--targets_alive_ == 0) stop = true;
+        epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, targets_.fd(index), nullptr);
+        if (targets_.Exited(index)) stop = true;
       } else if (tag & kTagRing) {
         CpuReader& r = *readers_[tag & ~kTagRing];
         if ((events[i].events & (EPOLLHUP | EPOLLERR)) && r.in_epoll) {
@@ -1048,7 +960,7 @@ absl::StatusOr<RecordSummary> Session::Run() {
       read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests)) {
     summary.end = RecordSummary::End::kStopRequest;
   }
-  const bool targets_exited = !target_pidfds_.empty() && targets_alive_ == 0;
+  const bool targets_exited = targets_.AllExited();
   if (launcher_ && !launcher_->reaped() && !targets_exited) {
     // Ended by time or signal while the command still runs: end it, as perf does.
     launcher_->Terminate();

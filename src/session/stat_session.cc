@@ -16,14 +16,13 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "event_plan.h"
 #include "launcher.h"
 #include "proc_util.h"
 #include "wick/event_spec.h"
 #include "wick/kernel_caps.h"
 #include "wick/perf_event.h"
 #include "wick/status.h"
-#include "wick/trace_event.h"
-#include "wick/tracefs.h"
 
 namespace wick {
 namespace {
@@ -49,19 +48,14 @@ class StatSessionImpl : public StatSession {
 
  private:
   struct Counter {
-    ResolvedEvent event;
-    ResolvedTraceEvent trace;  // keeps a probe's config1 string alive
+    PlannedEvent event;  // keeps a probe's config1 string alive
     std::vector<PerfEvent> fds;
   };
-  absl::Status OpenCounter(Counter counter, perf_event_attr attr,
-                           const std::vector<std::pair<pid_t, int>>& targets);
-  std::optional<Tracefs> tracefs_;
-
+  absl::Status OpenCounter(Counter counter, const std::vector<std::pair<pid_t, int>>& targets);
   StatOptions options_;
   std::vector<Counter> counters_;
   std::optional<Launcher> launcher_;
-  std::vector<ScopedFd> pidfds_;
-  size_t alive_ = 0;
+  TargetWatch watch_;
   ScopedFd stop_fd_;
   uint64_t start_ns_ = 0;
   uint64_t end_ns_ = 0;
@@ -74,50 +68,30 @@ absl::Status StatSessionImpl::Init() {
   if (options_.events.empty()) return absl::InvalidArgumentError("no event to count (-e)");
   WICK_ASSIGN_OR_RETURN(KernelCaps caps, KernelCaps::Probe());
 
+  TargetOptions who;
+  who.system_wide = options_.system_wide;
+  who.pids = options_.pids;
+  who.command = options_.command;
+  who.nothing_error = "nothing to count: give -p PID, -a, or -- COMMAND";
+  WICK_ASSIGN_OR_RETURN(Targets planned, PlanTargets(who));
+  launcher_ = std::move(planned.launcher);
   // Targets: (pid, cpu) pairs each event is opened on.
   std::vector<std::pair<pid_t, int>> targets;
-  std::vector<pid_t> watch;
-  if (options_.system_wide) {
-    for (int cpu : caps.online_cpus) targets.push_back({-1, cpu});
-  } else if (!options_.pids.empty()) {
-    for (pid_t pid : options_.pids) {
-      WICK_ASSIGN_OR_RETURN(std::vector<pid_t> tids, ListThreads(pid));
-      for (pid_t tid : tids) targets.push_back({tid, -1});
-      watch.push_back(pid);
-    }
-  } else if (!options_.command.empty()) {
-    WICK_ASSIGN_OR_RETURN(Launcher l, Launcher::Start(options_.command));
-    launcher_.emplace(std::move(l));
-    targets.push_back({launcher_->pid(), -1});
-    watch.push_back(launcher_->pid());
-  } else {
-    return absl::InvalidArgumentError("nothing to count: give -p PID, -a, or -- COMMAND");
-  }
-
-  for (const std::string& text : options_.events) {
-    WICK_ASSIGN_OR_RETURN(EventSpec spec, ParseEventSpec(text));
-    if (spec.kind == EventKind::kBuiltin) {
-      WICK_ASSIGN_OR_RETURN(ResolvedEvent event, ResolveEvent(spec, caps));
-      if (!event.notice.empty() && options_.notice) options_.notice(event.notice);
-      Counter counter;
-      counter.event = event;
-      WICK_RETURN_IF_ERROR(OpenCounter(std::move(counter), MakeCountingAttr(event, spec), targets));
+  for (pid_t task : planned.tasks) {
+    if (task >= 0) {
+      targets.push_back({task, -1});
       continue;
     }
-    // Tracepoints (globs expand to one counter each), uprobes, kprobes.
-    if (spec.kind == EventKind::kTracepoint && !tracefs_) {
-      WICK_ASSIGN_OR_RETURN(Tracefs tracefs, Tracefs::FindOrMount());
-      tracefs_.emplace(std::move(tracefs));
-    }
-    WICK_ASSIGN_OR_RETURN(std::vector<ResolvedTraceEvent> resolved,
-                          ResolveTraceEvents(spec, caps, tracefs_ ? &*tracefs_ : nullptr));
-    for (ResolvedTraceEvent& r : resolved) {
-      Counter counter;
-      counter.event = r.event;
-      perf_event_attr attr = MakeCountingAttr(r.event, spec);
-      ApplyTraceEvent(r, &attr);
-      counter.trace = std::move(r);
-      WICK_RETURN_IF_ERROR(OpenCounter(std::move(counter), attr, targets));
+    for (int cpu : caps.online_cpus) targets.push_back({-1, cpu});
+  }
+
+  EventPlanner planner(caps, options_.notice);
+  for (const std::string& text : options_.events) {
+    // Tracepoint globs bring one counter each.
+    std::vector<PlannedEvent> events;
+    WICK_RETURN_IF_ERROR(planner.Plan({text, ""}, AttrPolicy::Count(), &events));
+    for (PlannedEvent& event : events) {
+      WICK_RETURN_IF_ERROR(OpenCounter(Counter{std::move(event), {}}, targets));
     }
   }
 
@@ -125,18 +99,13 @@ absl::Status StatSessionImpl::Init() {
     stop_fd_ = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!stop_fd_) return ErrnoError(errno, "eventfd");
   }
-  for (pid_t pid : watch) {
-    ScopedFd fd = PidFdOpen(pid);
-    if (fd) {
-      pidfds_.push_back(std::move(fd));
-      ++alive_;
-    }
-  }
+  watch_ = TargetWatch::Open(planned.watch);
   return absl::OkStatus();
 }
 
-absl::Status StatSessionImpl::OpenCounter(Counter counter, perf_event_attr attr,
+absl::Status StatSessionImpl::OpenCounter(Counter counter,
                                           const std::vector<std::pair<pid_t, int>>& targets) {
+  perf_event_attr attr = counter.event.attr;
   attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
   attr.disabled = 1;
   attr.inherit = options_.system_wide ? 0 : 1;
@@ -150,10 +119,7 @@ absl::Status StatSessionImpl::OpenCounter(Counter counter, perf_event_attr attr,
     auto ev = PerfEvent::Open(attr, pid, cpu, -1, what);
     if (!ev.ok()) {
       // A thread that exited since the /proc scan is not an error.
-      if (absl::IsNotFound(ev.status()) && !options_.pids.empty() &&
-          std::find(options_.pids.begin(), options_.pids.end(), pid) == options_.pids.end()) {
-        continue;
-      }
+      if (ExitedSinceListed(ev.status(), pid, options_.pids)) continue;
       return ev.status();
     }
     counter.fds.push_back(std::move(*ev));
@@ -182,7 +148,7 @@ bool StatSessionImpl::Wait(int timeout_ms) {
   }
   std::vector<pollfd> fds;
   fds.push_back({StopFd(), POLLIN, 0});
-  for (ScopedFd& p : pidfds_) fds.push_back({p.get(), POLLIN, 0});
+  for (size_t i = 0; i < watch_.size(); ++i) fds.push_back({watch_.fd(i), POLLIN, 0});
   int n;
   do {
     n = poll(fds.data(), fds.size(), timeout_ms);
@@ -192,12 +158,9 @@ bool StatSessionImpl::Wait(int timeout_ms) {
   }
   if (fds[0].revents) return true;
   for (size_t i = 1; i < fds.size(); ++i) {
-    if (fds[i].revents && pidfds_[i - 1]) {
-      pidfds_[i - 1].reset();
-      --alive_;
-    }
+    if (fds[i].revents && watch_.watching(i - 1)) watch_.Exited(i - 1);
   }
-  return alive_ == 0 && !pidfds_.empty();
+  return watch_.AllExited();
 }
 
 bool StatSessionImpl::StopRequested() const {
@@ -336,7 +299,7 @@ absl::StatusOr<std::vector<CounterReading>> StatSessionImpl::Read() {
   for (Counter& c : counters_) {
     CounterReading r;
     r.event = c.event.name;
-    r.unit = IsClock(c.event) ? "ns" : "";
+    r.unit = IsClock(c.event.event) ? "ns" : "";
     for (PerfEvent& ev : c.fds) {
       uint64_t values[3] = {};
       ssize_t n;
@@ -363,7 +326,7 @@ int StatSessionImpl::Finish() {
   if (launcher_) {
     if (!launcher_->reaped()) {
       // Still running when the duration or a signal ended the count: end it, as perf does.
-      if (alive_ > 0) {
+      if (watch_.alive() > 0) {
         launcher_->Terminate();
         stopped_command_ = true;
       }
