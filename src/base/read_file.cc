@@ -13,17 +13,22 @@ namespace wick {
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoError(errno, absl::StrCat("open ", path));
+  // Read straight into the string, doubling its room: procfs files (kallsyms, 5 MB) say
+  // size 0, and a bounce buffer would copy every byte once more.
   std::string out;
-  char buf[16384];
+  size_t len = 0;
+  out.resize(64 * 1024);
   for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (len == out.size()) out.resize(out.size() * 2);
+    const ssize_t n = ::read(fd.get(), out.data() + len, out.size() - len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno == ESRCH ? ENOENT : errno, absl::StrCat("read ", path));
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    len += static_cast<size_t>(n);
   }
+  out.resize(len);
   return out;
 }
 

@@ -1139,7 +1139,9 @@ absl::StatusOr<PerfDataReader> PerfDataReader::OpenFd(int fd, std::string name) 
     // perf reads its files through mmap too. A file truncated while mapped would fault
     // (SIGBUS) on the pages past its new end: perf.data files are not written in place
     // once perf record has finished.
-    void* addr = ::mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    // MAP_POPULATE: the whole file is read once, in order; faulting its pages in one by one
+    // cost a fifth of the time of converting a 66 MB file.
+    void* addr = ::mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (addr == MAP_FAILED) return ErrnoError(errno, absl::StrCat("mapping ", name));
     impl->map_ = ScopedMmap(addr, st.st_size);
     ::madvise(addr, st.st_size, MADV_SEQUENTIAL);

@@ -1,7 +1,10 @@
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <optional>
@@ -14,7 +17,7 @@
 #include "record_sink.h"
 #include "wick/kernel_symbols.h"
 #include "wick/perf_data_convert.h"
-#include "wick/read_file.h"
+#include "wick/scoped.h"
 #include "wick/status.h"
 
 namespace wick {
@@ -29,16 +32,32 @@ constexpr uint32_t kDefaultMaxStack = 127;
 // perf names the kernel's text mapping so; its pgoff is the address of `_text`.
 constexpr std::string_view kKernelTextMap = "[kernel.kallsyms]_text";
 
-// perf writes "cpu-clock:ppp" or "cycles:P" for precise-level modifiers it added itself;
-// wick names events as -e takes them, so `report --event cpu-clock` finds it.
-std::string EventName(const PerfDataAttr& attr) {
+// perf names events as its command line had them: "cpu-clock:ppp" or "cycles:P" for the
+// precise levels it added itself, "page-faults/period=1/u" for per-event terms. wick names
+// events as -e takes them, so `report --event page-faults` finds it; two events that would
+// then share a name keep perf's (see EventNames).
+std::string ShortEventName(const PerfDataAttr& attr) {
   std::string name = attr.name;
   if (attr.attr.type == PERF_TYPE_TRACEPOINT) return name;
+  if (const size_t slash = name.find('/'); slash != std::string::npos && slash > 0) {
+    name.resize(slash);
+    return name;
+  }
   const size_t colon = name.rfind(':');
   if (colon == std::string::npos || colon + 1 == name.size()) return name;
   const std::string_view mods = std::string_view(name).substr(colon + 1);
   if (mods.find_first_not_of("ukhpPGHSD") == std::string_view::npos) name.resize(colon);
   return name;
+}
+
+std::vector<std::string> EventNames(const std::vector<PerfDataAttr>& attrs) {
+  std::vector<std::string> names;
+  absl::flat_hash_map<std::string, int> uses;
+  for (const PerfDataAttr& a : attrs) ++uses[names.emplace_back(ShortEventName(a))];
+  for (size_t i = 0; i < attrs.size(); ++i) {
+    if (uses[names[i]] > 1) names[i] = attrs[i].name;
+  }
+  return names;
 }
 
 // The tracefs format of tracepoint `config` ("ID: N" in its text), empty when absent.
@@ -55,17 +74,27 @@ std::string FormatOf(const PerfDataInfo& info, uint64_t config) {
 }
 
 // This boot's `_text` from kallsyms, nullopt when unreadable (or zeroed by kptr_restrict).
+// It is among the first lines: reading stops there, not at the end of 5 MB.
 std::optional<uint64_t> ThisBootText(const std::string& kallsyms_path) {
-  absl::StatusOr<std::string> text = ReadFile(kallsyms_path);
-  if (!text.ok()) return std::nullopt;
-  const size_t at = text->find(" _text\n");
-  if (at == std::string::npos || at < 2) return std::nullopt;
-  const size_t line = text->rfind('\n', at);
-  const size_t begin = line == std::string::npos ? 0 : line + 1;
-  uint64_t addr = 0;
-  auto [end, ec] = std::from_chars(text->data() + begin, text->data() + at, addr, 16);
-  if (ec != std::errc() || addr == 0) return std::nullopt;
-  return addr;
+  ScopedFd fd(::open(kallsyms_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buf[16384];
+  while (text.size() < (size_t{16} << 20)) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    text.append(buf, size_t(n));
+    const size_t at = text.find(" _text\n");
+    if (at == std::string::npos) continue;
+    const size_t line = text.rfind('\n', at);
+    const size_t begin = line == std::string::npos ? 0 : line + 1;
+    uint64_t addr = 0;
+    auto [end, ec] = std::from_chars(text.data() + begin, text.data() + at, addr, 16);
+    if (ec != std::errc() || addr == 0) return std::nullopt;
+    return addr;
+  }
+  return std::nullopt;
 }
 
 class PerfDataSource {
@@ -128,9 +157,11 @@ class PerfDataSource {
  private:
   RecordSink::Options SinkOptions(const PerfDataInfo& info) {
     RecordSink::Options o;
-    for (const PerfDataAttr& a : info.attrs) {
+    const std::vector<std::string> names = EventNames(info.attrs);
+    for (size_t i = 0; i < info.attrs.size(); ++i) {
+      const PerfDataAttr& a = info.attrs[i];
       RecordSink::EventType type;
-      type.name = EventName(a);
+      type.name = names[i];
       type.is_trace = a.attr.type == PERF_TYPE_TRACEPOINT;
       if (type.is_trace) type.format_text = FormatOf(info, a.attr.config);
       type.sample_type = a.attr.sample_type;

@@ -192,4 +192,12 @@ bool WaitForRecording(Background& wick) {
   return false;
 }
 
+PerfUprobe::PerfUprobe(const std::string& binary, const std::string& function,
+                       const std::string& prefix)
+    : group_(prefix + std::to_string(getpid())), event_(group_ + ":target") {
+  added_ = RunProgram({"/usr/bin/perf", "probe", "-q", "-x", binary, event_ + "=" + function});
+}
+
+PerfUprobe::~PerfUprobe() { RunProgram({"/usr/bin/perf", "probe", "-q", "-d", group_ + ":*"}); }
+
 }  // namespace wick::testing

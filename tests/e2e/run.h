@@ -71,6 +71,22 @@ std::vector<std::string> WithStderr(std::vector<std::string> argv);
 // when wick ended first.
 bool WaitForRecording(Background& wick);
 
+// A uprobe on `function` of `binary` made by Debian's perf (`perf probe -x`), named
+// GROUP:target with a group unique to this test process; the destructor deletes it.
+class PerfUprobe {
+ public:
+  PerfUprobe(const std::string& binary, const std::string& function, const std::string& prefix);
+  ~PerfUprobe();
+  PerfUprobe(const PerfUprobe&) = delete;
+  PerfUprobe& operator=(const PerfUprobe&) = delete;
+  const std::string& event() const { return event_; }  // "GROUP:target", for -e
+  const RunResult& added() const { return added_; }    // perf probe's run: exit_code 0 if made
+
+ private:
+  std::string group_, event_;
+  RunResult added_;
+};
+
 }  // namespace wick::testing
 
 #endif  // WICK_TESTS_E2E_RUN_H_

@@ -405,15 +405,9 @@ TEST_F(PerfDataKernelTest, TracepointWithCallchains) {
 
 // A uprobe made by perf probe (Debian's perf has no -e uprobe:...): each call one sample.
 TEST_F(PerfDataKernelTest, Uprobe) {
-  const std::string group = absl::StrCat("wickpd", getpid());
-  const std::string event = group + ":target";
-  const RunResult add =
-      RunProgram({kPerf, "probe", "-q", "-x", WICK_UPROBE_TARGET, event + "=wick_uprobe_target"});
-  ASSERT_EQ(add.exit_code, 0) << add.err;
-  struct Remove {
-    std::string events;
-    ~Remove() { RunProgram({kPerf, "probe", "-q", "-d", events}); }
-  } remove{group + ":*"};
+  const PerfUprobe probe(WICK_UPROBE_TARGET, "wick_uprobe_target", "wickpd");
+  ASSERT_EQ(probe.added().exit_code, 0) << probe.added().err;
+  const std::string& event = probe.event();
   PerfDataInfo info;
   WickReading wick = RecordAndCompare("uprobe", {"-e", event, "-g"}, {WICK_UPROBE_TARGET, "37"},
                                       /*callchains=*/true, nullptr, &info);
