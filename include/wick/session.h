@@ -78,6 +78,9 @@ struct RecordOptions {
   // under a [off-cpu: REASON] leaf frame, in the "off-cpu" event (weight: nanoseconds). Needs
   // callchain; refused with overwrite. Blocks shorter than off_cpu_min_ns are dropped (in
   // user space: the kernel does not know a block's length when it switches out), counted.
+  // For -p and a command, the on-CPU clock events are opened per CPU rather than per task (a
+  // per-task clock's timer is stopped and restarted at each of the target's switches, in the
+  // target) and samples of other tasks are left out (samples_other_tasks).
   bool off_cpu = false;
   uint64_t off_cpu_min_ns = 0;
   std::string output = "wick.data";

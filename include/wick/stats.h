@@ -118,13 +118,15 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
   X(kSnapshotTriggersLost, "snapshot_triggers_lost", kDataLoss,                                   \
     "--snapshot-on hits the kernel dropped (their ring was full): no snapshot for them")          \
   X(kSnapshotSamplesAfterTrigger, "snapshot_samples_after_trigger", kInfo,                        \
-    "samples newer than the hit that triggered a snapshot, left out of it")                        \
+    "samples newer than the hit that triggered a snapshot, left out of it")                       \
   X(kCallchainFramesSkipped, "callchain_frames_skipped", kInfo,                                   \
     "callchain entries of a guest, the hypervisor or an unknown context marker, not named")       \
   X(kInputSamplesUnreadable, "input_samples_unreadable", kDataLoss,                               \
     "perf.data samples that could not be read (unknown event id, sample format, malformed)")      \
   X(kInputRecordsSkipped, "input_records_skipped", kInfo,                                         \
-    "perf.data records of types wick does not use or that did not parse")
+    "perf.data records of types wick does not use or that did not parse")                         \
+  X(kSamplesOtherTasks, "samples_other_tasks", kInfo,                                             \
+    "on-CPU samples of tasks that are not targets, left out (--off-cpu samples per CPU)")
 
 enum class Stat : uint16_t {
 #define WICK_STAT_ENUM(id, name, sev, desc) id,

@@ -99,6 +99,11 @@ void RecordSink::Handle(uint32_t stream, const ParsedRecord& rec, uint32_t event
         break;
       }
       const EventType& type = options_.events[event];
+      if (type.targets_only &&
+          (rec.sample.pid == 0 || !processes_->KnowsProcess(pid_t(rec.sample.pid)))) {
+        stats_.Add(Stat::kSamplesOtherTasks);
+        break;
+      }
       ++samples_[event];
       if (type.off_cpu_switch) {
         OnSwitchOut(builder, rec);

@@ -50,6 +50,9 @@ class RecordSink : private OffCpuCharger {
     bool off_cpu_switch = false;
     // Its own sample_type when events differ (a perf.data file); 0: Options::sample_type.
     uint64_t sample_type = 0;
+    // Opened per CPU for task targets (--off-cpu): samples of processes the table does not
+    // know (not targets; the idle task) are left out, counted as samples_other_tasks.
+    bool targets_only = false;
   };
   struct Options {
     std::vector<EventType> events;

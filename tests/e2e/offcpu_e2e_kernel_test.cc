@@ -337,6 +337,31 @@ TEST_F(OffCpuE2eTest, RoundsWithFramePointers) {
               stat_cpu_us, 0.10 * stat_cpu_us);
 }
 
+// The on-CPU clock of a launched command is sampled per CPU (a per-task clock costs the
+// target a timer restart at each switch): a busy process that is no target, on the same
+// CPUs, is left out and counted, and the target's on-CPU time still matches /proc's.
+TEST_F(OffCpuE2eTest, OtherTasksOnTheSameCpusAreLeftOut) {
+  Background burner({"/bin/sh", "-c", "while :; do :; done"});
+  ASSERT_GT(WaitForCpu(burner.pid(), 0.05), 0.04);
+  const std::string file = TempPath("rounds-burner.wick");
+  std::vector<std::string> argv = {kWick, "record",  "--off-cpu", "-g",   "-o", file,
+                                   "--",  kRoundsFp, "rounds",    "r200", "raw"};
+  const RunResult r = RunProgram(argv);
+  burner.Signal(SIGKILL);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "[samples_other_tasks]")) << r.err;
+  const Truth t = ParseTruth(r.err);
+  if (t.fields.empty()) return;
+  const Folded all = ReportFolded(kWick, file, {"--event", "cpu-clock"});
+  for (const auto& [root, n] : all.ByRoot()) {
+    EXPECT_NE(root, "sh") << n << " samples of the shell loop, which is no target";
+  }
+  const Folded wall = MainThread(file, t);
+  const double stat_cpu_us = double(t.Get("stat_cpu_us"));
+  EXPECT_NEAR(double(wall.CountIf([](const FoldedStack& s) { return OffCpuReason(s).empty(); })),
+              stat_cpu_us, 0.10 * stat_cpu_us);
+}
+
 TEST_F(OffCpuE2eTest, MutexWaitIsAFutexSleep) {
   const std::string file = TempPath("mutex.wick");
   const Truth t = RecordCommand({"--call-graph", "dwarf"}, file, {kRoundsNoFp, "mutex", "r500"});
