@@ -406,7 +406,7 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
         for (const char* alias : hit.aliases) {
           if (alias[0] != '_' || alias[1] != 'Z') result.aliases.emplace_back(alias);
         }
-        AddInlinedFrames(binary, addr, &result);
+        if (options_.debug_info) AddInlinedFrames(binary, addr, &result);
       }
     }
   }

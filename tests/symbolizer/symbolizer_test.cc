@@ -157,6 +157,24 @@ TEST(SymbolizerTest, InlinedFramesFromDwarf) {
   EXPECT_TRUE(sym.SymbolizeFile("", KnownTreePath(), a.file_offset + 6).inlined.empty());
 }
 
+// Without debug_info, only the symbol tables are read: the same names, no inlined frames and
+// no lines (what `report --no-inline` needs).
+TEST(SymbolizerTest, WithoutDebugInfoNamesFromSymbolTablesOnly) {
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol outer,
+                            FindElfSymbol(workloads::KnownTreeInlinePath(), "outer"));
+  TempDir empty;
+  SymbolizerOptions options = NoDebugDirs(empty);
+  options.debug_info = false;
+  Symbolizer sym(options);
+  for (uint64_t i = 0; i < outer.size; ++i) {
+    const SymbolizedAddress& r =
+        sym.SymbolizeFile("", workloads::KnownTreeInlinePath(), outer.file_offset + i);
+    EXPECT_EQ(r.function, "outer");
+    EXPECT_TRUE(r.inlined.empty());
+    EXPECT_TRUE(r.file.empty()) << r.file;
+  }
+}
+
 // clang writes no .debug_aranges unless asked, and libdwfl finds compile units only through
 // it: the same binary without the section still gets its inlined frames and lines.
 TEST(SymbolizerTest, InlinedFramesWithoutDebugAranges) {

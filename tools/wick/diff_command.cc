@@ -49,7 +49,10 @@ int RunDiff(const DiffFlags& f) {
   if (!now) return 1;
   // One symbolizer for both: its caches are keyed by build-id, so a binary both recordings
   // share is read once.
-  Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
+  SymbolizerOptions symbolizer_options = MakeSymbolizerOptions(f.symbols);
+  // Inlined frames and lines need DWARF; names alone come from the symbol tables.
+  symbolizer_options.debug_info = f.inlined || f.lines;
+  Symbolizer symbolizer(symbolizer_options);
   AddRecordedSymbols(*base, symbolizer);
   AddRecordedSymbols(*now, symbolizer);
   // Both sides of one event: NEW's default unless --event says which.

@@ -152,7 +152,10 @@ int RunReport(const ReportFlags& f) {
     return 0;
   }
   if (f.per_thread) SplitCommsByThread(&*rec);
-  Symbolizer symbolizer(MakeSymbolizerOptions(f.symbols));
+  SymbolizerOptions symbolizer_options = MakeSymbolizerOptions(f.symbols);
+  // Inlined frames and lines need DWARF; names alone come from the symbol tables.
+  symbolizer_options.debug_info = f.inlined || f.lines;
+  Symbolizer symbolizer(symbolizer_options);
   AddRecordedSymbols(*rec, symbolizer);
   const std::optional<Profile> profile =
       BuildCommandProfile("report", f.input, *rec, symbolizer, f.event, f.inlined);
