@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "record_sink.h"
 #include "wick/kernel_symbols.h"
 #include "wick/perf_data_convert.h"
@@ -173,12 +174,11 @@ class PerfDataSource {
         o.dwarf_regs_mask = a.attr.sample_regs_user;
       }
     }
+    // Every event has its own sample_type (EventType::sample_type): whether its samples and
+    // `wick script`'s trace samples carry a stack is decided per event, not here.
     if (!info.attrs.empty()) o.sample_type = info.attrs[0].attr.sample_type;
     if (o.max_stack == 0) o.max_stack = kDefaultMaxStack;
     o.unwinder = options_.unwinder;
-    // The trace samples of `wick script` carry their stack where their event recorded one
-    // (EventType::sample_type decides per event).
-    o.callchain = (o.sample_type & PERF_SAMPLE_CALLCHAIN) != 0;
     return o;
   }
 
@@ -218,14 +218,15 @@ class PerfDataSource {
       if (!p.mmap.has_build_id) {
         // perf read the build-ids of the binaries it saw hits in: a file from another machine
         // is then named by its own build-id, not by whatever this machine has at that path.
-        auto it = build_ids_.find(std::string(p.mmap.filename));
+        auto it =
+            build_ids_.find(absl::string_view(p.mmap.filename.data(), p.mmap.filename.size()));
         if (it != build_ids_.end()) {
           mmap_copy_ = p;
           mmap_copy_.mmap.has_build_id = true;
           mmap_copy_.mmap.build_id = std::as_bytes(std::span(it->second));
-          sink_->Handle(stream_, mmap_copy_, 0);
-          return true;
         }
+        sink_->Handle(stream_, it != build_ids_.end() ? mmap_copy_ : p, rec.attr);
+        return true;
       }
     }
     if (p.type == PERF_RECORD_SAMPLE && !kernel_decided_) DecideKallsyms();

@@ -405,6 +405,7 @@ TEST_F(PerfDataE2eTest, ConvertWritesTheSameProfileSmaller) {
   EXPECT_EQ(stat((out + ".old").c_str(), &conv), 0);
   const RunResult d = RunProgram({kWick, "diff", file, out, "--folded"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
+  ASSERT_TRUE(absl::StrContains(d.out, ";a ")) << d.out;  // a stack of each, not nothing
   for (absl::string_view line : absl::StrSplit(d.out, '\n', absl::SkipEmpty())) {
     const std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
     ASSERT_EQ(f.size(), 3u) << line;
