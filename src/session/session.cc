@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -51,6 +52,9 @@ namespace {
 // Rings are drained at least this often, even without a wakeup (a ring whose leader event
 // hung up no longer wakes us); the file is flushed every kFlushTicks drains.
 constexpr int64_t kDrainIntervalNs = 100'000'000;
+// How long a run whose command a stop signal killed waits for wick's own handler of the same
+// signal (see Run()).
+constexpr int kStopSignalGraceMs = 500;
 constexpr int kFlushTicks = 10;
 // How long a sample of a process not known yet waits for the record that makes it known
 // (DrainAll): far longer than the few microseconds between a record's time stamp and its
@@ -1001,12 +1005,21 @@ absl::StatusOr<RecordSummary> Session::Run() {
   for (PerfEvent& ev : events_) (void)ev.Disable();
   // A stop request that came with the targets' exit (Ctrl-C in a terminal signals the
   // command too, and its exit may be seen first) still ended the run.
-  uint64_t requests = 0;
-  if (summary.end == RecordSummary::End::kTargetsExited &&
-      read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests)) {
-    summary.end = RecordSummary::End::kStopRequest;
-  }
   const bool targets_exited = targets_.AllExited();
+  if (summary.end == RecordSummary::End::kTargetsExited) {
+    uint64_t requests = 0;
+    bool requested = read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests);
+    // The terminal's SIGINT reaches the command and wick at once: the command's death can be
+    // read before wick's own handler has run. When a stop signal killed the command, give
+    // that handler a moment to say whether wick was asked to stop too.
+    if (!requested && launcher_ && targets_exited &&
+        Launcher::EndedByStopSignal(launcher_->Wait())) {
+      pollfd p{stop_fd_.get(), POLLIN, 0};
+      requested = poll(&p, 1, kStopSignalGraceMs) == 1 &&
+                  read(stop_fd_.get(), &requests, sizeof(requests)) == sizeof(requests);
+    }
+    if (requested) summary.end = RecordSummary::End::kStopRequest;
+  }
   if (launcher_ && !launcher_->reaped() && !targets_exited) {
     // Ended by time or signal while the command still runs: end it, as perf does.
     launcher_->Terminate();
