@@ -35,6 +35,11 @@ struct EventRequest {
   std::string filter;
 };
 
+// --off-cpu-stack's default. Every byte of it is written to the ring at every switch (the
+// kernel reserves the whole size), and bigger copies cost the target more: on pingpong,
+// 1-2 KiB copies cost a fraction of the kernel's walk, 4-8 KiB ones about as much at times.
+inline constexpr uint32_t kDefaultOffCpuStackSize = 2048;
+
 struct RecordOptions {
   std::vector<EventRequest> events = {{"cpu-clock", ""}};
   uint64_t frequency = 999;  // Hz; ignored when period != 0
@@ -83,6 +88,14 @@ struct RecordOptions {
   // target) and samples of other tasks are left out (samples_other_tasks).
   bool off_cpu = false;
   uint64_t off_cpu_min_ns = 0;
+  // --off-cpu-stack: with frame-pointer stacks (-g), the sched_switch samples carry bytes of
+  // the user stack (STACK_USER, with bp/sp/ip) instead of a user callchain, and wick walks the
+  // frame pointers in that copy. The kernel's own walk reads the task's memory a word at a
+  // time at every switch, in the target, which cost pingpong several times the copy's here;
+  // chains longer than the copy are cut there (counted: fp_chains_cut_by_copy). 0: the
+  // kernel walks them (whole chains up to kernel.perf_event_max_stack). A multiple of 8 up
+  // to kMaxStackUserSize.
+  uint32_t off_cpu_stack_size = kDefaultOffCpuStackSize;
   std::string output = "wick.data";
   // An existing recording at `output` (or OUTPUT.N) is kept as OUTPUT.old; any other file
   // there is refused unless `force` (-f).

@@ -126,7 +126,10 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
   X(kInputRecordsSkipped, "input_records_skipped", kInfo,                                         \
     "perf.data records of types wick does not use or that did not parse")                         \
   X(kSamplesOtherTasks, "samples_other_tasks", kInfo,                                             \
-    "on-CPU samples of tasks that are not targets, left out (--off-cpu samples per CPU)")
+    "on-CPU samples of tasks that are not targets, left out (--off-cpu samples per CPU)")         \
+  X(kFpChainsCutByCopy, "fp_chains_cut_by_copy", kInfo,                                           \
+    "off-CPU user stacks whose frame-pointer chain went on past the stack copy, cut there "       \
+    "(raise --off-cpu-stack)")
 
 enum class Stat : uint16_t {
 #define WICK_STAT_ENUM(id, name, sev, desc) id,

@@ -34,6 +34,8 @@ namespace wick {
 // perf_event_attr.sample_regs_user the unwinder needs on x86_64: the 16 general registers
 // and IP (PERF_REG_X86_{AX..DI,BP,SP,IP,R8..R15}), not flags or segment registers.
 uint64_t UnwinderRegsMask();
+// The registers a frame-pointer walk starts from: PERF_REG_X86_{BP,SP,IP}.
+uint64_t FramePointerRegsMask();
 
 // Largest perf_event_attr.sample_stack_user the kernel accepts (multiple of 8, < 64 KiB).
 inline constexpr uint32_t kMaxStackUserSize = 65528;

@@ -82,6 +82,9 @@ uint32_t RecordSink::AddStream() {
   builders_.push_back(std::make_unique<StackBuilder>(
       processes_, stacks_.get(), &stats_, options_.sample_type, options_.max_stack,
       options_.dwarf_regs_mask, unwinder_, options_.dwarf_max_frames));
+  if (options_.off_cpu_fp_regs_mask) {
+    builders_.back()->WalkFramePointersInCopies(options_.off_cpu_fp_regs_mask);
+  }
   return static_cast<uint32_t>(builders_.size() - 1);
 }
 
@@ -208,7 +211,8 @@ void RecordSink::OnSwitchOut(StackBuilder& builder, const ParsedRecord& rec) {
             .count = 0,
             .weight = 0,
             .leaf = Frame{static_cast<uint64_t>(state.reason), 0, FrameKind::kOffCpu},
-            .callchain = {}});
+            .callchain = {},
+            .user_fp_in_copy = options_.off_cpu_fp_regs_mask != 0});
   if (ids.stack == kNoStack) return;  // the map is full (counted)
   off_cpu_->OnSwitchOut(s.tid, s.time, ids.stack, state.reason);
 }

@@ -70,6 +70,10 @@ class RecordSink : private OffCpuCharger {
     // --off-cpu: where prev_state lies in sched_switch's raw data, and the shortest block.
     std::optional<SchedSwitchLayout> switch_layout;
     uint64_t off_cpu_min_ns = 0;
+    // --off-cpu -g with --off-cpu-stack: the sampled user registers of the sched_switch
+    // samples, whose user frames are walked by frame pointer in their stack copy; 0: their
+    // callchain holds them.
+    uint64_t off_cpu_fp_regs_mask = 0;
   };
   // Passed to Handle() for a sample of no known event type (counted under event 0).
   static constexpr uint32_t kUnknownEvent = UINT32_MAX;

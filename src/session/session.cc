@@ -155,6 +155,11 @@ class Session : public RecordSession {
   absl::Status AddSchedSwitchType(const SamplingOptions& so);
   // --off-cpu on tasks: the on-CPU clock events become per CPU.
   void OnCpuPerCpu();
+  // --off-cpu with frame-pointer stacks and a --off-cpu-stack copy.
+  bool UserFpInCopy() const {
+    return options_.off_cpu && options_.callchain && options_.dwarf_stack_size == 0 &&
+           options_.off_cpu_stack_size != 0;
+  }
   std::string EventNames() const;
 
   RecordOptions options_;
@@ -257,12 +262,21 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
     // The kernel copies the user registers and stack; it walks kernel frames only.
     sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER | PERF_SAMPLE_CALLCHAIN;
   }
+  // --off-cpu -g: the switch-outs' user frames come from a stack copy (RecordOptions::
+  // off_cpu_stack_size). Every event samples the same registers, since one format parses
+  // them all; the others keep their kernel-walked chains and copy no stack (size 0).
+  const bool fp_in_copy = UserFpInCopy();
+  if (fp_in_copy) sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
   for (EventType& t : types_) {
     t.attr.sample_type = sample_type;
     if (options_.dwarf_stack_size) {
       t.attr.exclude_callchain_user = 1;
       t.attr.sample_regs_user = UnwinderRegsMask();
       t.attr.sample_stack_user = options_.dwarf_stack_size;
+    } else if (fp_in_copy) {
+      t.attr.sample_regs_user = FramePointerRegsMask();
+      t.attr.sample_stack_user = t.off_cpu_switch ? options_.off_cpu_stack_size : 0;
+      t.attr.exclude_callchain_user = t.off_cpu_switch;
     }
     // Ask the kernel to put each mapping's build-id in MMAP2 (Linux 5.12+), which saves
     // reading the file; OpenEvents drops the bit again on a kernel that refuses it.
@@ -372,8 +386,11 @@ absl::Status Session::Init() {
     WICK_RETURN_IF_ERROR(CheckOffCpuRights(caps_));
   }
 
-  // DWARF samples carry a stack copy each: give them room (4 MiB per CPU by default).
-  if (options_.mmap_pages == 0) options_.mmap_pages = options_.dwarf_stack_size ? 1024 : 128;
+  // DWARF samples (and --off-cpu -g's switch-outs) carry a stack copy each: give them room
+  // (4 MiB per CPU by default).
+  if (options_.mmap_pages == 0) {
+    options_.mmap_pages = options_.dwarf_stack_size || UserFpInCopy() ? 1024 : 128;
+  }
   uint32_t pages = options_.mmap_pages;
   WICK_RETURN_IF_ERROR(CheckRingPages(pages));
   const size_t page_size = size_t(sysconf(_SC_PAGESIZE));
@@ -439,6 +456,7 @@ absl::Status Session::Init() {
     sink.keep_history = options_.overwrite;
     if (options_.off_cpu) sink.switch_layout = switch_layout_;
     sink.off_cpu_min_ns = options_.off_cpu_min_ns;
+    if (UserFpInCopy()) sink.off_cpu_fp_regs_mask = format_.sample_regs_user;
     sink_ = std::make_unique<RecordSink>(std::move(sink));
   }
   ProcessTable& processes = sink_->processes();

@@ -1,8 +1,11 @@
 #include "stack_builder.h"
 
+#include <asm/perf_regs.h>
 #include <linux/perf_event.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <optional>
 
 namespace wick {
@@ -29,6 +32,58 @@ StackBuilder::StackBuilder(ProcessTable* processes, StackMap* stacks, Stats* sta
       // not bound by kernel.perf_event_max_stack, only by the stack copy (64 KiB at most).
       // One more for a synthetic leaf (SampleTarget::leaf).
       pool_(size_t{max_stack} + 3 + (dwarf_regs_mask ? kMaxDwarfFrames : size_t{max_stack})) {}
+
+void StackBuilder::WalkFramePointersInCopies(uint64_t regs_mask) {
+  // REGS_USER values come in ascending register-number order: a register's position is the
+  // number of sampled registers below it.
+  auto position = [regs_mask](int reg) {
+    const uint64_t bit = uint64_t{1} << reg;
+    return (regs_mask & bit) ? std::popcount(regs_mask & (bit - 1)) : -1;
+  };
+  fp_reg_bp_ = position(PERF_REG_X86_BP);
+  fp_reg_sp_ = position(PERF_REG_X86_SP);
+  fp_reg_ip_ = position(PERF_REG_X86_IP);
+}
+
+size_t StackBuilder::WalkCopy(const SampleRecord& s, pid_t pid,
+                              const ProcessTable::Process* process, Frame* frames, size_t room) {
+  if (s.regs_user_abi != PERF_SAMPLE_REGS_ABI_64 || fp_reg_bp_ < 0 || fp_reg_sp_ < 0 ||
+      fp_reg_ip_ < 0) {
+    return 0;  // a kernel thread (no user registers), or a 32-bit task: no user frames
+  }
+  const int highest = std::max({fp_reg_bp_, fp_reg_sp_, fp_reg_ip_});
+  if (s.regs_user.size() <= size_t(highest) || room == 0) return 0;
+  const uint64_t sp = s.regs_user[size_t(fp_reg_sp_)];
+  uint64_t fp = s.regs_user[size_t(fp_reg_bp_)];
+  const uint64_t copied = std::min<uint64_t>(s.stack_user_dyn_size, s.stack_user.size());
+  // The copy holds the user memory [sp, sp + copied).
+  const size_t limit = std::min<size_t>(room, max_stack_);
+  size_t n = 0;
+  frames[n++] = processes_->ResolveIn(pid, process, s.regs_user[size_t(fp_reg_ip_)]);
+  // The kernel's perf_callchain_user: the leaf's ip, then per frame {saved fp, return
+  // address} at fp. Frames must climb the stack, which also ends a corrupt chain's loops.
+  // A chain past a full copy but this close above sp is the stack the copy did not reach.
+  constexpr uint64_t kStackReach = uint64_t{64} << 20;
+  uint64_t previous = 0;
+  while (n < limit) {
+    if (fp < sp || fp <= previous) break;
+    if (copied < 16 || fp - sp > copied - 16) {
+      if (copied != 0 && copied == s.stack_user.size() && fp - sp < kStackReach) {
+        stats_->Add(Stat::kFpChainsCutByCopy);
+      }
+      break;
+    }
+    uint64_t word[2];
+    std::memcpy(word, s.stack_user.data() + (fp - sp), sizeof(word));
+    if (word[1] == 0) break;
+    // A return address: step back into the call instruction, as for the kernel's chains.
+    frames[n++] = processes_->ResolveIn(pid, process, word[1] - 1);
+    previous = fp;
+    fp = word[0];
+  }
+  if (n == limit && limit == max_stack_) stats_->Add(Stat::kTruncatedCallchains);
+  return n;
+}
 
 StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec,
                                                const SampleTarget& target) {
@@ -98,6 +153,11 @@ StackBuilder::SampleIds StackBuilder::OnSample(const ParsedRecord& rec,
           user, std::span<Frame>(frames + n, std::min(capacity - n, dwarf_max_frames_)));
       stats_->Add(Stat::kUserFrames, result.frames);
       n += result.frames;
+    }
+    if (target.user_fp_in_copy && n < capacity) {
+      const size_t walked = WalkCopy(s, pid, process, frames + n, capacity - n);
+      stats_->Add(Stat::kUserFrames, walked);
+      n += walked;
     }
   } else {
     const uint16_t mode = rec.misc & PERF_RECORD_MISC_CPUMODE_MASK;

@@ -40,6 +40,13 @@ class StackBuilder {
 
   // Points later samples at another stack map (an --overwrite snapshot's own).
   void set_stack_map(StackMap* stacks) { stacks_ = stacks; }
+  // Samples with SampleTarget::user_fp_in_copy carry user registers `regs_mask` (which must
+  // hold bp, sp and ip): their user frames are the frame-pointer chain the kernel would have
+  // walked, read from the stack copy instead of the task's memory. The chain ends where the
+  // kernel's would (fp 0, a zero return address, max_stack frames), at a frame that does not
+  // climb the stack, or at the copy's end: counted as fp_chains_cut_by_copy when the next
+  // frame lies past a full copy.
+  void WalkFramePointersInCopies(uint64_t regs_mask);
 
   // What OnSample made of a sample: its stack id in the stack map, or kNoStack (from
   // recording.h's convention, 0xffffffff) when the map is full; and its thread's comm id.
@@ -59,6 +66,10 @@ class StackBuilder {
     // Whether the sample carries a callchain; unset: the builder's sample_type says (a
     // perf.data file may mix events with and without callchains).
     std::optional<bool> callchain;
+    // The kernel gave kernel frames only, and the user frames are walked here by frame
+    // pointer in the sample's REGS_USER + STACK_USER copy (--off-cpu -g; see
+    // WalkFramePointersInCopies).
+    bool user_fp_in_copy = false;
   };
   // Adds one PERF_RECORD_SAMPLE to the stack map.
   SampleIds OnSample(const ParsedRecord& record, const SampleTarget& target);
@@ -74,6 +85,15 @@ class StackBuilder {
   uint32_t swapper_comm_;  // pid 0, the idle tasks, which /proc does not list
   uint64_t dwarf_regs_mask_;
   Unwinder* unwinder_;  // --call-graph dwarf only
+  // WalkFramePointersInCopies: the positions of bp, sp and ip in a sample's user registers;
+  // -1: not set.
+  int fp_reg_bp_ = -1;
+  int fp_reg_sp_ = -1;
+  int fp_reg_ip_ = -1;
+
+  // Appends the user frames of `s` walked in its stack copy; returns how many.
+  size_t WalkCopy(const SampleRecord& s, pid_t pid, const ProcessTable::Process* process,
+                  Frame* frames, size_t room);
   std::vector<Frame> pool_;
 };
 

@@ -33,6 +33,11 @@ uint64_t UnwinderRegsMask() {
   return mask;
 }
 
+uint64_t FramePointerRegsMask() {
+  return uint64_t{1} << PERF_REG_X86_BP | uint64_t{1} << PERF_REG_X86_SP |
+         uint64_t{1} << PERF_REG_X86_IP;
+}
+
 std::string_view StopReasonName(StopReason reason) {
   switch (reason) {
     case StopReason::kRoot:

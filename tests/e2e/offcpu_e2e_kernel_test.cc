@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "folded.h"
@@ -335,6 +336,76 @@ TEST_F(OffCpuE2eTest, RoundsWithFramePointers) {
   const double stat_cpu_us = double(t.Get("stat_cpu_us"));
   EXPECT_NEAR(double(wall.CountIf([](const FoldedStack& s) { return OffCpuReason(s).empty(); })),
               stat_cpu_us, 0.10 * stat_cpu_us);
+}
+
+// With -g the switch-outs' user frames are walked by wick in a stack copy (--off-cpu-stack):
+// the heaviest stack of each blocking part is the one the kernel's own walk (--off-cpu-stack
+// 0) gives. A copy too small for the chain cuts it, and the summary says how often.
+TEST_F(OffCpuE2eTest, FramePointersWalkedInTheCopyMatchTheKernelsWalk) {
+  // The heaviest off-CPU stack of the main thread under `part`, frames joined by ';'.
+  const auto heaviest = [](const Folded& wall, const std::string& part) {
+    const FoldedStack* best = nullptr;
+    for (const FoldedStack& s : wall.stacks()) {
+      if (OffCpuReason(s).empty() ||
+          std::find(s.frames.begin(), s.frames.end(), part) == s.frames.end()) {
+        continue;
+      }
+      if (best == nullptr || s.count > best->count) best = &s;
+    }
+    return best ? absl::StrJoin(best->frames, ";") : std::string("(none under " + part + ")");
+  };
+  std::map<std::string, std::string> by_size[3];
+  const std::vector<std::string> sizes = {"0", "2048", "64"};
+  std::string summary_64;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const std::string file = TempPath("rounds-copy-" + sizes[i] + ".wick");
+    const RunResult r = RunProgram({kWick, "record", "--off-cpu", "-g", "--off-cpu-stack", sizes[i],
+                                    "-o", file, "--", kRoundsFp, "rounds", "r100", "raw"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    if (sizes[i] == "64") summary_64 = r.err;
+    const Truth t = ParseTruth(r.err);
+    ASSERT_FALSE(t.fields.empty()) << r.err;
+    const Folded wall = MainThread(file, t);
+    for (const std::string part : {"sleep_part", "pipe_part"}) {
+      by_size[i][part] = heaviest(wall, part);
+    }
+  }
+  for (const std::string part : {"sleep_part", "pipe_part"}) {
+    EXPECT_EQ(by_size[1][part], by_size[0][part]) << part << ": copy walk vs kernel walk";
+    EXPECT_TRUE(absl::StrContains(by_size[0][part], ";main;")) << by_size[0][part];
+    // 64 bytes hold the leaf's frames only: the chain stops before main.
+    EXPECT_FALSE(absl::StrContains(by_size[2][part], ";main;")) << by_size[2][part];
+  }
+  EXPECT_TRUE(absl::StrContains(summary_64, "[fp_chains_cut_by_copy]")) << summary_64;
+}
+
+// Bad --off-cpu options: one line each, naming the option and what it takes, nothing written.
+TEST_F(OffCpuE2eTest, BadOptionsAreRefusedInOneLine) {
+  const std::string file = TempPath("bad-options.wick");
+  struct Case {
+    std::vector<std::string> flags;
+    std::string starts;
+  };
+  const Case cases[] = {
+      {{"--off-cpu", "-g", "--off-cpu-min", "-5"}, "wick record: --off-cpu-min '-5': "},
+      {{"--off-cpu", "-g", "--off-cpu-min", "soon"}, "wick record: --off-cpu-min 'soon': "},
+      {{"-g", "--off-cpu-min", "100"}, "wick record: --off-cpu-min needs --off-cpu"},
+      {{"--off-cpu", "-g", "--off-cpu-stack", "13"}, "wick record: --off-cpu-stack '13': "},
+      {{"--off-cpu", "-g", "--off-cpu-stack", "65536"}, "wick record: --off-cpu-stack '65536': "},
+      {{"-g", "--off-cpu-stack", "4096"}, "wick record: --off-cpu-stack needs --off-cpu"},
+      {{"--off-cpu", "--call-graph", "dwarf", "--off-cpu-stack", "4096"},
+       "wick record: --off-cpu-stack is for -g"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {kWick, "record"};
+    argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+    argv.insert(argv.end(), {"-o", file, "--", "/bin/true"});
+    const RunResult r = RunProgram(argv);
+    EXPECT_EQ(r.exit_code, 2) << c.starts << ": " << r.err;
+    EXPECT_TRUE(absl::StartsWith(r.err, c.starts)) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_NE(access(file.c_str(), F_OK), 0) << file << " was written";
 }
 
 // The on-CPU clock of a launched command is sampled per CPU (a per-task clock costs the

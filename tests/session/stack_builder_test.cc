@@ -2,6 +2,7 @@
 // build → stack map — must not allocate: it runs at thousands of samples per second per CPU.
 #include "stack_builder.h"
 
+#include <asm/perf_regs.h>
 #include <linux/perf_event.h>
 #include <unistd.h>
 
@@ -209,6 +210,68 @@ TEST(StackBuilderTest, TargetSaysWhetherThereIsACallchainAndOddContextsAreCounte
           .stack;
   ASSERT_EQ(stacks.Frames(without).size(), 1u);
   EXPECT_EQ(stacks.Frames(without)[0], (Frame{0xffffffff81000040, 0, FrameKind::kKernel}));
+}
+
+// --off-cpu -g: the user frames of a switch-out are the frame-pointer chain in its stack
+// copy, as the kernel would walk it in the task's memory: the leaf's ip, then each frame's
+// return address (minus one, into the call). The chain ends at a frame below the last one
+// (a loop), at fp 0, or past the copy, which is counted when the copy was full.
+TEST(StackBuilderTest, UserFramesWalkedByFramePointerInTheStackCopy) {
+  Stats stats;
+  ProcessTable processes(&stats);
+  StackMap stacks(1 << 12, 1 << 8);
+  StackBuilder builder(&processes, &stacks, &stats, kSampleType, 127);
+  builder.WalkFramePointersInCopies(uint64_t{1} << PERF_REG_X86_BP |
+                                    uint64_t{1} << PERF_REG_X86_SP |
+                                    uint64_t{1} << PERF_REG_X86_IP);
+  constexpr uint64_t kSp = 0x7ffd0000;
+  std::vector<uint64_t> copy(32, 0);  // 256 bytes of stack at kSp
+  const auto frame_at = [&](uint64_t offset, uint64_t next_fp, uint64_t ret) {
+    copy[offset / 8] = next_fp;
+    copy[offset / 8 + 1] = ret;
+  };
+  frame_at(0x20, kSp + 0x60, 0x401111);
+  frame_at(0x60, kSp + 0xa0, 0x402222);
+  frame_at(0xa0, 0, 0x403333);
+  const std::vector<uint64_t> regs = {kSp + 0x20, kSp, 0x400000};  // bp, sp, ip
+  const uint64_t kernel_chain[] = {PERF_CONTEXT_KERNEL, 0xffffffff81000010};
+  ParsedRecord rec;
+  rec.type = PERF_RECORD_SAMPLE;
+  rec.sample.pid = rec.sample.tid = 4242;
+  rec.sample.callchain = kernel_chain;
+  rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_64;
+  rec.sample.regs_user = regs;
+  rec.sample.stack_user = std::as_bytes(std::span(copy));
+  rec.sample.stack_user_dyn_size = copy.size() * 8;
+  const StackBuilder::SampleTarget walk{
+      .event = 0, .count = 1, .weight = 0, .leaf = {}, .callchain = {}, .user_fp_in_copy = true};
+  const auto values = [&](uint32_t id) {
+    std::vector<uint64_t> v;
+    for (const Frame& f : stacks.Frames(id)) v.push_back(f.value);
+    return v;
+  };
+  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
+            (std::vector<uint64_t>{0xffffffff81000010, 0x400000, 0x401110, 0x402221, 0x403332}));
+  EXPECT_EQ(stats.Get(Stat::kFpChainsCutByCopy), 0u);
+  // Without the flag the sample's user frames are its callchain's: none here.
+  EXPECT_EQ(values(builder.OnSample(rec).stack), (std::vector<uint64_t>{0xffffffff81000010}));
+
+  // The last frame points past the full copy, within reach of a stack: cut, counted.
+  frame_at(0xa0, kSp + 0x1000, 0x403333);
+  EXPECT_EQ(values(builder.OnSample(rec, walk).stack).size(), 5u);
+  EXPECT_EQ(stats.Get(Stat::kFpChainsCutByCopy), 1u);
+  // The kernel copied less than asked (the stack's mapping ended): nothing more to reach.
+  rec.sample.stack_user_dyn_size = 0xb0;
+  EXPECT_EQ(values(builder.OnSample(rec, walk).stack).size(), 5u);
+  EXPECT_EQ(stats.Get(Stat::kFpChainsCutByCopy), 1u);
+  rec.sample.stack_user_dyn_size = copy.size() * 8;
+  // A frame that points back down the stack ends the chain (no loop).
+  frame_at(0x60, kSp + 0x20, 0x402222);
+  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
+            (std::vector<uint64_t>{0xffffffff81000010, 0x400000, 0x401110, 0x402221}));
+  // A kernel thread has no user registers: no user frames.
+  rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_NONE;
+  EXPECT_EQ(values(builder.OnSample(rec, walk).stack), (std::vector<uint64_t>{0xffffffff81000010}));
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ struct RecordFlags {
   std::string snapshot_limit;            // --snapshot-limit N, checked by RunRecord
   std::string snapshot_gap;              // --snapshot-gap SEC, checked by RunRecord
   bool off_cpu = false;
-  std::string off_cpu_min;  // --off-cpu-min USEC, checked by RunRecord
+  std::string off_cpu_min;    // --off-cpu-min USEC, checked by RunRecord
+  std::string off_cpu_stack;  // --off-cpu-stack BYTES, checked by RunRecord
   std::string output = "wick.data";
   bool force = false;
   std::vector<std::string> command;

@@ -275,6 +275,10 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_option("--off-cpu-min", f.off_cpu_min,
                   "With --off-cpu: drop blocks shorter than USEC microseconds (default 0; "
                   "counted in the summary)");
+  rec->add_option("--off-cpu-stack", f.off_cpu_stack,
+                  "With --off-cpu -g: bytes of user stack copied at each switch, where wick walks "
+                  "the frame pointers (default 2048; a multiple of 8 up to 65528; 0: the kernel "
+                  "walks them, whole chains at a higher cost in the target)");
   rec->add_option("-o,--output", f.output,
                   "Recording file (default wick.data; a previous recording there is kept as "
                   "FILE.old)");
@@ -464,6 +468,27 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
       return 2;
     }
     opts.off_cpu_min_ns = usec * 1000;
+  }
+  if (!f.off_cpu_stack.empty()) {
+    uint32_t size = 0;
+    if (!f.off_cpu) {
+      PrintError("record", "--off-cpu-stack needs --off-cpu");
+      return 2;
+    }
+    if (opts.dwarf_stack_size != 0) {
+      PrintError("record",
+                 "--off-cpu-stack is for -g (frame pointers); with --call-graph "
+                 "dwarf,SIZE the switches copy SIZE bytes of stack");
+      return 2;
+    }
+    if (!absl::SimpleAtoi(f.off_cpu_stack, &size) || size % 8 != 0 || size > kMaxStackUserSize) {
+      PrintError("record", "--off-cpu-stack '" + f.off_cpu_stack +
+                               "': expected bytes of stack, a multiple of 8 up to " +
+                               std::to_string(kMaxStackUserSize) +
+                               " (0: the kernel walks the frame pointers)");
+      return 2;
+    }
+    opts.off_cpu_stack_size = size;
   }
   opts.off_cpu = f.off_cpu;
   opts.output = f.output;
