@@ -9,6 +9,7 @@
 #define WICK_KERNEL_SYMBOLS_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,14 +31,22 @@ class KallsymsTable {
   // (start <= addr < next symbol's start; size is that distance). `addresses` may be
   // unsorted and repeat. Addresses below the first symbol or past the last one are left out.
   std::vector<KernelSymbol> Lookup(std::span<const uint64_t> addresses) const;
+  size_t size() const { return entries_.size(); }
 
  private:
   struct Entry {
     uint64_t address;
     uint32_t name_offset, name_size;  // in text_
     uint32_t module_offset, module_size;
+    bool global;  // T/W: preferred over a local alias at the same address
   };
-  std::string text_;
+  struct Free {
+    void operator()(char* p) const;
+  };
+  // The file's text, grown by realloc (which moves large blocks by remapping them, without
+  // copying or zero-filling: that was half of Load's CPU).
+  std::unique_ptr<char, Free> text_;
+  size_t text_size_ = 0;
   std::vector<Entry> entries_;
 };
 

@@ -17,7 +17,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   // size 0, and a bounce buffer would copy every byte once more.
   std::string out;
   size_t len = 0;
-  out.resize(64 * 1024);
+  out.resize(4096);
   for (;;) {
     if (len == out.size()) out.resize(out.size() * 2);
     const ssize_t n = ::read(fd.get(), out.data() + len, out.size() - len);

@@ -1,7 +1,11 @@
 #include "wick/kernel_symbols.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string_view>
@@ -9,64 +13,89 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "wick/read_file.h"
+#include "wick/scoped.h"
 #include "wick/status.h"
 
 namespace wick {
 namespace {
 
-struct RawSymbol {
-  uint64_t address;
-  bool global;  // T/W: preferred over a local alias at the same address
-  std::string_view name;
-  std::string_view module;
-};
-
 // Parses "ffffffff81000000 T _stext" or "ffffffffc0a01000 t foo\t[ext4]"; false for lines
-// that are not text symbols.
-bool ParseLine(std::string_view line, RawSymbol* out) {
+// that are not text symbols. `name` and `module` are views into `line`.
+bool ParseLine(std::string_view line, uint64_t* address, bool* global, std::string_view* name,
+               std::string_view* module) {
   const size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos || sp1 + 3 > line.size() || line[sp1 + 2] != ' ') {
     return false;
   }
   const char type = line[sp1 + 1];
   if (type != 't' && type != 'T' && type != 'w' && type != 'W') return false;
-  uint64_t address = 0;
-  if (!absl::SimpleHexAtoi(Sv(line.substr(0, sp1)), &address)) return false;
+  if (!absl::SimpleHexAtoi(Sv(line.substr(0, sp1)), address)) return false;
   std::string_view rest = line.substr(sp1 + 3);
-  std::string_view module;
+  *module = {};
   const size_t tab = rest.find('\t');
   if (tab != std::string_view::npos) {
-    module = rest.substr(tab + 1);
+    *module = rest.substr(tab + 1);
     rest = rest.substr(0, tab);
-    if (module.size() >= 2 && module.front() == '[' && module.back() == ']') {
-      module = module.substr(1, module.size() - 2);
+    if (module->size() >= 2 && module->front() == '[' && module->back() == ']') {
+      *module = module->substr(1, module->size() - 2);
     }
   }
   if (rest.empty()) return false;
-  *out = RawSymbol{address, type == 'T' || type == 'W', rest, module};
+  *global = type == 'T' || type == 'W';
+  *name = rest;
   return true;
 }
 
 }  // namespace
 
+void KallsymsTable::Free::operator()(char* p) const { std::free(p); }
+
 absl::StatusOr<KallsymsTable> KallsymsTable::Load(const std::string& kallsyms_path) {
   KallsymsTable table;
-  // /proc/kallsyms reports size 0: read until the end.
-  WICK_ASSIGN_OR_RETURN(table.text_, ReadFile(kallsyms_path));
+  {
+    // /proc/kallsyms reports size 0: read until the end.
+    ScopedFd fd(::open(kallsyms_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return ErrnoError(errno, absl::StrCat("open ", kallsyms_path));
+    size_t room = 0;
+    while (true) {
+      if (table.text_size_ == room) {
+        room = std::max<size_t>(2 * room, size_t{1} << 20);
+        char* grown = static_cast<char*>(std::realloc(table.text_.get(), room));
+        if (grown == nullptr) return absl::ResourceExhaustedError("reading kallsyms: no memory");
+        table.text_.release();
+        table.text_.reset(grown);
+      }
+      const ssize_t n =
+          ::read(fd.get(), table.text_.get() + table.text_size_, room - table.text_size_);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoError(errno, absl::StrCat("read ", kallsyms_path));
+      if (n == 0) break;
+      table.text_size_ += size_t(n);
+    }
+  }
 
-  std::vector<RawSymbol> symbols;
+  // Straight into the entries (offsets into text_), room made once: a line is ~44 bytes.
+  const char* base = table.text_.get();
+  const auto offset = [base](std::string_view v) {
+    return v.empty() ? uint32_t{0} : static_cast<uint32_t>(v.data() - base);
+  };
+  std::vector<Entry>& entries = table.entries_;
+  entries.reserve(table.text_size_ / 32);
   bool any_nonzero = false;
-  std::string_view rest(table.text_);
+  std::string_view rest(base, table.text_size_);
   while (!rest.empty()) {
     const size_t nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-    RawSymbol sym;
-    if (!ParseLine(line, &sym)) continue;
-    any_nonzero |= sym.address != 0;
-    symbols.push_back(sym);
+    uint64_t address = 0;
+    bool global = false;
+    std::string_view name, module;
+    if (!ParseLine(line, &address, &global, &name, &module)) continue;
+    any_nonzero |= address != 0;
+    entries.push_back(Entry{address, offset(name), static_cast<uint32_t>(name.size()),
+                            offset(module), static_cast<uint32_t>(module.size()), global});
   }
-  if (symbols.empty()) {
+  if (entries.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(kallsyms_path, ": no text symbols found"));
   }
   if (!any_nonzero) {
@@ -75,28 +104,28 @@ absl::StatusOr<KallsymsTable> KallsymsTable::Load(const std::string& kallsyms_pa
                      ": all addresses are zero (hidden by kptr_restrict); run as root or "
                      "set /proc/sys/kernel/kptr_restrict to 0 or 1"));
   }
-  // Sort by address, globals first among aliases (then by name, for a deterministic pick),
-  // then keep one symbol per address.
-  std::sort(symbols.begin(), symbols.end(), [](const RawSymbol& a, const RawSymbol& b) {
-    if (a.address != b.address) return a.address < b.address;
-    if (a.global != b.global) return a.global;
-    return a.name < b.name;
-  });
-  symbols.erase(
-      std::unique(symbols.begin(), symbols.end(),
-                  [](const RawSymbol& a, const RawSymbol& b) { return a.address == b.address; }),
-      symbols.end());
-  const char* base = table.text_.data();
-  table.entries_.reserve(symbols.size());
-  // Offsets into text_ (a symbol without a module has an empty view, pointing nowhere).
-  const auto offset = [base](std::string_view v) {
-    return v.empty() ? uint32_t{0} : static_cast<uint32_t>(v.data() - base);
-  };
-  for (const RawSymbol& sym : symbols) {
-    table.entries_.push_back(Entry{sym.address, offset(sym.name),
-                                   static_cast<uint32_t>(sym.name.size()), offset(sym.module),
-                                   static_cast<uint32_t>(sym.module.size())});
+  // By address (the kernel lists its text in address order, so the sort is mostly
+  // skipped), then one symbol per address: a global over a local alias, then the first name
+  // in byte order, for a deterministic pick.
+  const auto by_address = [](const Entry& a, const Entry& b) { return a.address < b.address; };
+  if (!std::is_sorted(entries.begin(), entries.end(), by_address)) {
+    std::sort(entries.begin(), entries.end(), by_address);
   }
+  const auto name_of = [base](const Entry& e) {
+    return std::string_view(base + e.name_offset, e.name_size);
+  };
+  size_t kept = 0;
+  for (size_t i = 0; i < entries.size();) {
+    size_t best = i, j = i + 1;
+    for (; j < entries.size() && entries[j].address == entries[i].address; ++j) {
+      const Entry& e = entries[j];
+      const Entry& b = entries[best];
+      if (e.global != b.global ? e.global : name_of(e) < name_of(b)) best = j;
+    }
+    entries[kept++] = entries[best];
+    i = j;
+  }
+  entries.resize(kept);
   return table;
 }
 
@@ -116,8 +145,8 @@ std::vector<KernelSymbol> KallsymsTable::Lookup(std::span<const uint64_t> addres
     KernelSymbol k;
     k.address = sym.address;
     k.size = entries_[next].address - sym.address;
-    k.name = text_.substr(sym.name_offset, sym.name_size);
-    k.module = text_.substr(sym.module_offset, sym.module_size);
+    k.name.assign(text_.get() + sym.name_offset, sym.name_size);
+    k.module.assign(text_.get() + sym.module_offset, sym.module_size);
     out.push_back(std::move(k));
   }
   return out;

@@ -7,6 +7,8 @@
 //                     table and DWARF, resolves every address once).
 //   BM_SymbolizeWarm: one Symbolizer whose cache already holds every address.
 // items_per_second is distinct addresses per second; "named" is the share that got a name.
+//   BM_KallsymsLoad: this boot's /proc/kallsyms read and indexed (what every recording and
+//                    every perf.data file read on this boot pays once); items are symbols.
 #include <fcntl.h>
 #include <gelf.h>
 #include <link.h>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "wick/kernel_symbols.h"
 #include "wick/symbolizer.h"
 #include "workloads.h"
 
@@ -175,6 +178,21 @@ void BM_SymbolizeWarm(benchmark::State& state) {
   state.counters["named"] = static_cast<double>(named) / static_cast<double>(addresses.size());
 }
 BENCHMARK(BM_SymbolizeWarm)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+void BM_KallsymsLoad(benchmark::State& state) {
+  size_t symbols = 0;
+  for (auto _ : state) {
+    absl::StatusOr<KallsymsTable> table = KallsymsTable::Load();
+    if (!table.ok()) {
+      state.SkipWithError(std::string(table.status().message()).c_str());
+      return;
+    }
+    symbols = table->size();
+    benchmark::DoNotOptimize(table);
+  }
+  state.SetItemsProcessed(int64_t(state.iterations() * symbols));
+}
+BENCHMARK(BM_KallsymsLoad)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 
 }  // namespace
 }  // namespace wick

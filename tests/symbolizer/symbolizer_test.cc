@@ -14,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "testing/testing.h"
@@ -576,6 +577,36 @@ constexpr char kKallsyms[] =
     "ffffffffc0a00000 t ext4_fill_super\t[ext4]\n"
     "ffffffffc0a00800 T ext4_sync_fs\t[ext4]\n"
     "ffffffffc0a01000 t last_symbol\t[ext4]\n";
+
+// Out of address order (the kernel lists its own text in order, but a file may not be), with
+// aliases: sorted, and one symbol per address (a global, then the first name). A file of
+// several MB, read in growing steps, loses no line at a step's edge.
+TEST(KernelSymbolsTest, UnsortedAliasesAndALargeFile) {
+  TempDir dir;
+  std::string text =
+      "ffffffffc0a00000 t mod_func\t[mod]\n"
+      "ffffffffc0a00100 t mod_end\t[mod]\n"
+      "ffffffff81002000 t local_alias\n"
+      "ffffffff81002000 T b_global\n"
+      "ffffffff81002000 T a_global\n"
+      "ffffffff81001000 T first\n";
+  constexpr uint64_t kMany = 100000;  // ~4.5 MB of lines past the first step (1 MiB)
+  for (uint64_t i = 0; i < kMany; ++i) {
+    text += absl::StrFormat("%016x t filler_%06d\n", 0xffffffff82000000 + 16 * i, i);
+  }
+  const std::string path = WriteFile(dir, "kallsyms", text);
+  const uint64_t addrs[] = {0xffffffff81002004, 0xffffffff81001000, 0xffffffffc0a00001,
+                            0xffffffff82000000 + 16 * (kMany - 1) + 1,
+                            0xffffffff82000000 + 16 * 77777};
+  WICK_ASSERT_OK_AND_ASSIGN(std::vector<KernelSymbol> syms, CaptureKernelSymbols(addrs, path));
+  ASSERT_EQ(syms.size(), 5u);
+  EXPECT_EQ(syms[0].name, "first");
+  EXPECT_EQ(syms[1].name, "a_global");
+  EXPECT_EQ(syms[2].name, "filler_077777");
+  EXPECT_EQ(syms[3].name, absl::StrFormat("filler_%06d", kMany - 1));
+  EXPECT_EQ(syms[4].name, "mod_func");
+  EXPECT_EQ(syms[4].module, "mod");
+}
 
 TEST(KernelSymbolsTest, KeepsOnlySymbolsOfTheAddresses) {
   TempDir dir;
