@@ -128,8 +128,8 @@ enum class Severity : uint8_t { kInfo, kDataLoss, kError };
   X(kSamplesOtherTasks, "samples_other_tasks", kInfo,                                             \
     "on-CPU samples of tasks that are not targets, left out (--off-cpu samples per CPU)")         \
   X(kFpChainsCutByCopy, "fp_chains_cut_by_copy", kInfo,                                           \
-    "off-CPU user stacks whose frame-pointer chain went on past the stack copy, cut there "       \
-    "(raise --off-cpu-stack)")
+    "off-CPU user stacks whose frame pointer pointed past the stack copy: cut there, or a "       \
+    "register of code without frame pointers (raise --off-cpu-stack to tell)")
 
 enum class Stat : uint16_t {
 #define WICK_STAT_ENUM(id, name, sev, desc) id,
