@@ -43,8 +43,9 @@ class KallsymsTable {
   struct Free {
     void operator()(char* p) const;
   };
-  // The file's text, grown by realloc (which moves large blocks by remapping them, without
-  // copying or zero-filling: that was half of Load's CPU).
+  // The file's text, grown by realloc: glibc keeps large blocks in their own mappings and
+  // moves them by remapping, without the copies and zero-filling of a growing std::string
+  // (two thirds of Load's CPU before).
   std::unique_ptr<char, Free> text_;
   size_t text_size_ = 0;
   std::vector<Entry> entries_;

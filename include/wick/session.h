@@ -93,8 +93,8 @@ struct RecordOptions {
   // frame pointers in that copy. The kernel's own walk reads the task's memory a word at a
   // time at every switch, in the target, which cost pingpong several times the copy's here;
   // chains longer than the copy are cut there (counted: fp_chains_cut_by_copy). 0: the
-  // kernel walks them (whole chains up to kernel.perf_event_max_stack). A multiple of 8 up
-  // to kMaxStackUserSize.
+  // kernel walks them (whole chains up to kernel.perf_event_max_stack). A multiple of 8 from
+  // 16 to kMaxStackUserSize.
   uint32_t off_cpu_stack_size = kDefaultOffCpuStackSize;
   std::string output = "wick.data";
   // An existing recording at `output` (or OUTPUT.N) is kept as OUTPUT.old; any other file

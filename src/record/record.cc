@@ -142,7 +142,8 @@ absl::Status ParseSample(std::span<const std::byte> body, const SampleFormat& fm
   if (st & PERF_SAMPLE_STACK_USER) {
     uint64_t size;
     if (!r.Read(&size)) return Truncated(kType, "STACK_USER size");
-    // size 0 (no user regs, e.g. a kernel thread) has no data and no dyn_size.
+    // size 0 (no user regs, e.g. a kernel thread; or a copy the sample had no room for)
+    // has no data and no dyn_size.
     if (size != 0) {
       if (size % 8 != 0) return Bad(kType, "STACK_USER size not a multiple of 8");
       if (!r.ReadBytes(size, &s->stack_user)) return Truncated(kType, "STACK_USER data");

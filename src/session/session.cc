@@ -264,7 +264,9 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
   }
   // --off-cpu -g: the switch-outs' user frames come from a stack copy (RecordOptions::
   // off_cpu_stack_size). Every event samples the same registers, since one format parses
-  // them all; the others keep their kernel-walked chains and copy no stack (size 0).
+  // them all; the others keep their kernel-walked chains and copy one word of stack, not
+  // none: with sample_stack_user 0 the kernel reserves 8 bytes for STACK_USER but writes 16
+  // (the size, then dyn_size) for any task with user registers, past the record's end.
   const bool fp_in_copy = UserFpInCopy();
   if (fp_in_copy) sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
   for (EventType& t : types_) {
@@ -275,7 +277,7 @@ absl::Status Session::ResolveEventTypes(const SamplingOptions& so) {
       t.attr.sample_stack_user = options_.dwarf_stack_size;
     } else if (fp_in_copy) {
       t.attr.sample_regs_user = FramePointerRegsMask();
-      t.attr.sample_stack_user = t.off_cpu_switch ? options_.off_cpu_stack_size : 0;
+      t.attr.sample_stack_user = t.off_cpu_switch ? options_.off_cpu_stack_size : 8;
       t.attr.exclude_callchain_user = t.off_cpu_switch;
     }
     // Ask the kernel to put each mapping's build-id in MMAP2 (Linux 5.12+), which saves

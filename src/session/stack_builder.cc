@@ -47,41 +47,52 @@ void StackBuilder::WalkFramePointersInCopies(uint64_t regs_mask) {
 
 size_t StackBuilder::WalkCopy(const SampleRecord& s, pid_t pid,
                               const ProcessTable::Process* process, Frame* frames, size_t room) {
-  if (s.regs_user_abi != PERF_SAMPLE_REGS_ABI_64 || fp_reg_bp_ < 0 || fp_reg_sp_ < 0 ||
-      fp_reg_ip_ < 0) {
-    return 0;  // a kernel thread (no user registers), or a 32-bit task: no user frames
-  }
+  // A 32-bit task's frames are {u32 saved fp, u32 return address}, as the kernel's
+  // perf_callchain_user32 reads them; a kernel thread has no user registers.
+  uint64_t word_size = 0;
+  if (s.regs_user_abi == PERF_SAMPLE_REGS_ABI_64) word_size = 8;
+  if (s.regs_user_abi == PERF_SAMPLE_REGS_ABI_32) word_size = 4;
+  if (word_size == 0 || fp_reg_bp_ < 0 || fp_reg_sp_ < 0 || fp_reg_ip_ < 0) return 0;
   const int highest = std::max({fp_reg_bp_, fp_reg_sp_, fp_reg_ip_});
   if (s.regs_user.size() <= size_t(highest) || room == 0) return 0;
-  const uint64_t sp = s.regs_user[size_t(fp_reg_sp_)];
-  uint64_t fp = s.regs_user[size_t(fp_reg_bp_)];
-  const uint64_t copied = std::min<uint64_t>(s.stack_user_dyn_size, s.stack_user.size());
+  const uint64_t mask = word_size == 8 ? ~uint64_t{0} : uint64_t{0xffffffff};
+  const uint64_t sp = s.regs_user[size_t(fp_reg_sp_)] & mask;
+  uint64_t fp = s.regs_user[size_t(fp_reg_bp_)] & mask;
   // The copy holds the user memory [sp, sp + copied).
+  const uint64_t copied = std::min<uint64_t>(s.stack_user_dyn_size, s.stack_user.size());
+  const uint64_t frame_size = 2 * word_size;
   const size_t limit = std::min<size_t>(room, max_stack_);
   size_t n = 0;
-  frames[n++] = processes_->ResolveIn(pid, process, s.regs_user[size_t(fp_reg_ip_)]);
-  // The kernel's perf_callchain_user: the leaf's ip, then per frame {saved fp, return
-  // address} at fp. Frames must climb the stack, which also ends a corrupt chain's loops.
+  frames[n++] = processes_->ResolveIn(pid, process, s.regs_user[size_t(fp_reg_ip_)] & mask);
+  // The kernel's walk: the leaf's ip, then per frame {saved fp, return address} at fp. wick
+  // also stops at a zero return address and at a frame that does not climb the stack (the
+  // kernel goes on to max_stack through such garbage), and where the copy ends.
   // A chain past a full copy but this close above sp is the stack the copy did not reach.
   constexpr uint64_t kStackReach = uint64_t{64} << 20;
   uint64_t previous = 0;
-  while (n < limit) {
+  bool more = false;  // the chain went on when `limit` stopped it
+  while (true) {
     if (fp < sp || fp <= previous) break;
-    if (copied < 16 || fp - sp > copied - 16) {
+    if (copied < frame_size || fp - sp > copied - frame_size) {
       if (copied != 0 && copied == s.stack_user.size() && fp - sp < kStackReach) {
         stats_->Add(Stat::kFpChainsCutByCopy);
       }
       break;
     }
-    uint64_t word[2];
-    std::memcpy(word, s.stack_user.data() + (fp - sp), sizeof(word));
-    if (word[1] == 0) break;
+    uint64_t next = 0, ret = 0;
+    std::memcpy(&next, s.stack_user.data() + (fp - sp), word_size);
+    std::memcpy(&ret, s.stack_user.data() + (fp - sp) + word_size, word_size);
+    if (ret == 0) break;
+    if (n == limit) {
+      more = true;
+      break;
+    }
     // A return address: step back into the call instruction, as for the kernel's chains.
-    frames[n++] = processes_->ResolveIn(pid, process, word[1] - 1);
+    frames[n++] = processes_->ResolveIn(pid, process, ret - 1);
     previous = fp;
-    fp = word[0];
+    fp = next;
   }
-  if (n == limit && limit == max_stack_) stats_->Add(Stat::kTruncatedCallchains);
+  if (more) stats_->Add(Stat::kTruncatedCallchains);
   return n;
 }
 

@@ -42,10 +42,10 @@ class StackBuilder {
   void set_stack_map(StackMap* stacks) { stacks_ = stacks; }
   // Samples with SampleTarget::user_fp_in_copy carry user registers `regs_mask` (which must
   // hold bp, sp and ip): their user frames are the frame-pointer chain the kernel would have
-  // walked, read from the stack copy instead of the task's memory. The chain ends where the
-  // kernel's would (fp 0, a zero return address, max_stack frames), at a frame that does not
-  // climb the stack, or at the copy's end: counted as fp_chains_cut_by_copy when the next
-  // frame lies past a full copy.
+  // walked (64- or 32-bit), read from the stack copy instead of the task's memory. wick's
+  // walk ends at fp 0, a zero return address, a frame that does not climb the stack,
+  // max_stack frames (counted as truncated when the chain went on), or the copy's end:
+  // counted as fp_chains_cut_by_copy when the next frame lies past a full copy.
   void WalkFramePointersInCopies(uint64_t regs_mask);
 
   // What OnSample made of a sample: its stack id in the stack map, or kNoStack (from

@@ -74,6 +74,10 @@ absl::StatusOr<KallsymsTable> KallsymsTable::Load(const std::string& kallsyms_pa
     }
   }
 
+  if (table.text_size_ > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kallsyms_path, ": over 4 GiB, more than a symbol table holds"));
+  }
   // Straight into the entries (offsets into text_), room made once: a line is ~44 bytes.
   const char* base = table.text_.get();
   const auto offset = [base](std::string_view v) {

@@ -392,6 +392,7 @@ TEST_F(OffCpuE2eTest, BadOptionsAreRefusedInOneLine) {
       {{"-g", "--off-cpu-min", "100"}, "wick record: --off-cpu-min needs --off-cpu"},
       {{"--off-cpu", "-g", "--off-cpu-stack", "13"}, "wick record: --off-cpu-stack '13': "},
       {{"--off-cpu", "-g", "--off-cpu-stack", "65536"}, "wick record: --off-cpu-stack '65536': "},
+      {{"--off-cpu", "-g", "--off-cpu-stack", "8"}, "wick record: --off-cpu-stack '8': "},
       {{"-g", "--off-cpu-stack", "4096"}, "wick record: --off-cpu-stack needs --off-cpu"},
       {{"--off-cpu", "--call-graph", "dwarf", "--off-cpu-stack", "4096"},
        "wick record: --off-cpu-stack is for -g"},

@@ -274,5 +274,52 @@ TEST(StackBuilderTest, UserFramesWalkedByFramePointerInTheStackCopy) {
   EXPECT_EQ(values(builder.OnSample(rec, walk).stack), (std::vector<uint64_t>{0xffffffff81000010}));
 }
 
+// A 32-bit task's chain is of {u32 saved fp, u32 return address} frames; a chain longer than
+// max_stack stops there and is counted as truncated, one that ends at max_stack is not.
+TEST(StackBuilderTest, FramePointerCopyWalk32BitAndMaxStack) {
+  Stats stats;
+  ProcessTable processes(&stats);
+  StackMap stacks(1 << 12, 1 << 8);
+  StackBuilder builder(&processes, &stacks, &stats, kSampleType, /*max_stack=*/3);
+  builder.WalkFramePointersInCopies(uint64_t{1} << PERF_REG_X86_BP |
+                                    uint64_t{1} << PERF_REG_X86_SP |
+                                    uint64_t{1} << PERF_REG_X86_IP);
+  constexpr uint32_t kSp = 0xffd00000;
+  std::vector<uint32_t> copy(64, 0);  // 256 bytes of a 32-bit stack at kSp
+  copy[0x10 / 4] = kSp + 0x30;
+  copy[0x14 / 4] = 0x08048111;
+  copy[0x30 / 4] = kSp + 0x50;
+  copy[0x34 / 4] = 0x08048222;
+  copy[0x50 / 4] = 0;
+  copy[0x54 / 4] = 0x08048333;
+  const std::vector<uint64_t> regs = {kSp + 0x10, kSp, 0x08048000};  // bp, sp, ip
+  ParsedRecord rec;
+  rec.type = PERF_RECORD_SAMPLE;
+  rec.sample.pid = rec.sample.tid = 4343;
+  const uint64_t kernel_chain[] = {PERF_CONTEXT_KERNEL, 0xffffffff81000010};
+  rec.sample.callchain = kernel_chain;
+  rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_32;
+  rec.sample.regs_user = regs;
+  rec.sample.stack_user = std::as_bytes(std::span(copy));
+  rec.sample.stack_user_dyn_size = copy.size() * 4;
+  const StackBuilder::SampleTarget walk{
+      .event = 0, .count = 1, .weight = 0, .leaf = {}, .callchain = {}, .user_fp_in_copy = true};
+  const auto values = [&](uint32_t id) {
+    std::vector<uint64_t> v;
+    for (const Frame& f : stacks.Frames(id)) v.push_back(f.value);
+    return v;
+  };
+  // The kernel frame, then the walk: leaf + 2 frames fill max_stack 3, and the third frame
+  // (0x08048333) is there: truncated.
+  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
+            (std::vector<uint64_t>{0xffffffff81000010, 0x08048000, 0x08048110, 0x08048221}));
+  EXPECT_EQ(stats.Get(Stat::kTruncatedCallchains), 1u);
+  // Without a third frame the chain ends at max_stack: not truncated.
+  copy[0x54 / 4] = 0;
+  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
+            (std::vector<uint64_t>{0xffffffff81000010, 0x08048000, 0x08048110, 0x08048221}));
+  EXPECT_EQ(stats.Get(Stat::kTruncatedCallchains), 1u);
+}
+
 }  // namespace
 }  // namespace wick

@@ -275,10 +275,11 @@ void AddRecordCommand(CLI::App& app, RecordFlags& f) {
   rec->add_option("--off-cpu-min", f.off_cpu_min,
                   "With --off-cpu: drop blocks shorter than USEC microseconds (default 0; "
                   "counted in the summary)");
-  rec->add_option("--off-cpu-stack", f.off_cpu_stack,
-                  "With --off-cpu -g: bytes of user stack copied at each switch, where wick walks "
-                  "the frame pointers (default 2048; a multiple of 8 up to 65528; 0: the kernel "
-                  "walks them, whole chains at a higher cost in the target)");
+  rec->add_option(
+      "--off-cpu-stack", f.off_cpu_stack,
+      "With --off-cpu -g: bytes of user stack copied at each switch, where wick walks "
+      "the frame pointers (default 2048; a multiple of 8 from 16 to 65528; 0: the kernel "
+      "walks them, whole chains at a higher cost in the target)");
   rec->add_option("-o,--output", f.output,
                   "Recording file (default wick.data; a previous recording there is kept as "
                   "FILE.old)");
@@ -481,9 +482,10 @@ int RunRecord(const RecordFlags& f, const std::string& command_line) {
                  "dwarf,SIZE the switches copy SIZE bytes of stack");
       return 2;
     }
-    if (!absl::SimpleAtoi(f.off_cpu_stack, &size) || size % 8 != 0 || size > kMaxStackUserSize) {
+    if (!absl::SimpleAtoi(f.off_cpu_stack, &size) || size % 8 != 0 || size == 8 ||
+        size > kMaxStackUserSize) {
       PrintError("record", "--off-cpu-stack '" + f.off_cpu_stack +
-                               "': expected bytes of stack, a multiple of 8 up to " +
+                               "': expected bytes of stack, a multiple of 8 from 16 to " +
                                std::to_string(kMaxStackUserSize) +
                                " (0: the kernel walks the frame pointers)");
       return 2;
