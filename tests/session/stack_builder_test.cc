@@ -212,18 +212,46 @@ TEST(StackBuilderTest, TargetSaysWhetherThereIsACallchainAndOddContextsAreCounte
   EXPECT_EQ(stacks.Frames(without)[0], (Frame{0xffffffff81000040, 0, FrameKind::kKernel}));
 }
 
+// A builder that walks frame pointers in stack copies, and a switch-out sample of `pid` with
+// one kernel frame whose user registers and copy the test sets.
+struct CopyWalk {
+  explicit CopyWalk(uint32_t pid, uint32_t max_stack = 127)
+      : builder(&processes, &stacks, &stats, kSampleType, max_stack) {
+    builder.WalkFramePointersInCopies(uint64_t{1} << PERF_REG_X86_BP |
+                                      uint64_t{1} << PERF_REG_X86_SP |
+                                      uint64_t{1} << PERF_REG_X86_IP);
+    rec.type = PERF_RECORD_SAMPLE;
+    rec.sample.pid = rec.sample.tid = pid;
+    rec.sample.callchain = kernel_chain;
+  }
+  // The frames' values of the stack the sample lands in (with the walk, or its callchain).
+  std::vector<uint64_t> Walk(bool in_copy = true) {
+    const StackBuilder::SampleTarget target{.event = 0,
+                                            .count = 1,
+                                            .weight = 0,
+                                            .leaf = {},
+                                            .callchain = {},
+                                            .user_fp_in_copy = in_copy};
+    std::vector<uint64_t> v;
+    for (const Frame& f : stacks.Frames(builder.OnSample(rec, target).stack)) v.push_back(f.value);
+    return v;
+  }
+
+  static constexpr uint64_t kKernelFrame = 0xffffffff81000010;
+  const uint64_t kernel_chain[2] = {PERF_CONTEXT_KERNEL, kKernelFrame};
+  Stats stats;
+  ProcessTable processes{&stats};
+  StackMap stacks{1 << 12, 1 << 8};
+  StackBuilder builder;
+  ParsedRecord rec;
+};
+
 // --off-cpu -g: the user frames of a switch-out are the frame-pointer chain in its stack
 // copy, as the kernel would walk it in the task's memory: the leaf's ip, then each frame's
 // return address (minus one, into the call). The chain ends at a frame below the last one
 // (a loop), at fp 0, or past the copy, which is counted when the copy was full.
 TEST(StackBuilderTest, UserFramesWalkedByFramePointerInTheStackCopy) {
-  Stats stats;
-  ProcessTable processes(&stats);
-  StackMap stacks(1 << 12, 1 << 8);
-  StackBuilder builder(&processes, &stacks, &stats, kSampleType, 127);
-  builder.WalkFramePointersInCopies(uint64_t{1} << PERF_REG_X86_BP |
-                                    uint64_t{1} << PERF_REG_X86_SP |
-                                    uint64_t{1} << PERF_REG_X86_IP);
+  CopyWalk t(4242);
   constexpr uint64_t kSp = 0x7ffd0000;
   std::vector<uint64_t> copy(32, 0);  // 256 bytes of stack at kSp
   const auto frame_at = [&](uint64_t offset, uint64_t next_fp, uint64_t ret) {
@@ -234,56 +262,37 @@ TEST(StackBuilderTest, UserFramesWalkedByFramePointerInTheStackCopy) {
   frame_at(0x60, kSp + 0xa0, 0x402222);
   frame_at(0xa0, 0, 0x403333);
   const std::vector<uint64_t> regs = {kSp + 0x20, kSp, 0x400000};  // bp, sp, ip
-  const uint64_t kernel_chain[] = {PERF_CONTEXT_KERNEL, 0xffffffff81000010};
-  ParsedRecord rec;
-  rec.type = PERF_RECORD_SAMPLE;
-  rec.sample.pid = rec.sample.tid = 4242;
-  rec.sample.callchain = kernel_chain;
-  rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_64;
-  rec.sample.regs_user = regs;
-  rec.sample.stack_user = std::as_bytes(std::span(copy));
-  rec.sample.stack_user_dyn_size = copy.size() * 8;
-  const StackBuilder::SampleTarget walk{
-      .event = 0, .count = 1, .weight = 0, .leaf = {}, .callchain = {}, .user_fp_in_copy = true};
-  const auto values = [&](uint32_t id) {
-    std::vector<uint64_t> v;
-    for (const Frame& f : stacks.Frames(id)) v.push_back(f.value);
-    return v;
-  };
-  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
-            (std::vector<uint64_t>{0xffffffff81000010, 0x400000, 0x401110, 0x402221, 0x403332}));
-  EXPECT_EQ(stats.Get(Stat::kFpChainsCutByCopy), 0u);
+  t.rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_64;
+  t.rec.sample.regs_user = regs;
+  t.rec.sample.stack_user = std::as_bytes(std::span(copy));
+  t.rec.sample.stack_user_dyn_size = copy.size() * 8;
+  const uint64_t k = CopyWalk::kKernelFrame;
+  EXPECT_EQ(t.Walk(), (std::vector<uint64_t>{k, 0x400000, 0x401110, 0x402221, 0x403332}));
+  EXPECT_EQ(t.stats.Get(Stat::kFpChainsCutByCopy), 0u);
   // Without the flag the sample's user frames are its callchain's: none here.
-  EXPECT_EQ(values(builder.OnSample(rec).stack), (std::vector<uint64_t>{0xffffffff81000010}));
+  EXPECT_EQ(t.Walk(/*in_copy=*/false), (std::vector<uint64_t>{k}));
 
   // The last frame points past the full copy, within reach of a stack: cut, counted.
   frame_at(0xa0, kSp + 0x1000, 0x403333);
-  EXPECT_EQ(values(builder.OnSample(rec, walk).stack).size(), 5u);
-  EXPECT_EQ(stats.Get(Stat::kFpChainsCutByCopy), 1u);
+  EXPECT_EQ(t.Walk().size(), 5u);
+  EXPECT_EQ(t.stats.Get(Stat::kFpChainsCutByCopy), 1u);
   // The kernel copied less than asked (the stack's mapping ended): nothing more to reach.
-  rec.sample.stack_user_dyn_size = 0xb0;
-  EXPECT_EQ(values(builder.OnSample(rec, walk).stack).size(), 5u);
-  EXPECT_EQ(stats.Get(Stat::kFpChainsCutByCopy), 1u);
-  rec.sample.stack_user_dyn_size = copy.size() * 8;
+  t.rec.sample.stack_user_dyn_size = 0xb0;
+  EXPECT_EQ(t.Walk().size(), 5u);
+  EXPECT_EQ(t.stats.Get(Stat::kFpChainsCutByCopy), 1u);
+  t.rec.sample.stack_user_dyn_size = copy.size() * 8;
   // A frame that points back down the stack ends the chain (no loop).
   frame_at(0x60, kSp + 0x20, 0x402222);
-  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
-            (std::vector<uint64_t>{0xffffffff81000010, 0x400000, 0x401110, 0x402221}));
+  EXPECT_EQ(t.Walk(), (std::vector<uint64_t>{k, 0x400000, 0x401110, 0x402221}));
   // A kernel thread has no user registers: no user frames.
-  rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_NONE;
-  EXPECT_EQ(values(builder.OnSample(rec, walk).stack), (std::vector<uint64_t>{0xffffffff81000010}));
+  t.rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_NONE;
+  EXPECT_EQ(t.Walk(), (std::vector<uint64_t>{k}));
 }
 
 // A 32-bit task's chain is of {u32 saved fp, u32 return address} frames; a chain longer than
 // max_stack stops there and is counted as truncated, one that ends at max_stack is not.
 TEST(StackBuilderTest, FramePointerCopyWalk32BitAndMaxStack) {
-  Stats stats;
-  ProcessTable processes(&stats);
-  StackMap stacks(1 << 12, 1 << 8);
-  StackBuilder builder(&processes, &stacks, &stats, kSampleType, /*max_stack=*/3);
-  builder.WalkFramePointersInCopies(uint64_t{1} << PERF_REG_X86_BP |
-                                    uint64_t{1} << PERF_REG_X86_SP |
-                                    uint64_t{1} << PERF_REG_X86_IP);
+  CopyWalk t(4343, /*max_stack=*/3);
   constexpr uint32_t kSp = 0xffd00000;
   std::vector<uint32_t> copy(64, 0);  // 256 bytes of a 32-bit stack at kSp
   copy[0x10 / 4] = kSp + 0x30;
@@ -293,32 +302,19 @@ TEST(StackBuilderTest, FramePointerCopyWalk32BitAndMaxStack) {
   copy[0x50 / 4] = 0;
   copy[0x54 / 4] = 0x08048333;
   const std::vector<uint64_t> regs = {kSp + 0x10, kSp, 0x08048000};  // bp, sp, ip
-  ParsedRecord rec;
-  rec.type = PERF_RECORD_SAMPLE;
-  rec.sample.pid = rec.sample.tid = 4343;
-  const uint64_t kernel_chain[] = {PERF_CONTEXT_KERNEL, 0xffffffff81000010};
-  rec.sample.callchain = kernel_chain;
-  rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_32;
-  rec.sample.regs_user = regs;
-  rec.sample.stack_user = std::as_bytes(std::span(copy));
-  rec.sample.stack_user_dyn_size = copy.size() * 4;
-  const StackBuilder::SampleTarget walk{
-      .event = 0, .count = 1, .weight = 0, .leaf = {}, .callchain = {}, .user_fp_in_copy = true};
-  const auto values = [&](uint32_t id) {
-    std::vector<uint64_t> v;
-    for (const Frame& f : stacks.Frames(id)) v.push_back(f.value);
-    return v;
-  };
+  t.rec.sample.regs_user_abi = PERF_SAMPLE_REGS_ABI_32;
+  t.rec.sample.regs_user = regs;
+  t.rec.sample.stack_user = std::as_bytes(std::span(copy));
+  t.rec.sample.stack_user_dyn_size = copy.size() * 4;
+  const std::vector<uint64_t> three = {CopyWalk::kKernelFrame, 0x08048000, 0x08048110, 0x08048221};
   // The kernel frame, then the walk: leaf + 2 frames fill max_stack 3, and the third frame
   // (0x08048333) is there: truncated.
-  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
-            (std::vector<uint64_t>{0xffffffff81000010, 0x08048000, 0x08048110, 0x08048221}));
-  EXPECT_EQ(stats.Get(Stat::kTruncatedCallchains), 1u);
+  EXPECT_EQ(t.Walk(), three);
+  EXPECT_EQ(t.stats.Get(Stat::kTruncatedCallchains), 1u);
   // Without a third frame the chain ends at max_stack: not truncated.
   copy[0x54 / 4] = 0;
-  EXPECT_EQ(values(builder.OnSample(rec, walk).stack),
-            (std::vector<uint64_t>{0xffffffff81000010, 0x08048000, 0x08048110, 0x08048221}));
-  EXPECT_EQ(stats.Get(Stat::kTruncatedCallchains), 1u);
+  EXPECT_EQ(t.Walk(), three);
+  EXPECT_EQ(t.stats.Get(Stat::kTruncatedCallchains), 1u);
 }
 
 }  // namespace
