@@ -9,12 +9,12 @@
 #define WICK_KERNEL_SYMBOLS_H_
 
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "wick/read_file.h"
 #include "wick/recording.h"
 
 namespace wick {
@@ -40,14 +40,7 @@ class KallsymsTable {
     uint32_t module_offset, module_size;
     bool global;  // T/W: preferred over a local alias at the same address
   };
-  struct Free {
-    void operator()(char* p) const;
-  };
-  // The file's text, grown by realloc: glibc keeps large blocks in their own mappings and
-  // moves them by remapping, without the copies and zero-filling of a growing std::string
-  // (two thirds of Load's CPU before).
-  std::unique_ptr<char, Free> text_;
-  size_t text_size_ = 0;
+  FileBytes text_;
   std::vector<Entry> entries_;
 };
 

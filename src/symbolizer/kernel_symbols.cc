@@ -1,11 +1,7 @@
 #include "wick/kernel_symbols.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string_view>
@@ -13,7 +9,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "wick/read_file.h"
-#include "wick/scoped.h"
 #include "wick/status.h"
 
 namespace wick {
@@ -48,45 +43,22 @@ bool ParseLine(std::string_view line, uint64_t* address, bool* global, std::stri
 
 }  // namespace
 
-void KallsymsTable::Free::operator()(char* p) const { std::free(p); }
-
 absl::StatusOr<KallsymsTable> KallsymsTable::Load(const std::string& kallsyms_path) {
   KallsymsTable table;
-  {
-    // /proc/kallsyms reports size 0: read until the end.
-    ScopedFd fd(::open(kallsyms_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return ErrnoError(errno, absl::StrCat("open ", kallsyms_path));
-    size_t room = 0;
-    while (true) {
-      if (table.text_size_ == room) {
-        room = std::max<size_t>(2 * room, size_t{1} << 20);
-        char* grown = static_cast<char*>(std::realloc(table.text_.get(), room));
-        if (grown == nullptr) return absl::ResourceExhaustedError("reading kallsyms: no memory");
-        table.text_.release();
-        table.text_.reset(grown);
-      }
-      const ssize_t n =
-          ::read(fd.get(), table.text_.get() + table.text_size_, room - table.text_size_);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoError(errno, absl::StrCat("read ", kallsyms_path));
-      if (n == 0) break;
-      table.text_size_ += size_t(n);
-    }
-  }
-
-  if (table.text_size_ > UINT32_MAX) {
+  WICK_ASSIGN_OR_RETURN(table.text_, ReadFileBytes(kallsyms_path));
+  if (table.text_.size() > UINT32_MAX) {
     return absl::InvalidArgumentError(
         absl::StrCat(kallsyms_path, ": over 4 GiB, more than a symbol table holds"));
   }
   // Straight into the entries (offsets into text_), room made once: a line is ~44 bytes.
-  const char* base = table.text_.get();
+  const char* base = table.text_.data();
   const auto offset = [base](std::string_view v) {
     return v.empty() ? uint32_t{0} : static_cast<uint32_t>(v.data() - base);
   };
   std::vector<Entry>& entries = table.entries_;
-  entries.reserve(table.text_size_ / 32);
+  entries.reserve(table.text_.size() / 32);
   bool any_nonzero = false;
-  std::string_view rest(base, table.text_size_);
+  std::string_view rest = table.text_.view();
   while (!rest.empty()) {
     const size_t nl = rest.find('\n');
     std::string_view line = rest.substr(0, nl);
@@ -149,8 +121,8 @@ std::vector<KernelSymbol> KallsymsTable::Lookup(std::span<const uint64_t> addres
     KernelSymbol k;
     k.address = sym.address;
     k.size = entries_[next].address - sym.address;
-    k.name.assign(text_.get() + sym.name_offset, sym.name_size);
-    k.module.assign(text_.get() + sym.module_offset, sym.module_size);
+    k.name = text_.view().substr(sym.name_offset, sym.name_size);
+    k.module = text_.view().substr(sym.module_offset, sym.module_size);
     out.push_back(std::move(k));
   }
   return out;
