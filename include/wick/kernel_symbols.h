@@ -9,6 +9,7 @@
 #define WICK_KERNEL_SYMBOLS_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -27,13 +28,30 @@ class KallsymsTable {
  public:
   static absl::StatusOr<KallsymsTable> Load(const std::string& kallsyms_path = "/proc/kallsyms");
 
+  // Load through a copy, in `cache_dir`, of the symbols of the kernel image itself (those
+  // without a module), which do not change while the machine is up: the kernel formats all
+  // 5 MB of kallsyms text at every read (~30 ms of CPU), the copy is read in about 1 ms. The
+  // copy is made by the first load of each boot (per kallsyms path, and for a regular file
+  // only while the file is unchanged); an address outside the image's range (a module, BPF,
+  // a trampoline) makes the first Lookup that sees one load kallsyms whole. Such a table's
+  // Lookup is then not thread-safe. Empty `cache_dir`: Load.
+  static absl::StatusOr<KallsymsTable> LoadCached(const std::string& kallsyms_path,
+                                                  const std::string& cache_dir);
+
   // Sorted by address and without duplicates: the symbols containing one of `addresses`
   // (start <= addr < next symbol's start; size is that distance). `addresses` may be
   // unsorted and repeat. Addresses below the first symbol or past the last one are left out.
   std::vector<KernelSymbol> Lookup(std::span<const uint64_t> addresses) const;
   size_t size() const { return entries_.size(); }
+  // Read from LoadCached's copy, and whether kallsyms itself has been loaded since.
+  bool from_cache() const { return !fallback_path_.empty(); }
+  bool loaded_whole() const { return fallback_path_.empty() || full_ != nullptr; }
 
  private:
+  static std::vector<KernelSymbol> LookupIn(const KallsymsTable& table,
+                                            std::span<const uint64_t> addresses);
+  std::string CacheBytes() const;
+
   struct Entry {
     uint64_t address;
     uint32_t name_offset, name_size;  // in text_
@@ -42,6 +60,11 @@ class KallsymsTable {
   };
   FileBytes text_;
   std::vector<Entry> entries_;
+  // A table read from the cache covers [entries_.front().address, end_) only; other
+  // addresses are looked up in the whole kallsyms at fallback_path_, loaded on first need.
+  std::string fallback_path_;
+  uint64_t end_ = 0;
+  mutable std::shared_ptr<const KallsymsTable> full_;
 };
 
 // KallsymsTable::Load(kallsyms_path).Lookup(addresses): for a one-time capture.

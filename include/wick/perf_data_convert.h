@@ -32,6 +32,9 @@ namespace wick {
 struct PerfDataConvertOptions {
   UnwindBackend unwinder = UnwindBackend::kLibunwind;  // for --call-graph dwarf files
   std::string kallsyms_path = "/proc/kallsyms";
+  // KallsymsTable::LoadCached's directory for this boot's copy of the kernel image's
+  // symbols; empty = read kallsyms itself.
+  std::string kallsyms_cache_dir;
   // Written into the recording's meta as how it was made ("wick convert -i perf.data ...").
   std::string command_line;
 };

@@ -3,12 +3,13 @@
 // A Symbolizer finds the binary (symfs + path, then the path itself, accepted only when its
 // build-id equals the recorded one; then <debug_dir>/.build-id/xx/rest.debug; "[vdso]" is
 // this process's own vDSO when the build-ids match, see OwnVdsoFile), opens it once
-// with libdwfl, maps the file offset through the PT_LOAD headers to an address and names it
-// from .symtab/.dynsym (demangled; of aliases, the name PreferSymbolName picks). An address
-// without a symbol is placed in its function by the binary's .eh_frame (FDE start), so a
-// stripped function is still one function. Every binary is opened once and every distinct
-// (binary, offset) is resolved once; results are cached for the Symbolizer's lifetime.
-// Not thread-safe. An address nobody can name is data, not an error: the result carries an
+// with libdwfl (only when its cache entry lacks the offset), maps the file offset through the
+// PT_LOAD headers to an address and names it from .symtab/.dynsym (demangled; of aliases, the name
+// PreferSymbolName picks). An address without a symbol is placed in its function by the binary's
+// .eh_frame (FDE start), so a stripped function is still one function. Every binary is opened once
+// and every distinct (binary, offset) is resolved once; results are cached for the Symbolizer's
+// lifetime and, with SymbolizerOptions::cache_dir, on disk across runs (a write failure costs only
+// speed). Not thread-safe. An address nobody can name is data, not an error: the result carries an
 // empty name and a reason, and stats() counts it.
 #ifndef WICK_SYMBOLIZER_H_
 #define WICK_SYMBOLIZER_H_
@@ -79,7 +80,16 @@ struct SymbolizerOptions {
   // alone: `report --no-inline` without --lines skips decompressing a large library's debug
   // info (libc6-dbg's: ~70 ms, most of a small report's time).
   bool debug_info = true;
+  // Directory of the on-disk symbol cache (see src/symbolizer/symbol_cache.h): results of
+  // binaries found on disk are read from it and written back when the Symbolizer is
+  // destroyed. Empty = no cache (the default here; the CLI passes DefaultCacheDir()/symbols).
+  std::string cache_dir;
 };
+
+// Where wick keeps what it can compute again (symbol names, the kernel image's symbols):
+// $WICK_CACHE_DIR, else $XDG_CACHE_HOME/wick, else $HOME/.cache/wick; empty (no caching) when
+// WICK_CACHE_DIR is set to "" or none of them is set.
+std::string DefaultCacheDir();
 
 // A binary whose file on disk was not used because its build-id differs from the recorded
 // one (and no file with the right build-id was found elsewhere).
@@ -123,6 +133,8 @@ class Symbolizer {
   // kUnsymbolizedFrames: distinct (binary, offset) pairs without a name;
   // kBuildIdMismatch: binaries whose file on disk had another build-id.
   const Stats& stats() const { return stats_; }
+  // Distinct (binary, offset) pairs named from the cache rather than from the binary.
+  uint64_t cache_hits() const { return cache_hits_; }
 
   // One entry per binary that could not be used because of a build-id mismatch, in the order
   // they were met. For a line like "wick report: /usr/bin/foo has build-id X, the recording
@@ -135,6 +147,7 @@ class Symbolizer {
   struct Impl;
   SymbolizerOptions options_;
   Stats stats_;
+  uint64_t cache_hits_ = 0;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -256,7 +256,8 @@ class PerfDataSource {
                                   "; this boot's /proc/kallsyms would name them wrongly");
       return;
     }
-    absl::StatusOr<KallsymsTable> kallsyms = KallsymsTable::Load(options_.kallsyms_path);
+    absl::StatusOr<KallsymsTable> kallsyms =
+        KallsymsTable::LoadCached(options_.kallsyms_path, options_.kallsyms_cache_dir);
     if (!kallsyms.ok()) {
       kernel_note_ = absl::StrCat("kernel frames of ", name_,
                                   " are left unnamed: ", kallsyms.status().message());

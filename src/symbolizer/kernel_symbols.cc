@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string_view>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "symbol_cache.h"
 #include "wick/read_file.h"
 #include "wick/status.h"
 
@@ -105,24 +108,141 @@ absl::StatusOr<KallsymsTable> KallsymsTable::Load(const std::string& kallsyms_pa
   return table;
 }
 
+namespace {
+
+constexpr char kCacheMagic[8] = {'W', 'I', 'C', 'K', 'K', 'A', 'L', '1'};
+
+// The cache file's layout after its magic: u64 count, u64 end, u32 identity size, the
+// identity, then `count` of these, then the names they point at (offsets from the file start).
+struct CachedEntry {
+  uint64_t address;
+  uint32_t name_offset, name_size;
+};
+
+// Names the copy for one boot and one kallsyms file; for a regular file (tests) the identity
+// inside it also pins the file's contents.
+std::string CacheName(const std::string& kallsyms_path) {
+  return absl::StrFormat("kallsyms-%s-%016x", ThisBootId(), StableHash(kallsyms_path));
+}
+std::string CacheIdentity(const std::string& kallsyms_path) {
+  return kallsyms_path.starts_with("/proc/") ? std::string() : FileIdentity(kallsyms_path);
+}
+
+}  // namespace
+
+std::string KallsymsTable::CacheBytes() const {
+  // The image's symbols are the entries before the first module's; the last of them ends
+  // where the next symbol starts, so a table of the image alone keeps that boundary in end_.
+  size_t n = 0;
+  while (n < entries_.size() && entries_[n].module_size == 0) ++n;
+  if (n == entries_.size()) --n;  // the last symbol's end is unknown: left to the fallback
+  if (n == 0) return {};
+  const uint64_t end = entries_[n].address;
+  const std::string identity = CacheIdentity(fallback_path_);
+  std::string out(kCacheMagic, sizeof(kCacheMagic));
+  const uint64_t count = n;
+  const uint32_t identity_size = static_cast<uint32_t>(identity.size());
+  out.append(reinterpret_cast<const char*>(&count), 8);
+  out.append(reinterpret_cast<const char*>(&end), 8);
+  out.append(reinterpret_cast<const char*>(&identity_size), 4);
+  out.append(identity);
+  size_t name_at = out.size() + n * sizeof(CachedEntry);
+  for (size_t i = 0; i < n; ++i) {
+    const CachedEntry e{entries_[i].address, static_cast<uint32_t>(name_at), entries_[i].name_size};
+    out.append(reinterpret_cast<const char*>(&e), sizeof(e));
+    name_at += e.name_size;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    out.append(text_.view().substr(entries_[i].name_offset, entries_[i].name_size));
+  }
+  return out;
+}
+
+absl::StatusOr<KallsymsTable> KallsymsTable::LoadCached(const std::string& kallsyms_path,
+                                                        const std::string& cache_dir) {
+  if (cache_dir.empty() || ThisBootId().empty()) return Load(kallsyms_path);
+  const std::string name = CacheName(kallsyms_path);
+  absl::StatusOr<FileBytes> bytes = ReadFileBytes(absl::StrCat(cache_dir, "/", name));
+  if (bytes.ok() && bytes->size() >= sizeof(kCacheMagic) + 20 &&
+      std::memcmp(bytes->data(), kCacheMagic, sizeof(kCacheMagic)) == 0) {
+    KallsymsTable table;
+    table.text_ = *std::move(bytes);
+    const std::string_view all = table.text_.view();
+    uint64_t count = 0;
+    uint32_t identity_size = 0;
+    std::memcpy(&count, all.data() + 8, 8);
+    std::memcpy(&table.end_, all.data() + 16, 8);
+    std::memcpy(&identity_size, all.data() + 24, 4);
+    size_t at = 28;
+    bool ok = identity_size <= all.size() - at &&
+              all.substr(at, identity_size) == CacheIdentity(kallsyms_path);
+    at += identity_size;
+    ok = ok && count > 0 && count <= (all.size() - at) / sizeof(CachedEntry);
+    if (ok) {
+      table.entries_.resize(count);
+      uint64_t previous = 0;
+      for (uint64_t i = 0; ok && i < count; ++i, at += sizeof(CachedEntry)) {
+        CachedEntry e;
+        std::memcpy(&e, all.data() + at, sizeof(e));
+        // A file cut short or garbled is a miss, never a name read out of bounds.
+        ok = e.name_offset <= all.size() && e.name_size <= all.size() - e.name_offset &&
+             (i == 0 || e.address > previous) && e.address < table.end_;
+        previous = e.address;
+        table.entries_[i] = Entry{e.address, e.name_offset, e.name_size, 0, 0, true};
+      }
+    }
+    if (ok) {
+      table.fallback_path_ = kallsyms_path;
+      return table;
+    }
+  }
+  WICK_ASSIGN_OR_RETURN(KallsymsTable table, Load(kallsyms_path));
+  table.fallback_path_ = kallsyms_path;  // for CacheBytes' identity only
+  const std::string copy = table.CacheBytes();
+  table.fallback_path_.clear();
+  if (!copy.empty()) WriteCacheFile(cache_dir, name, copy);
+  return table;
+}
+
 std::vector<KernelSymbol> KallsymsTable::Lookup(std::span<const uint64_t> addresses) const {
+  if (!fallback_path_.empty()) {
+    const bool outside = std::any_of(addresses.begin(), addresses.end(), [this](uint64_t a) {
+      return a < entries_.front().address || a >= end_;
+    });
+    if (outside && full_ == nullptr) {
+      absl::StatusOr<KallsymsTable> full = Load(fallback_path_);
+      // Unreadable now: the image's symbols still name what they can.
+      if (full.ok()) full_ = std::make_shared<const KallsymsTable>(*std::move(full));
+    }
+    if (full_ != nullptr) return LookupIn(*full_, addresses);
+  }
+  return LookupIn(*this, addresses);
+}
+
+std::vector<KernelSymbol> KallsymsTable::LookupIn(const KallsymsTable& table,
+                                                  std::span<const uint64_t> addresses) {
+  const std::vector<Entry>& entries = table.entries_;
+  const std::string_view text = table.text_.view();
   std::vector<uint64_t> wanted(addresses.begin(), addresses.end());
   std::sort(wanted.begin(), wanted.end());
   std::vector<KernelSymbol> out;
   for (uint64_t addr : wanted) {
-    // entries_[next - 1] starts at or before addr; entries_[next] (if any) starts after it.
+    // entries[next - 1] starts at or before addr; entries[next] (if any) starts after it.
     const size_t next = static_cast<size_t>(
-        std::upper_bound(entries_.begin(), entries_.end(), addr,
+        std::upper_bound(entries.begin(), entries.end(), addr,
                          [](uint64_t a, const Entry& e) { return a < e.address; }) -
-        entries_.begin());
-    if (next == 0 || next == entries_.size()) continue;
-    const Entry& sym = entries_[next - 1];
+        entries.begin());
+    if (next == 0) continue;
+    // Past the last entry only a copy of the image knows where the symbol ends (end_).
+    const uint64_t end = next < entries.size() ? entries[next].address : table.end_;
+    if (addr >= end) continue;
+    const Entry& sym = entries[next - 1];
     if (!out.empty() && out.back().address == sym.address) continue;
     KernelSymbol k;
     k.address = sym.address;
-    k.size = entries_[next].address - sym.address;
-    k.name = text_.view().substr(sym.name_offset, sym.name_size);
-    k.module = text_.view().substr(sym.module_offset, sym.module_size);
+    k.size = end - sym.address;
+    k.name = text.substr(sym.name_offset, sym.name_size);
+    k.module = text.substr(sym.module_offset, sym.module_size);
     out.push_back(std::move(k));
   }
   return out;

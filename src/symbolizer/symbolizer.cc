@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "eh_frame_functions.h"
+#include "symbol_cache.h"
 #include "symbol_table.h"
 #include "wick/build_id.h"
 #include "wick/status.h"
@@ -68,7 +69,15 @@ std::string BinaryKey(std::string_view build_id, std::string_view path) {
 struct Binary {
   std::string build_id;  // as recorded
   std::string path;      // as recorded
+  std::string file;      // the file found for it (empty when none)
   SymbolizeReason failure = SymbolizeReason::kOk;
+  bool opened = false;  // libdwfl opened `file` (on the first offset the cache did not have)
+  // The on-disk cache entry, its results not yet asked for, the identities it was checked
+  // against, and whether this run named offsets it did not have.
+  std::optional<SymbolCacheEntry> cache;
+  absl::flat_hash_map<uint64_t, SymbolizedAddress> cached;
+  std::vector<std::string> identities;
+  bool cache_dirty = false;
   uint64_t unknown = 0;  // distinct offsets without a name
   Dwfl* dwfl = nullptr;
   Dwfl_Module* module = nullptr;
@@ -241,6 +250,70 @@ struct Symbolizer::Impl {
   std::vector<BuildIdMismatch> mismatches;
   // AddFileSymbols(): by build-id + NUL + path, sorted by offset.
   absl::flat_hash_map<std::string, std::vector<FileSymbol>> file_symbols;
+
+  // Opens binary.file with libdwfl and reads its PT_LOAD headers.
+  void Open(Binary& binary) {
+    binary.opened = true;
+    binary.dwfl = dwfl_begin(&callbacks);
+    if (binary.dwfl != nullptr) {
+      binary.module =
+          dwfl_report_offline(binary.dwfl, binary.path.c_str(), binary.file.c_str(), -1);
+      dwfl_report_end(binary.dwfl, nullptr, nullptr);
+    }
+    Elf* elf = binary.module != nullptr ? dwfl_module_getelf(binary.module, &binary.bias) : nullptr;
+    size_t phnum = 0;
+    if (elf == nullptr || elf_getphdrnum(elf, &phnum) != 0) {
+      binary.failure = SymbolizeReason::kNoFile;
+      return;
+    }
+    for (size_t i = 0; i < phnum; ++i) {
+      GElf_Phdr ph;
+      if (gelf_getphdr(elf, static_cast<int>(i), &ph) != nullptr && ph.p_type == PT_LOAD) {
+        binary.loads.push_back(ph);
+      }
+    }
+  }
+
+  // What the names of a binary depend on besides its files: a cache entry made with other
+  // options is another entry.
+  static std::string Fingerprint(const SymbolizerOptions& options) {
+    return absl::StrCat("debug_info=", options.debug_info, "\nsymfs=", options.symfs,
+                        "\ndebug_dirs=", absl::StrJoin(options.debug_dirs, "\t"));
+  }
+
+  // Reads binary's cache entry: valid only while the file itself and every debug file that
+  // could name it by build-id are as they were.
+  void LoadCache(Binary& binary, const SymbolizerOptions& options) {
+    binary.identities.push_back(FileIdentity(binary.file));
+    const std::string hex = absl::BytesToHexString(binary.build_id);
+    for (const std::string& dir : debug_dirs) {
+      binary.identities.push_back(FileIdentity(
+          absl::StrCat(dir, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug")));
+    }
+    binary.cache.emplace(
+        options.cache_dir,
+        SymbolCacheEntry::EntryName(binary.build_id, binary.file, Fingerprint(options)));
+    binary.cached = binary.cache->Load(binary.identities);
+  }
+
+  // Writes back the entries of binaries that named offsets their entry did not have.
+  void SaveCaches() {
+    for (auto& [key, binary] : binaries) {
+      if (!binary->cache_dirty || binary->failure != SymbolizeReason::kOk) continue;
+      std::vector<std::string> identities = binary->identities;
+      // The debug file libdwfl used, wherever it found it (a .gnu_debuglink target too).
+      const char* debug_file = nullptr;
+      if (binary->module != nullptr) {
+        dwfl_module_info(binary->module, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         &debug_file);
+      }
+      if (debug_file != nullptr) identities.push_back(FileIdentity(debug_file));
+      absl::flat_hash_map<uint64_t, const SymbolizedAddress*> all;
+      for (const auto& [offset, address] : binary->cached) all[offset] = &address;
+      for (const auto& [offset, address] : binary->results) all[offset] = &address;
+      binary->cache->Save(identities, all);
+    }
+  }
 };
 
 void Symbolizer::AddFileSymbols(std::string_view build_id, std::string_view path,
@@ -265,7 +338,18 @@ Symbolizer::Symbolizer(SymbolizerOptions options)
   impl_->callbacks.debuginfo_path = &impl_->debuginfo_path_ptr;
 }
 
-Symbolizer::~Symbolizer() = default;
+Symbolizer::~Symbolizer() { impl_->SaveCaches(); }
+
+std::string DefaultCacheDir() {
+  if (const char* dir = std::getenv("WICK_CACHE_DIR")) return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+    return absl::StrCat(xdg, "/wick");
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') {
+    return absl::StrCat(home, "/.cache/wick");
+  }
+  return {};
+}
 
 namespace {
 
@@ -328,22 +412,9 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
         impl_->mismatches.push_back(std::move(mismatch));
       }
     } else {
-      slot->dwfl = dwfl_begin(&impl_->callbacks);
-      if (slot->dwfl != nullptr) {
-        slot->module = dwfl_report_offline(slot->dwfl, std::string(path).c_str(), file.c_str(), -1);
-        dwfl_report_end(slot->dwfl, nullptr, nullptr);
-      }
-      Elf* elf = slot->module != nullptr ? dwfl_module_getelf(slot->module, &slot->bias) : nullptr;
-      size_t phnum = 0;
-      if (elf == nullptr || elf_getphdrnum(elf, &phnum) != 0) {
-        slot->failure = SymbolizeReason::kNoFile;
-      } else {
-        for (size_t i = 0; i < phnum; ++i) {
-          GElf_Phdr ph;
-          if (gelf_getphdr(elf, static_cast<int>(i), &ph) != nullptr && ph.p_type == PT_LOAD) {
-            slot->loads.push_back(ph);
-          }
-        }
+      slot->file = file;
+      if (!options_.cache_dir.empty() && !build_id.empty() && path != kVdsoPath) {
+        impl_->LoadCache(*slot, options_);
       }
     }
   }
@@ -353,6 +424,19 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
   SymbolizedAddress& result = it->second;
   if (!inserted) return result;
 
+  if (auto hit = binary.cached.find(file_offset); hit != binary.cached.end()) {
+    result = std::move(hit->second);
+    binary.cached.erase(hit);
+    ++cache_hits_;
+    if (result.unnamed_function) binary.unnamed_functions.insert(result.function_file_offset);
+    if (!result.known()) {
+      stats_.Add(Stat::kUnsymbolizedFrames);
+      ++binary.unknown;
+    }
+    return result;
+  }
+  if (binary.failure == SymbolizeReason::kOk && !binary.opened) impl_->Open(binary);
+  if (binary.cache) binary.cache_dirty = true;
   result.reason = binary.failure;
   if (result.reason != SymbolizeReason::kOk) {
     // No usable file: the functions wick read from the mapped file while recording (it was

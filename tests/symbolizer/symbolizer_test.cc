@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -509,6 +510,139 @@ TEST(SymbolizerTest, StrippedFunctionsAreNamedByTheirFdeStart) {
   EXPECT_FALSE(named.unnamed_function);
 }
 
+void ExpectSameAddress(const SymbolizedAddress& a, const SymbolizedAddress& b) {
+  EXPECT_EQ(a.function, b.function);
+  EXPECT_EQ(a.function_offset, b.function_offset);
+  EXPECT_EQ(a.address, b.address);
+  EXPECT_EQ(a.file, b.file);
+  EXPECT_EQ(a.line, b.line);
+  EXPECT_EQ(a.aliases, b.aliases);
+  EXPECT_EQ(a.unnamed_function, b.unnamed_function);
+  EXPECT_EQ(a.function_file_offset, b.function_file_offset);
+  EXPECT_EQ(a.reason, b.reason);
+  ASSERT_EQ(a.inlined.size(), b.inlined.size());
+  for (size_t i = 0; i < a.inlined.size(); ++i) {
+    EXPECT_EQ(a.inlined[i].function, b.inlined[i].function);
+    EXPECT_EQ(a.inlined[i].file, b.inlined[i].file);
+    EXPECT_EQ(a.inlined[i].line, b.inlined[i].line);
+  }
+}
+
+// Every address of outer() in known_tree_inline (names, inlined frames, lines) and a few
+// past the file's end, symbolized by `sym`.
+std::vector<SymbolizedAddress> SymbolizeOuter(Symbolizer& sym, const std::string& build_id,
+                                              const std::string& path) {
+  std::vector<SymbolizedAddress> out;
+  auto outer = FindElfSymbol(workloads::KnownTreeInlinePath(), "outer");
+  EXPECT_TRUE(outer.ok());
+  if (!outer.ok()) return out;
+  for (uint64_t i = 0; i < outer->size; ++i) {
+    out.push_back(sym.SymbolizeFile(build_id, path, outer->file_offset + i));
+  }
+  out.push_back(sym.SymbolizeFile(build_id, path, uint64_t{1} << 40));  // kBadOffset
+  return out;
+}
+
+// The cache gives back exactly what the binary gave, without reading the binary; an offset it
+// lacks is still read from the binary.
+TEST(SymbolCacheTest, ASecondRunNamesFromTheCache) {
+  const std::string path = workloads::KnownTreeInlinePath();
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(path));
+  ASSERT_FALSE(build_id.empty());
+  TempDir empty, cache;
+  SymbolizerOptions options = NoDebugDirs(empty);
+  options.cache_dir = cache.path() + "/symbols";
+  std::vector<SymbolizedAddress> first;
+  {
+    Symbolizer sym(options);
+    first = SymbolizeOuter(sym, build_id, path);
+    EXPECT_EQ(sym.cache_hits(), 0u);
+  }
+  int inlined = 0;
+  for (const SymbolizedAddress& a : first) inlined += !a.inlined.empty();
+  ASSERT_GT(inlined, 0) << "the test needs inlined frames to compare";
+  ASSERT_EQ(first.back().reason, SymbolizeReason::kBadOffset);
+
+  Symbolizer again(options);
+  std::vector<SymbolizedAddress> second = SymbolizeOuter(again, build_id, path);
+  EXPECT_EQ(again.cache_hits(), first.size());
+  ASSERT_EQ(second.size(), first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    SCOPED_TRACE(i);
+    ExpectSameAddress(second[i], first[i]);
+  }
+  EXPECT_EQ(again.stats().Get(Stat::kUnsymbolizedFrames), 1u);  // the bad offset, as before
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol main_sym, FindElfSymbol(path, "main"));
+  EXPECT_EQ(again.SymbolizeFile(build_id, path, main_sym.file_offset + 1).function, "main");
+  EXPECT_EQ(again.cache_hits(), first.size());
+
+  // Other options (no DWARF) are another entry: no inlined frames from the first one's.
+  options.debug_info = false;
+  Symbolizer plain(options);
+  for (const SymbolizedAddress& a : SymbolizeOuter(plain, build_id, path)) {
+    EXPECT_TRUE(a.inlined.empty());
+  }
+  EXPECT_EQ(plain.cache_hits(), 0u);
+}
+
+// A stripped copy keeps the build-id of the file it was stripped from; the names cached for
+// the unstripped file must not name it.
+TEST(SymbolCacheTest, AStrippedCopyWithTheSameBuildIdIsNotNamedFromTheCache) {
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(KnownTreePath()));
+  WICK_ASSERT_OK_AND_ASSIGN(std::string stripped_id,
+                            ReadElfBuildId(workloads::KnownTreeFpNoSymsPath()));
+  ASSERT_EQ(build_id, stripped_id) << "the test needs a stripped copy with the same build-id";
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol a, FindElfSymbol(KnownTreePath(), "a"));
+  TempDir empty, cache;
+  SymbolizerOptions options = NoDebugDirs(empty);
+  options.cache_dir = cache.path();
+  {
+    Symbolizer sym(options);
+    EXPECT_EQ(sym.SymbolizeFile(build_id, KnownTreePath(), a.file_offset + 2).function, "a");
+  }
+  Symbolizer sym(options);
+  const SymbolizedAddress& r =
+      sym.SymbolizeFile(build_id, workloads::KnownTreeFpNoSymsPath(), a.file_offset + 2);
+  EXPECT_FALSE(r.known()) << r.function;
+  EXPECT_TRUE(r.unnamed_function);
+  EXPECT_EQ(sym.cache_hits(), 0u);
+}
+
+// A binary changed on disk (here: its mtime), or a cache file cut short or overwritten, is a
+// miss: the names come from the binary again.
+TEST(SymbolCacheTest, AChangedBinaryOrABrokenEntryIsAMiss) {
+  TempDir empty, cache, bin;
+  const std::string path = bin.path() + "/known_tree_fp";
+  fs::copy_file(KnownTreePath(), path);
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(path));
+  WICK_ASSERT_OK_AND_ASSIGN(ElfSymbol b, FindElfSymbol(path, "b"));
+  SymbolizerOptions options = NoDebugDirs(empty);
+  options.cache_dir = cache.path();
+  auto run = [&](uint64_t expected_hits) {
+    Symbolizer sym(options);
+    EXPECT_EQ(sym.SymbolizeFile(build_id, path, b.file_offset + 3).function, "b");
+    EXPECT_EQ(sym.cache_hits(), expected_hits);
+  };
+  run(0);
+  run(1);
+  fs::last_write_time(path, fs::last_write_time(path) - std::chrono::hours(1));
+  run(0);
+  run(1);
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(cache.path())) entries.push_back(e.path());
+  ASSERT_EQ(entries.size(), 1u);
+  const uintmax_t size = fs::file_size(entries[0]);
+  fs::resize_file(entries[0], size - 3);
+  run(0);
+  run(1);
+  {
+    std::ofstream garbage(entries[0], std::ios::binary | std::ios::trunc);
+    garbage << "WICKSYC1" << std::string(size, '\xff');
+  }
+  run(0);
+  run(1);
+}
+
 bool HasAlias(const SymbolizedAddress& r, const std::string& alias) {
   return std::find(r.aliases.begin(), r.aliases.end(), alias) != r.aliases.end();
 }
@@ -687,6 +821,53 @@ TEST(KernelSymbolsTest, MissingSymbolsComeFromThisBootOnly) {
   EXPECT_EQ(added, 0u);
 }
 
+// The copy of the kernel image's symbols names what kallsyms names, and an address outside
+// the image (a module) loads kallsyms itself; a changed file is not read from a stale copy.
+TEST(KernelSymbolsTest, CachedCopyOfTheImageSymbols) {
+  TempDir dir, cache;
+  const std::string path = WriteFile(dir, "kallsyms", kKallsyms);
+  const uint64_t image[] = {0xffffffff81000005, 0xffffffff81001210, 0xffffffff81002001,
+                            0xffffffff81003004};
+  const uint64_t module[] = {0xffffffffc0a00010};
+  WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable plain, KallsymsTable::Load(path));
+  WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable first, KallsymsTable::LoadCached(path, cache.path()));
+  EXPECT_FALSE(first.from_cache());
+  WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable copy, KallsymsTable::LoadCached(path, cache.path()));
+  ASSERT_TRUE(copy.from_cache());
+  const auto same = [](const std::vector<KernelSymbol>& a, const std::vector<KernelSymbol>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].name, b[i].name);
+      EXPECT_EQ(a[i].address, b[i].address);
+      EXPECT_EQ(a[i].size, b[i].size);
+      EXPECT_EQ(a[i].module, b[i].module);
+    }
+  };
+  const std::vector<KernelSymbol> expected = plain.Lookup(image);
+  ASSERT_EQ(expected.size(), 4u);  // _etext, the last image symbol, ends at the first module's
+  same(copy.Lookup(image), expected);
+  EXPECT_FALSE(copy.loaded_whole());
+  const std::vector<KernelSymbol> in_module = copy.Lookup(module);
+  EXPECT_TRUE(copy.loaded_whole());
+  ASSERT_EQ(in_module.size(), 1u);
+  EXPECT_EQ(in_module[0].name, "ext4_fill_super");
+  EXPECT_EQ(in_module[0].module, "ext4");
+  same(copy.Lookup(image), expected);
+
+  // The file changes: its copy is stale.
+  WriteFile(dir, "kallsyms", std::string(kKallsyms) + "ffffffffc0b00000 t more\t[xfs]\n");
+  fs::last_write_time(path, fs::last_write_time(path) - std::chrono::hours(1));
+  WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable changed, KallsymsTable::LoadCached(path, cache.path()));
+  EXPECT_FALSE(changed.from_cache());
+  // A copy cut short is not read either.
+  for (const auto& e : fs::directory_iterator(cache.path())) {
+    fs::resize_file(e.path(), fs::file_size(e.path()) - 5);
+  }
+  WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable cut, KallsymsTable::LoadCached(path, cache.path()));
+  EXPECT_FALSE(cut.from_cache());
+  same(cut.Lookup(image), expected);
+}
+
 // The running kernel: the address of a well-known function, a little inside it, names it.
 TEST(KernelSymbolsTest, RealKallsyms) {
   std::ifstream in("/proc/kallsyms");
@@ -706,6 +887,20 @@ TEST(KernelSymbolsTest, RealKallsyms) {
   EXPECT_EQ(syms[0].name, "schedule");
   EXPECT_GT(syms[0].size, 1u);
   EXPECT_EQ(LookupKernelSymbol(syms, schedule + 1), &syms[0]);
+
+  // This boot's copy of the image's symbols names it the same, without reading kallsyms.
+  TempDir cache;
+  WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable first,
+                            KallsymsTable::LoadCached("/proc/kallsyms", cache.path()));
+  EXPECT_FALSE(first.from_cache());
+  WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable copy,
+                            KallsymsTable::LoadCached("/proc/kallsyms", cache.path()));
+  ASSERT_TRUE(copy.from_cache());
+  const std::vector<KernelSymbol> from_copy = copy.Lookup(addrs);
+  EXPECT_FALSE(copy.loaded_whole());
+  ASSERT_EQ(from_copy.size(), 1u);
+  EXPECT_EQ(from_copy[0].name, "schedule");
+  EXPECT_EQ(from_copy[0].size, syms[0].size);
 }
 
 }  // namespace

@@ -53,6 +53,7 @@ struct RecordFlags {
 struct SymbolFlags {
   std::string symfs;                    // --symfs ROOT: recorded paths are looked up under it
   std::vector<std::string> debug_dirs;  // --debug-dir DIR (repeatable), before /usr/lib/debug
+  bool symbol_cache = true;             // --no-symbol-cache: off
 };
 
 struct ReportFlags {
@@ -191,7 +192,8 @@ int ExitCodeOf(int wait_status);
 // Reads the recording at `path` ("-": stdin) for subcommand `sub`: its one-line error printed
 // (nullopt), or the recording, with a warning printed when it was cut short. A perf.data file
 // or pipe (perf record -o -) is converted on the way (notes printed for what it lacked).
-std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path);
+std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path,
+                                       const SymbolFlags& symbols);
 
 // The profile of `event` ("" = the default) of `rec`, read from `path`: its one-line error
 // printed (nullopt) when the recording has no such event.

@@ -17,6 +17,7 @@
 #include "wick/perf_data.h"
 #include "wick/perf_data_convert.h"
 #include "wick/scoped.h"
+#include "wick/symbolizer.h"
 
 namespace wick::cli {
 namespace {
@@ -57,7 +58,8 @@ void PrintNotes(const std::string& sub, const PerfDataConversion& conv) {
 
 // perf.data read into a wick recording held in memory (a memfd), then read back as any
 // recording is: every command gets the same recording, counters and notes.
-std::optional<Recording> LoadPerfData(const std::string& sub, const std::string& path) {
+std::optional<Recording> LoadPerfData(const std::string& sub, const std::string& path,
+                                      bool use_cache) {
   absl::StatusOr<PerfDataReader> reader = OpenPerfData(path);
   if (!reader.ok()) {
     PrintError(sub, std::string(reader.status().message()));
@@ -70,7 +72,11 @@ std::optional<Recording> LoadPerfData(const std::string& sub, const std::string&
     return std::nullopt;
   }
   const std::string held = absl::StrCat("/proc/self/fd/", memfd.get());
-  absl::StatusOr<PerfDataConversion> conv = ConvertPerfData(*reader, InputName(path), held);
+  PerfDataConvertOptions options;
+  if (use_cache && !DefaultCacheDir().empty())
+    options.kallsyms_cache_dir = DefaultCacheDir() + "/kernel";
+  absl::StatusOr<PerfDataConversion> conv =
+      ConvertPerfData(*reader, InputName(path), held, options);
   if (!conv.ok()) {
     PrintError(sub, std::string(conv.status().message()));
     return std::nullopt;
@@ -86,8 +92,9 @@ std::optional<Recording> LoadPerfData(const std::string& sub, const std::string&
 
 }  // namespace
 
-std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path) {
-  if (IsPerfDataInput(path)) return LoadPerfData(sub, path);
+std::optional<Recording> LoadRecording(const std::string& sub, const std::string& path,
+                                       const SymbolFlags& symbols) {
+  if (IsPerfDataInput(path)) return LoadPerfData(sub, path, symbols.symbol_cache);
   absl::StatusOr<Recording> rec = ReadRecording(path == "-" ? "/proc/self/fd/0" : path);
   if (!rec.ok()) {
     PrintError(sub, std::string(rec.status().message()));
@@ -122,6 +129,7 @@ int RunConvert(const ConvertFlags& f, const std::string& command_line) {
   const std::string sub = "convert";
   PerfDataConvertOptions options;
   options.command_line = command_line;
+  if (!DefaultCacheDir().empty()) options.kallsyms_cache_dir = DefaultCacheDir() + "/kernel";
   if (f.unwinder == "libdw") {
     options.unwinder = UnwindBackend::kLibdw;
   } else if (!f.unwinder.empty() && f.unwinder != "libunwind") {

@@ -43,9 +43,9 @@ void AddDiffCommand(CLI::App& app, DiffFlags& f) {
 }
 
 int RunDiff(const DiffFlags& f) {
-  std::optional<Recording> base = LoadRecording("diff", f.base);
+  std::optional<Recording> base = LoadRecording("diff", f.base, f.symbols);
   if (!base) return 1;
-  std::optional<Recording> now = LoadRecording("diff", f.now);
+  std::optional<Recording> now = LoadRecording("diff", f.now, f.symbols);
   if (!now) return 1;
   // One symbolizer for both: its caches are keyed by build-id, so a binary both recordings
   // share is read once.

@@ -131,7 +131,7 @@ void NoteFoldedUnit(const std::string& sub, const Profile& profile) {
 }
 
 int RunReport(const ReportFlags& f) {
-  std::optional<Recording> rec = LoadRecording("report", f.input);
+  std::optional<Recording> rec = LoadRecording("report", f.input, f.symbols);
   if (!rec) return 1;
   if (absl::Status s = CheckProfileEvent(*rec, f.event); !s.ok()) {
     PrintError("report", f.input + ": " + std::string(s.message()));

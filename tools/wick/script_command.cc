@@ -23,7 +23,7 @@ void AddScriptCommand(CLI::App& app, ScriptFlags& f) {
 }
 
 int RunScript(const ScriptFlags& f) {
-  std::optional<Recording> rec = LoadRecording("script", f.input);
+  std::optional<Recording> rec = LoadRecording("script", f.input, f.symbols);
   if (!rec) return 1;
   if (rec->trace_samples.empty()) {
     PrintError("script", NoTraceEventsMessage(*rec, f.input));

@@ -9,6 +9,9 @@ void AddSymbolFlags(CLI::App* app, SymbolFlags& f) {
   app->add_option("--debug-dir", f.debug_dirs,
                   "Also search DIR/.build-id/xx/rest.debug and DIR/<binary's dir>/<debuglink> "
                   "(repeatable; /usr/lib/debug is always searched)");
+  app->add_flag("!--no-symbol-cache", f.symbol_cache,
+                "Neither read nor write the symbol cache (names of binaries' addresses and the "
+                "kernel's symbols, in $WICK_CACHE_DIR, else ~/.cache/wick)");
 }
 
 SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& f) {
@@ -18,6 +21,9 @@ SymbolizerOptions MakeSymbolizerOptions(const SymbolFlags& f) {
   std::vector<std::string> dirs = f.debug_dirs;
   for (const std::string& d : options.debug_dirs) dirs.push_back(d);
   options.debug_dirs = std::move(dirs);
+  if (f.symbol_cache && !DefaultCacheDir().empty()) {
+    options.cache_dir = DefaultCacheDir() + "/symbols";
+  }
   return options;
 }
 
