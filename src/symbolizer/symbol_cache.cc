@@ -1,6 +1,8 @@
 #include "symbol_cache.h"
 
 #include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +124,57 @@ bool WriteCacheFile(const std::string& dir, const std::string& name, std::string
     return false;
   }
   return true;
+}
+
+std::string InflatedDebugCopy(const std::string& dir, int fd, const std::string& path) {
+  const std::string copy = absl::StrFormat("%s/%016x.debug", dir, StableHash(FileIdentity(path)));
+  if (::access(copy.c_str(), R_OK) == 0) return copy;
+  // Anything compressed at all? Most debug files (those built here) are not.
+  elf_version(EV_CURRENT);
+  bool compressed = false;
+  if (Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr)) {
+    for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf, scn)) != nullptr;) {
+      GElf_Shdr shdr;
+      if (gelf_getshdr(scn, &shdr) != nullptr && (shdr.sh_flags & SHF_COMPRESSED) != 0) {
+        compressed = true;
+        break;
+      }
+    }
+    elf_end(elf);
+  }
+  if (!compressed || !MakeDirs(dir)) return {};
+  // A byte copy first, then libelf inflates its sections in place and lays the file out
+  // again (as eu-elfcompress -t none does); renamed into place only when whole.
+  const std::string tmp = absl::StrCat(copy, ".tmp.", ::getpid());
+  ScopedFd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!out) return {};
+  bool ok = true;
+  off_t from = 0;
+  for (;;) {
+    const ssize_t n = ::copy_file_range(fd, &from, out.get(), nullptr, size_t{1} << 30, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+  }
+  if (ok) {
+    Elf* elf = elf_begin(out.get(), ELF_C_RDWR, nullptr);
+    ok = elf != nullptr;
+    for (Elf_Scn* scn = nullptr; ok && (scn = elf_nextscn(elf, scn)) != nullptr;) {
+      GElf_Shdr shdr;
+      if (gelf_getshdr(scn, &shdr) == nullptr) ok = false;
+      if (ok && (shdr.sh_flags & SHF_COMPRESSED) != 0) ok = elf_compress(scn, 0, 0) == 1;
+    }
+    ok = ok && elf_update(elf, ELF_C_WRITE) >= 0;
+    if (elf != nullptr) elf_end(elf);
+  }
+  ok = ok && ::close(out.release()) == 0 && ::rename(tmp.c_str(), copy.c_str()) == 0;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return {};
+  }
+  return copy;
 }
 
 std::string FileIdentity(const std::string& path) {

@@ -34,6 +34,14 @@ uint64_t StableHash(std::string_view bytes, uint64_t seed = 14695981039346656037
 // (and its parents) if needed. False on any error, with nothing left behind.
 bool WriteCacheFile(const std::string& dir, const std::string& name, std::string_view bytes);
 
+// A copy of the debug file open at `fd` (read from `path`) with its compressed sections
+// (SHF_COMPRESSED: zlib in Debian's -dbg packages) stored inflated, under <dir>/, made on the
+// first call: elfutils inflates every compressed .debug_* section each time it opens a file
+// (~12 MB for libc6-dbg's libc), and reads an inflated copy in place through its mapping.
+// The copy is named by the original's identity (FileIdentity), so a changed file gets a new
+// copy. Empty when the file has nothing compressed or the copy cannot be made.
+std::string InflatedDebugCopy(const std::string& dir, int fd, const std::string& path);
+
 class SymbolCacheEntry {
  public:
   // `dir` holds the entries; `name` is EntryName()'s.

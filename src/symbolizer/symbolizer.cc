@@ -4,11 +4,13 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -250,6 +252,43 @@ struct Symbolizer::Impl {
   std::vector<BuildIdMismatch> mismatches;
   // AddFileSymbols(): by build-id + NUL + path, sorted by offset.
   absl::flat_hash_map<std::string, std::vector<FileSymbol>> file_symbols;
+  // Where inflated copies of compressed debug files go (InflatedDebugCopy); empty = none.
+  std::string inflated_dir;
+
+  // A binary's debug file: by build-id in the debug dirs first, as its inflated copy in the
+  // cache when it has compressed sections (libdw then reads DWARF in place instead of
+  // inflating it at every open); else libdwfl's own search (.gnu_debuglink). Not through
+  // libdwfl for the build-id file: it would keep its own handle on the original.
+  static int FindDebuginfo(Dwfl_Module* module, void** userdata, const char* name, Dwarf_Addr base,
+                           const char* file_name, const char* debuglink, GElf_Word crc,
+                           char** debuginfo_file_name) {
+    const Impl* impl = static_cast<const Impl*>(*userdata);
+    const unsigned char* bits = nullptr;
+    GElf_Addr vaddr = 0;
+    const int id_size = impl != nullptr ? dwfl_module_build_id(module, &bits, &vaddr) : 0;
+    if (id_size >= 2) {
+      const std::string build_id(reinterpret_cast<const char*>(bits), size_t(id_size));
+      const std::string hex = absl::BytesToHexString(build_id);
+      std::string found_id;
+      for (const std::string& dir : impl->debug_dirs) {
+        std::string path =
+            absl::StrCat(dir, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+        if (!FileBuildId(path, &found_id) || found_id != build_id) continue;
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        const std::string copy = InflatedDebugCopy(impl->inflated_dir, fd, path);
+        const int copy_fd = copy.empty() ? -1 : ::open(copy.c_str(), O_RDONLY | O_CLOEXEC);
+        if (copy_fd >= 0) {
+          ::close(fd);
+          path = copy;
+        }
+        *debuginfo_file_name = strdup(path.c_str());
+        return copy_fd >= 0 ? copy_fd : fd;
+      }
+    }
+    return dwfl_standard_find_debuginfo(module, userdata, name, base, file_name, debuglink, crc,
+                                        debuginfo_file_name);
+  }
 
   // Opens binary.file with libdwfl and reads its PT_LOAD headers.
   void Open(Binary& binary) {
@@ -259,6 +298,13 @@ struct Symbolizer::Impl {
       binary.module =
           dwfl_report_offline(binary.dwfl, binary.path.c_str(), binary.file.c_str(), -1);
       dwfl_report_end(binary.dwfl, nullptr, nullptr);
+    }
+    // The module's user data is how FindDebuginfo finds the cache directory.
+    void** userdata = nullptr;
+    if (binary.module != nullptr && !inflated_dir.empty() &&
+        dwfl_module_info(binary.module, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         nullptr) != nullptr) {
+      *userdata = this;
     }
     Elf* elf = binary.module != nullptr ? dwfl_module_getelf(binary.module, &binary.bias) : nullptr;
     size_t phnum = 0;
@@ -333,7 +379,8 @@ Symbolizer::Symbolizer(SymbolizerOptions options)
   impl_->debuginfo_path = absl::StrCat("-:.debug:", absl::StrJoin(impl_->debug_dirs, ":"));
   impl_->debuginfo_path_ptr = impl_->debuginfo_path.data();
   impl_->callbacks.find_elf = dwfl_build_id_find_elf;
-  impl_->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+  impl_->callbacks.find_debuginfo = &Impl::FindDebuginfo;
+  if (!options_.cache_dir.empty()) impl_->inflated_dir = options_.cache_dir + "/inflated";
   impl_->callbacks.section_address = dwfl_offline_section_address;
   impl_->callbacks.debuginfo_path = &impl_->debuginfo_path_ptr;
 }

@@ -608,6 +608,66 @@ TEST(SymbolCacheTest, AStrippedCopyWithTheSameBuildIdIsNotNamedFromTheCache) {
   EXPECT_EQ(sym.cache_hits(), 0u);
 }
 
+// libc6-dbg's debug file has zlib-compressed DWARF, which elfutils would inflate at each open:
+// the cache keeps an inflated copy, read by later runs, and the names (inlined frames and lines
+// included) are the same as from the original.
+TEST(SymbolCacheTest, CompressedDebugInfoIsReadFromAnInflatedCopy) {
+  const std::string libc = workloads::LoadedLibraryPath("libc.so.6");
+  ASSERT_FALSE(libc.empty());
+  WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(libc));
+  const std::string hex = absl::BytesToHexString(build_id);
+  const std::string debug_file =
+      absl::StrCat("/usr/lib/debug/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+  ASSERT_TRUE(fs::exists(debug_file)) << "libc6-dbg is not installed (tools/setup installs it)";
+  WICK_ASSERT_OK_AND_ASSIGN(uint64_t text, workloads::FindSectionOffset(libc, ".text"));
+  TempDir cache;
+  SymbolizerOptions options;
+  options.cache_dir = cache.path();
+  Symbolizer plain;
+  auto symbolize_all = [&](Symbolizer& sym) {
+    std::vector<SymbolizedAddress> out;
+    for (uint64_t at = 0; at < 200000; at += 331) {
+      out.push_back(sym.SymbolizeFile(build_id, libc, text + at));
+    }
+    return out;
+  };
+  const std::vector<SymbolizedAddress> expected = symbolize_all(plain);
+  int inlined = 0;
+  for (const SymbolizedAddress& a : expected) inlined += !a.inlined.empty();
+  ASSERT_GT(inlined, 0) << "the test needs inlined frames from libc's DWARF";
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE(run);
+    {
+      Symbolizer sym(options);
+      const std::vector<SymbolizedAddress> got = symbolize_all(sym);
+      EXPECT_EQ(sym.cache_hits(), 0u);
+      ASSERT_EQ(got.size(), expected.size());
+      for (size_t i = 0; i < got.size(); ++i) ExpectSameAddress(got[i], expected[i]);
+    }
+    std::vector<fs::path> copies;
+    for (const auto& e : fs::directory_iterator(cache.path() + "/inflated")) {
+      copies.push_back(e.path());
+    }
+    ASSERT_EQ(copies.size(), 1u);
+    WICK_ASSERT_OK_AND_ASSIGN(std::string copy_id, ReadElfBuildId(copies[0].string()));
+    EXPECT_EQ(copy_id, build_id);
+    EXPECT_GT(fs::file_size(copies[0]), fs::file_size(debug_file)) << "not inflated";
+    // The names came from the copy: the entry lists it among the files they depend on.
+    int entries_naming_the_copy = 0;
+    for (const auto& e : fs::directory_iterator(cache.path())) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      entries_naming_the_copy += bytes.find(copies[0].string() + "\t") != std::string::npos;
+    }
+    EXPECT_EQ(entries_naming_the_copy, 1);
+    // The next run finds the copy but no names (removed here), so it reads the copy's DWARF.
+    for (const auto& e : fs::directory_iterator(cache.path())) {
+      if (e.is_regular_file()) fs::remove(e.path());
+    }
+  }
+}
+
 // A binary changed on disk (here: its mtime), or a cache file cut short or overwritten, is a
 // miss: the names come from the binary again.
 TEST(SymbolCacheTest, AChangedBinaryOrABrokenEntryIsAMiss) {
