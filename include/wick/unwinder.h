@@ -74,6 +74,9 @@ struct UnwindResult {
   // Frames without CFI (JIT code or files) left by frame pointer (libunwind backend; counted
   // as unwind_fp_steps).
   uint32_t fp_steps = 0;
+  // Every frame was stepped by wick's own reading of .eh_frame (libunwind backend; see
+  // src/unwinder/cfi_rules.h), none by libunwind itself.
+  bool own_cfi = false;
 };
 
 enum class UnwindBackend : uint8_t { kLibdw, kLibunwind };

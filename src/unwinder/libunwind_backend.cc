@@ -9,11 +9,13 @@
 #include <libunwind.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "cfi_rules.h"
 #include "unwinder_internal.h"
 #include "wick/build_id.h"
 
@@ -49,7 +51,9 @@ struct Process {
 class LibunwindBackend final : public Backend {
  public:
   LibunwindBackend(ProcessTable* processes, ElfCache* elves)
-      : processes_(processes), elves_(elves) {
+      : processes_(processes),
+        elves_(elves),
+        own_cfi_steps_(std::getenv("WICK_UNWIND_LIBUNWIND_ONLY") == nullptr) {
     std::memset(&accessors_, 0, sizeof accessors_);
     accessors_.find_proc_info = FindProcInfo;
     accessors_.put_unwind_info = PutUnwindInfo;
@@ -85,6 +89,7 @@ class LibunwindBackend final : public Backend {
       return result;
     }
     const ProcessTable::Process* process = processes_->Find(pid);
+    if (own_cfi_steps_ && OwnCfiUnwind(p, process, regs, stack, pcs, &result)) return result;
     unw_cursor_t cursor;
     bool have_cursor = false;  // `cursor` stands at the frame pcs[n - 1] names
     uint64_t last_sp = regs.sp();
@@ -181,6 +186,53 @@ class LibunwindBackend final : public Backend {
   }
 
  private:
+  // The whole unwind by the CFI rules of cfi_rules.h, as libunwind would step each frame,
+  // when every frame has a plain rule and stays in the copied stack; false (nothing kept) to
+  // leave it to libunwind from the start, which also says why an unwind stopped early.
+  bool OwnCfiUnwind(Process* p, const ProcessTable::Process* process, const Regs& regs,
+                    StackMemory* stack, std::span<uint64_t> pcs, UnwindResult* result) {
+    uint64_t pc = regs.ip(), sp = regs.sp(), bp = regs.bp(), last_sp = regs.sp();
+    uint64_t lookup = pc;  // the frame's IP, or a caller's return address - 1
+    size_t n = 1;
+    for (;;) {
+      if (InJitCode(process, pc)) return false;
+      Module* m = FindModule(p, lookup);
+      if (m == nullptr || m->image == nullptr || !m->has_table) return false;
+      auto [it, inserted] = rules_.try_emplace(std::make_pair(m->image, lookup - m->bias));
+      if (inserted) it->second = FindCfiRule(*m->image, lookup - m->bias);
+      const CfiRule& rule = it->second;
+      if (rule.kind == CfiRule::kEnd) {
+        result->reason = StopReason::kRoot;
+        break;
+      }
+      if (rule.kind != CfiRule::kStep) return false;
+      const uint64_t cfa = (rule.cfa_reg == kDwarfRsp ? sp : bp) + int64_t{rule.cfa_offset};
+      uint64_t ra = 0;
+      const uint64_t ra_at = cfa + int64_t{rule.ra_offset};
+      if (!stack->Contains(ra_at) || !stack->Read(ra_at, &ra)) return false;
+      if (rule.rbp_saved) {
+        const uint64_t bp_at = cfa + int64_t{rule.rbp_offset};
+        if (!stack->Contains(bp_at) || !stack->Read(bp_at, &bp)) return false;
+      }
+      if (ra == 0) {
+        result->reason = StopReason::kRoot;
+        break;
+      }
+      if (cfa < last_sp || (cfa == last_sp && ra == pc)) return false;
+      last_sp = sp = cfa;
+      if (n >= pcs.size()) {
+        result->reason = StopReason::kMaxDepth;
+        break;
+      }
+      pcs[n++] = ra - 1;
+      pc = ra;
+      lookup = ra - 1;
+    }
+    result->frames = n;
+    result->own_cfi = true;
+    return true;
+  }
+
   Process* GetProcess(pid_t pid) {
     auto& slot = by_pid_[pid];
     if (slot == nullptr) {
@@ -302,6 +354,9 @@ class LibunwindBackend final : public Backend {
   ElfCache* elves_;
   unw_accessors_t accessors_;
   absl::flat_hash_map<pid_t, std::unique_ptr<Process>> by_pid_;
+  // OwnCfiUnwind's rules by (image, link-time address), shared by every process of a binary.
+  const bool own_cfi_steps_;
+  absl::flat_hash_map<std::pair<const ElfImage*, uint64_t>, CfiRule> rules_;
 };
 
 }  // namespace

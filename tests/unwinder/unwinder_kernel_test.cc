@@ -250,6 +250,66 @@ TEST_P(UnwinderKernelTest, FramePointerFallbackWithoutUnwindTables) {
   EXPECT_GE(u.stats.Get(Stat::kUnwindComplete), samples.size() * 95 / 100);
 }
 
+// wick's own CFI steps (cfi_rules.h) against libunwind's on the same real samples: the same
+// frames and stop reason for every sample, through the workload, libc (qsort, thread start),
+// a library dlopened mid-run, stacks deeper than the copy and code without unwind tables; and
+// the own steps do most of the work (else the test would compare libunwind with itself).
+TEST(OwnCfiStepsTest, SameStacksAsLibunwind) {
+  struct Case {
+    const char* name;
+    std::vector<std::string> argv;
+    double min_own_share;  // of the samples, unwound wholly by the own steps
+  };
+  const std::vector<Case> cases = {
+      {"known_tree_o2_nofp", {workloads::KnownTreeO2NoFpPath(), "r100", "threads", "2"}, 0.9},
+      {"qsort", {workloads::UnwindTargetPath(), "qsort", "1"}, 0.9},
+      {"dlopen",
+       {workloads::UnwindTargetPath(), "dlopen", "1", workloads::UnwindPluginPath()},
+       0.9},
+      {"recursion", {workloads::UnwindTargetPath(), "deep", "1", "30"}, 0.9},
+      {"recursion deeper than the copy", {workloads::UnwindTargetPath(), "deep", "1", "3000"}, 0.0},
+      {"no unwind tables", {workloads::KnownTreeFpNoEhPath(), "r100"}, 0.0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ProcessTable table(nullptr);
+    CAPTURE_OR_SKIP(samples, Capture(c.argv, &table));
+    ASSERT_GT(samples.size(), 100u);
+    auto unwind_all = [&](bool libunwind_only, size_t* own) {
+      if (libunwind_only) setenv("WICK_UNWIND_LIBUNWIND_ONLY", "1", 1);
+      Unwound out;
+      Unwinder unwinder(&table, &out.stats, UnwindBackend::kLibunwind);
+      unsetenv("WICK_UNWIND_LIBUNWIND_ONLY");
+      std::vector<Frame> buf(256);
+      for (const CapturedSample& s : samples) {
+        UnwindResult r = unwinder.Unwind(s.View(), buf);
+        out.stacks.emplace_back(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(r.frames));
+        out.reasons.push_back(r.reason);
+        *own += r.own_cfi;
+      }
+      return out;
+    };
+    size_t own = 0, none = 0;
+    const Unwound mine = unwind_all(false, &own);
+    const Unwound theirs = unwind_all(true, &none);
+    EXPECT_EQ(none, 0u);
+    std::printf("%s: %zu samples, %zu unwound by the own steps alone\n", c.name, samples.size(),
+                own);
+    EXPECT_GE(double(own), c.min_own_share * double(samples.size()));
+    size_t differ = 0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      bool same =
+          mine.reasons[i] == theirs.reasons[i] && mine.stacks[i].size() == theirs.stacks[i].size();
+      for (size_t f = 0; same && f < mine.stacks[i].size(); ++f) {
+        same = mine.stacks[i][f].value == theirs.stacks[i][f].value &&
+               mine.stacks[i][f].binary == theirs.stacks[i][f].binary;
+      }
+      differ += !same;
+    }
+    EXPECT_EQ(differ, 0u) << "of " << samples.size();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UnwinderKernelTest,
                          ::testing::Values(UnwindBackend::kLibdw, UnwindBackend::kLibunwind),
                          [](const auto& info) {
