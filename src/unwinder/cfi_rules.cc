@@ -158,6 +158,12 @@ RegRule* RuleOf(Row& row, const Cie& cie, uint64_t reg) {
   return nullptr;
 }
 
+// DW_CFA_restore: the rule the CIE's initial instructions gave `reg`.
+void Restore(Row& row, const Row& initial, const Cie& cie, uint64_t reg) {
+  if (reg == cie.ra_reg) row.ra = initial.ra;
+  if (reg == kDwarfRbp) row.rbp = initial.rbp;
+}
+
 // Runs CFA instructions, stopping at the first row past `target` (rows apply from their
 // location on). False on an instruction this does not know (the unwind goes to libunwind).
 bool Execute(Cursor& c, const Cie& cie, const Row& initial, uint64_t target, uint64_t* loc,
@@ -178,9 +184,7 @@ bool Execute(Cursor& c, const Cie& cie, const Row& initial, uint64_t target, uin
       else
         c.Uleb();
     } else if (high == 0xc0) {
-      if (RegRule* r = RuleOf(*row, cie, low)) {
-        *r = *RuleOf(const_cast<Row&>(initial), cie, low);
-      }
+      Restore(*row, initial, cie, low);
     } else {
       switch (op) {
         case 0x00:
@@ -211,8 +215,7 @@ bool Execute(Cursor& c, const Cie& cie, const Row& initial, uint64_t target, uin
           break;
         case 0x06:  // restore_extended
           reg = c.Uleb();
-          if (RegRule* r = RuleOf(*row, cie, reg))
-            *r = *RuleOf(const_cast<Row&>(initial), cie, reg);
+          Restore(*row, initial, cie, reg);
           break;
         case 0x07:  // undefined
           if (RegRule* r = RuleOf(*row, cie, c.Uleb())) *r = {RegRule::kUndefined, 0};
@@ -302,6 +305,7 @@ bool ParseCie(const ElfImage& image, uint64_t vaddr, Cie* cie) {
     const size_t start = c.pos();
     while (c.ok() && c.Fixed<uint8_t>() != 0) {
     }
+    if (!c.ok()) return false;
     aug =
         std::string_view(reinterpret_cast<const char*>(bytes.data()) + start, c.pos() - start - 1);
   }
@@ -329,7 +333,8 @@ bool ParseCie(const ElfImage& image, uint64_t vaddr, Cie* cie) {
     c.Skip(aug_end - c.pos());
   }
   if (!c.ok() || cie->ra_reg != kDwarfRip) return false;
-  cie->initial = bytes.subspan(c.pos(), 4 + size_t{length} - c.pos());
+  const size_t end = std::min(4 + size_t{length}, bytes.size());
+  cie->initial = bytes.subspan(c.pos(), end - std::min(end, c.pos()));
   cie->initial_vaddr = c.vaddr();
   return true;
 }
