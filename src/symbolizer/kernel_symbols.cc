@@ -1,5 +1,9 @@
 #include "wick/kernel_symbols.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -200,7 +204,19 @@ absl::StatusOr<KallsymsTable> KallsymsTable::LoadCached(const std::string& kalls
   table.fallback_path_ = kallsyms_path;  // for CacheBytes' identity only
   const std::string copy = table.CacheBytes();
   table.fallback_path_.clear();
-  if (!copy.empty()) WriteCacheFile(cache_dir, name, copy);
+  if (!copy.empty() && WriteCacheFile(cache_dir, name, copy)) {
+    // Copies of earlier boots will never be read again: a few MB each.
+    const std::string this_boot = absl::StrCat("kallsyms-", ThisBootId(), "-");
+    if (DIR* dir = ::opendir(cache_dir.c_str())) {
+      while (const dirent* e = ::readdir(dir)) {
+        const std::string_view entry = e->d_name;
+        if (entry.starts_with("kallsyms-") && !entry.starts_with(this_boot)) {
+          ::unlinkat(::dirfd(dir), e->d_name, 0);
+        }
+      }
+      ::closedir(dir);
+    }
+  }
   return table;
 }
 

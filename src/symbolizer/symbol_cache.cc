@@ -89,9 +89,15 @@ bool GetAddress(ByteReader& r, uint64_t* offset, SymbolizedAddress* a) {
 bool MakeDirs(const std::string& dir) {
   for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
     const std::string part = dir.substr(0, slash);
-    if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    // 0700: a kernel symbol copy holds addresses kptr_restrict may hide from others.
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
     if (slash == std::string::npos) return true;
   }
+}
+
+std::string StatIdentity(const std::string& path, const struct stat& st) {
+  return absl::StrFormat("%s\t%u\t%u\t%d\t%d.%09d", path, st.st_dev, st.st_ino, st.st_size,
+                         st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
 }  // namespace
@@ -104,11 +110,33 @@ uint64_t StableHash(std::string_view bytes, uint64_t h) {
   return h;
 }
 
+namespace {
+
+// A temporary file beside <dir>/<name>, unique even across PID namespaces that share the
+// directory (mkstemp, mode 0600); -1 on error.
+int MakeTemp(const std::string& path, std::string* tmp) {
+  *tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(tmp->data(), O_CLOEXEC);
+  if (fd < 0) tmp->clear();
+  return fd;
+}
+
+// fsync, close and rename `tmp` (open as `fd`) to `path`: a crash leaves the old file or
+// the whole new one. Removes `tmp` on any error.
+bool Publish(ScopedFd fd, const std::string& tmp, const std::string& path) {
+  const bool ok = ::fsync(fd.get()) == 0 && ::close(fd.release()) == 0 &&
+                  ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) ::unlink(tmp.c_str());
+  return ok;
+}
+
+}  // namespace
+
 bool WriteCacheFile(const std::string& dir, const std::string& name, std::string_view bytes) {
   if (!MakeDirs(dir)) return false;
   const std::string path = absl::StrCat(dir, "/", name);
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  ScopedFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  std::string tmp;
+  ScopedFd fd(MakeTemp(path, &tmp));
   if (!fd) return false;
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
@@ -119,15 +147,15 @@ bool WriteCacheFile(const std::string& dir, const std::string& name, std::string
     }
     done += static_cast<size_t>(n);
   }
-  if (::close(fd.release()) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  return true;
+  return Publish(std::move(fd), tmp, path);
 }
 
 std::string InflatedDebugCopy(const std::string& dir, int fd, const std::string& path) {
-  const std::string copy = absl::StrFormat("%s/%016x.debug", dir, StableHash(FileIdentity(path)));
+  // Named by the identity of the file open, not of whatever is at `path` now.
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return {};
+  const std::string copy =
+      absl::StrFormat("%s/%016x.debug", dir, StableHash(StatIdentity(path, st)));
   if (::access(copy.c_str(), R_OK) == 0) return copy;
   // Anything compressed at all? Most debug files (those built here) are not.
   elf_version(EV_CURRENT);
@@ -145,13 +173,36 @@ std::string InflatedDebugCopy(const std::string& dir, int fd, const std::string&
   if (!compressed || !MakeDirs(dir)) return {};
   // A byte copy first, then libelf inflates its sections in place and lays the file out
   // again (as eu-elfcompress -t none does); renamed into place only when whole.
-  const std::string tmp = absl::StrCat(copy, ".tmp.", ::getpid());
-  ScopedFd out(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  std::string tmp;
+  ScopedFd out(MakeTemp(copy, &tmp));
   if (!out) return {};
   bool ok = true;
   off_t from = 0;
+  bool by_read = false;  // copy_file_range refused (another filesystem before 5.19, ...)
+  char buf[1 << 16];
   for (;;) {
-    const ssize_t n = ::copy_file_range(fd, &from, out.get(), nullptr, size_t{1} << 30, 0);
+    ssize_t n = 0;
+    if (!by_read) {
+      n = ::copy_file_range(fd, &from, out.get(), nullptr, size_t{1} << 30, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        by_read = true;
+        continue;
+      }
+    } else {
+      n = ::pread(fd, buf, sizeof(buf), from);
+      if (n > 0) {
+        from += n;
+        for (ssize_t done = 0; done < n;) {
+          const ssize_t w = ::write(out.get(), buf + done, size_t(n - done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) {
+            n = -1;
+            break;
+          }
+          done += w;
+        }
+      }
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       ok = n == 0;
@@ -169,19 +220,18 @@ std::string InflatedDebugCopy(const std::string& dir, int fd, const std::string&
     ok = ok && elf_update(elf, ELF_C_WRITE) >= 0;
     if (elf != nullptr) elf_end(elf);
   }
-  ok = ok && ::close(out.release()) == 0 && ::rename(tmp.c_str(), copy.c_str()) == 0;
   if (!ok) {
     ::unlink(tmp.c_str());
     return {};
   }
+  if (!Publish(std::move(out), tmp, copy)) return {};
   return copy;
 }
 
 std::string FileIdentity(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return absl::StrCat(path, "\tabsent");
-  return absl::StrFormat("%s\t%u\t%u\t%d\t%d.%09d", path, st.st_dev, st.st_ino, st.st_size,
-                         st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  return StatIdentity(path, st);
 }
 
 SymbolCacheEntry::SymbolCacheEntry(std::string dir, std::string name)

@@ -263,9 +263,14 @@ struct Symbolizer::Impl {
                            const char* file_name, const char* debuglink, GElf_Word crc,
                            char** debuginfo_file_name) {
     const Impl* impl = static_cast<const Impl*>(*userdata);
+    // Once the module's DWARF is open, a call is the search for its dwz file
+    // (.gnu_debugaltlink), which is libdwfl's to answer: not the module's own debug file.
+    Dwarf_Addr dwbias = 0;
+    dwfl_module_info(module, nullptr, nullptr, nullptr, &dwbias, nullptr, nullptr, nullptr);
+    const bool alt = dwbias != static_cast<Dwarf_Addr>(-1);
     const unsigned char* bits = nullptr;
     GElf_Addr vaddr = 0;
-    const int id_size = impl != nullptr ? dwfl_module_build_id(module, &bits, &vaddr) : 0;
+    const int id_size = impl != nullptr && !alt ? dwfl_module_build_id(module, &bits, &vaddr) : 0;
     if (id_size >= 2) {
       const std::string build_id(reinterpret_cast<const char*>(bits), size_t(id_size));
       const std::string hex = absl::BytesToHexString(build_id);
@@ -277,7 +282,10 @@ struct Symbolizer::Impl {
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
         const std::string copy = InflatedDebugCopy(impl->inflated_dir, fd, path);
-        const int copy_fd = copy.empty() ? -1 : ::open(copy.c_str(), O_RDONLY | O_CLOEXEC);
+        // A copy is used only when it is whole: an ELF file with the same build-id.
+        const int copy_fd = copy.empty() || !FileBuildId(copy, &found_id) || found_id != build_id
+                                ? -1
+                                : ::open(copy.c_str(), O_RDONLY | O_CLOEXEC);
         if (copy_fd >= 0) {
           ::close(fd);
           path = copy;
@@ -322,9 +330,12 @@ struct Symbolizer::Impl {
 
   // What the names of a binary depend on besides its files: a cache entry made with other
   // options is another entry.
+  // The version changes with how names are made (demangling, the choice among aliases).
   static std::string Fingerprint(const SymbolizerOptions& options) {
-    return absl::StrCat("debug_info=", options.debug_info, "\nsymfs=", options.symfs,
-                        "\ndebug_dirs=", absl::StrJoin(options.debug_dirs, "\t"));
+    const char* debuginfod = std::getenv("DEBUGINFOD_URLS");
+    return absl::StrCat("version=1\ndebug_info=", options.debug_info, "\nsymfs=", options.symfs,
+                        "\ndebug_dirs=", absl::StrJoin(options.debug_dirs, "\t"),
+                        "\ndebuginfod=", debuginfod != nullptr ? debuginfod : "");
   }
 
   // Reads binary's cache entry: valid only while the file itself and every debug file that

@@ -64,8 +64,20 @@ class Cursor {
       v |= int64_t{b & 0x7f} << shift;
       shift += 7;
     } while (b & 0x80);
-    if (shift < 64 && (b & 0x40)) v |= -(int64_t{1} << shift);
+    if (shift < 64 && (b & 0x40)) v |= static_cast<int64_t>(~uint64_t{0} << shift);
     return v;
+  }
+  // A ULEB128 operand as a signed value; one past int64 fails.
+  int64_t SignedUleb() {
+    const uint64_t v = Uleb();
+    if (v > uint64_t{INT64_MAX}) return ok_ = false, 0;
+    return static_cast<int64_t>(v);
+  }
+  // An operand times an alignment factor; an overflow (hostile CFI) fails.
+  int64_t Scaled(int64_t v, int64_t factor) {
+    int64_t out = 0;
+    if (__builtin_mul_overflow(v, factor, &out)) return ok_ = false, 0;
+    return out;
   }
   void Skip(uint64_t n) {
     if (n > bytes_.size() - pos_) {
@@ -78,7 +90,7 @@ class Cursor {
   // A DW_EH_PE_* encoded pointer: absolute or pc-relative, of the usual sizes. nullopt for
   // an encoding this does not read (indirect, datarel, aligned).
   std::optional<uint64_t> Pointer(uint8_t enc) {
-    if (enc == 0xff) return std::nullopt;  // DW_EH_PE_omit
+    if (enc == 0xff || (enc & 0x80) != 0) return std::nullopt;  // omit, indirect
     const uint64_t field = vaddr();
     uint64_t v = 0;
     switch (enc & 0x0f) {
@@ -180,7 +192,7 @@ bool Execute(Cursor& c, const Cie& cie, const Row& initial, uint64_t target, uin
       advance = low;
     } else if (high == 0x80) {
       if (RegRule* r = RuleOf(*row, cie, low))
-        *r = {RegRule::kOffset, int64_t(c.Uleb()) * cie.data_align};
+        *r = {RegRule::kOffset, c.Scaled(c.SignedUleb(), cie.data_align)};
       else
         c.Uleb();
     } else if (high == 0xc0) {
@@ -200,17 +212,17 @@ bool Execute(Cursor& c, const Cie& cie, const Row& initial, uint64_t target, uin
           break;
         case 0x05:  // offset_extended
           reg = c.Uleb();
-          offset = int64_t(c.Uleb()) * cie.data_align;
+          offset = c.Scaled(c.SignedUleb(), cie.data_align);
           if (RegRule* r = RuleOf(*row, cie, reg)) *r = {RegRule::kOffset, offset};
           break;
         case 0x11:  // offset_extended_sf
           reg = c.Uleb();
-          offset = c.Sleb() * cie.data_align;
+          offset = c.Scaled(c.Sleb(), cie.data_align);
           if (RegRule* r = RuleOf(*row, cie, reg)) *r = {RegRule::kOffset, offset};
           break;
         case 0x2f:  // GNU_negative_offset_extended
           reg = c.Uleb();
-          offset = -int64_t(c.Uleb()) * cie.data_align;
+          offset = c.Scaled(c.SignedUleb(), -cie.data_align);
           if (RegRule* r = RuleOf(*row, cie, reg)) *r = {RegRule::kOffset, offset};
           break;
         case 0x06:  // restore_extended
@@ -253,22 +265,22 @@ bool Execute(Cursor& c, const Cie& cie, const Row& initial, uint64_t target, uin
           break;
         case 0x0c:  // def_cfa
           row->cfa_reg = c.Uleb();
-          row->cfa_offset = int64_t(c.Uleb());
+          row->cfa_offset = c.SignedUleb();
           row->cfa_ok = true;
           break;
         case 0x12:  // def_cfa_sf
           row->cfa_reg = c.Uleb();
-          row->cfa_offset = c.Sleb() * cie.data_align;
+          row->cfa_offset = c.Scaled(c.Sleb(), cie.data_align);
           row->cfa_ok = true;
           break;
         case 0x0d:
           row->cfa_reg = c.Uleb();
           break;  // def_cfa_register
         case 0x0e:
-          row->cfa_offset = int64_t(c.Uleb());
+          row->cfa_offset = c.SignedUleb();
           break;  // def_cfa_offset
         case 0x13:
-          row->cfa_offset = c.Sleb() * cie.data_align;
+          row->cfa_offset = c.Scaled(c.Sleb(), cie.data_align);
           break;    // def_cfa_offset_sf
         case 0x0f:  // def_cfa_expression (PLT entries, stack realignment)
           c.Skip(c.Uleb());
@@ -311,6 +323,11 @@ bool ParseCie(const ElfImage& image, uint64_t vaddr, Cie* cie) {
   }
   cie->code_align = c.Uleb();
   cie->data_align = c.Sleb();
+  // x86-64 compilers write 1 and -8; anything far off is not CFI this reads.
+  if (cie->code_align == 0 || cie->code_align > 256 || cie->data_align < -256 ||
+      cie->data_align > 256) {
+    return false;
+  }
   cie->ra_reg = version == 1 ? c.Fixed<uint8_t>() : c.Uleb();
   if (!aug.empty()) {
     if (aug[0] != 'z') return false;

@@ -15,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "absl/hash/hash.h"
 #include "cfi_rules.h"
 #include "unwinder_internal.h"
 #include "wick/build_id.h"
@@ -198,9 +199,14 @@ class LibunwindBackend final : public Backend {
       if (InJitCode(process, pc)) return false;
       Module* m = FindModule(p, lookup);
       if (m == nullptr || m->image == nullptr || !m->has_table) return false;
-      auto [it, inserted] = rules_.try_emplace(std::make_pair(m->image, lookup - m->bias));
-      if (inserted) it->second = FindCfiRule(*m->image, lookup - m->bias);
-      const CfiRule& rule = it->second;
+      const uint64_t vaddr = lookup - m->bias;
+      // Direct-mapped, allocated once: a long recording's many distinct IPs replace each
+      // other's slots instead of growing a table on the sample path.
+      RuleSlot& slot = rules_[absl::HashOf(m->image, vaddr) % rules_.size()];
+      if (slot.image != m->image || slot.vaddr != vaddr) {
+        slot = {m->image, vaddr, FindCfiRule(*m->image, vaddr)};
+      }
+      const CfiRule& rule = slot.rule;
       if (rule.kind == CfiRule::kEnd) {
         result->reason = StopReason::kRoot;
         break;
@@ -354,9 +360,15 @@ class LibunwindBackend final : public Backend {
   ElfCache* elves_;
   unw_accessors_t accessors_;
   absl::flat_hash_map<pid_t, std::unique_ptr<Process>> by_pid_;
-  // OwnCfiUnwind's rules by (image, link-time address), shared by every process of a binary.
+  // OwnCfiUnwind's rules by (image, link-time address), shared by every process of a binary:
+  // 16k slots, 512 KiB.
   const bool own_cfi_steps_;
-  absl::flat_hash_map<std::pair<const ElfImage*, uint64_t>, CfiRule> rules_;
+  struct RuleSlot {
+    const ElfImage* image = nullptr;
+    uint64_t vaddr = 0;
+    CfiRule rule;
+  };
+  std::vector<RuleSlot> rules_ = std::vector<RuleSlot>(size_t{1} << 14);
 };
 
 }  // namespace

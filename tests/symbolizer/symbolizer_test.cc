@@ -890,8 +890,16 @@ TEST(KernelSymbolsTest, CachedCopyOfTheImageSymbols) {
                             0xffffffff81003004};
   const uint64_t module[] = {0xffffffffc0a00010};
   WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable plain, KallsymsTable::Load(path));
+  // Another boot's copy goes when this boot's is made; this boot's copy of another file stays.
+  const std::string old_boot =
+      WriteFile(cache, "kallsyms-00000000-0000-0000-0000-000000000000-1", "x");
+  const std::string other_file =
+      WriteFile(cache, absl::StrCat("kallsyms-", ThisBootId(), "-0123456789abcdef"), "x");
   WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable first, KallsymsTable::LoadCached(path, cache.path()));
   EXPECT_FALSE(first.from_cache());
+  EXPECT_FALSE(fs::exists(old_boot));
+  EXPECT_TRUE(fs::exists(other_file));
+  fs::remove(other_file);
   WICK_ASSERT_OK_AND_ASSIGN(KallsymsTable copy, KallsymsTable::LoadCached(path, cache.path()));
   ASSERT_TRUE(copy.from_cache());
   const auto same = [](const std::vector<KernelSymbol>& a, const std::vector<KernelSymbol>& b) {
