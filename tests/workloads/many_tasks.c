@@ -4,9 +4,12 @@
 //   many_tasks threads N MS   starts N threads (named worker-I), prints "ready" once all
 //                             exist, and on SIGUSR1 lets each burn MS ms of its own CPU time,
 //                             then exit; the process exits when all have.
-//   many_tasks storm N MS     prints "ready", and on SIGUSR1 runs N processes one after
+//   many_tasks storm N MS [LINGER]
+//                             prints "ready", and on SIGUSR1 runs N processes one after
 //                             another (fork + exec of itself as "burn MS", + exit), two at a
-//                             time; each burns MS ms of its own CPU time in storm_child().
+//                             time; each burns MS ms of its own CPU time in storm_child();
+//                             then sleeps LINGER seconds (default 0) before it exits, so that
+//                             a recorder of it outlives every child by that much.
 //   many_tasks burn MS        burns MS ms of CPU time in storm_child() and exits.
 //
 // CPU time is read from the thread's own clock, so each task's share of samples is known on
@@ -102,7 +105,7 @@ static int Threads(int n) {
 
 extern char** environ;
 
-static int Storm(int n, const char* ms, const char* self) {
+static int Storm(int n, const char* ms, const char* self, double linger) {
   BlockGo();
   printf("ready\n");
   fflush(stdout);
@@ -125,6 +128,11 @@ static int Storm(int n, const char* ms, const char* self) {
   }
   while (wait(NULL) > 0) {
   }
+  if (linger > 0) {
+    struct timespec ts = {(time_t)linger, (long)((linger - (double)(time_t)linger) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+  }
   return 0;
 }
 
@@ -133,8 +141,8 @@ int main(int argc, char** argv) {
     storm_child(strtoull(argv[2], NULL, 10));
     return 0;
   }
-  if (argc != 4) {
-    fprintf(stderr, "usage: many_tasks threads|storm N MS | many_tasks burn MS\n");
+  if (argc != 4 && !(argc == 5 && strcmp(argv[1], "storm") == 0)) {
+    fprintf(stderr, "usage: many_tasks threads N MS | storm N MS [LINGER] | burn MS\n");
     return 2;
   }
   const int n = atoi(argv[2]);
@@ -145,7 +153,7 @@ int main(int argc, char** argv) {
   self[len] = '\0';
   burn_ms = strtoull(argv[3], NULL, 10);
   int rc = strcmp(argv[1], "threads") == 0 ? Threads(n)
-           : strcmp(argv[1], "storm") == 0 ? Storm(n, argv[3], self)
+           : strcmp(argv[1], "storm") == 0 ? Storm(n, argv[3], self, argc == 5 ? atof(argv[4]) : 0)
                                            : 2;
   if (rc == 0) fprintf(stderr, "many_tasks: done\n");
   return rc;
