@@ -125,8 +125,8 @@ struct CachedEntry {
 
 // Names the copy for one boot and one kallsyms file; for a regular file (tests) the identity
 // inside it also pins the file's contents.
-std::string CacheName(const std::string& kallsyms_path) {
-  return absl::StrFormat("kallsyms-%s-%016x", ThisBootId(), StableHash(kallsyms_path));
+std::string CacheName(const std::string& boot_id, const std::string& kallsyms_path) {
+  return absl::StrFormat("kallsyms-%s-%016x", boot_id, StableHash(kallsyms_path));
 }
 std::string CacheIdentity(const std::string& kallsyms_path) {
   return kallsyms_path.starts_with("/proc/") ? std::string() : FileIdentity(kallsyms_path);
@@ -164,8 +164,9 @@ std::string KallsymsTable::CacheBytes() const {
 
 absl::StatusOr<KallsymsTable> KallsymsTable::LoadCached(const std::string& kallsyms_path,
                                                         const std::string& cache_dir) {
-  if (cache_dir.empty() || ThisBootId().empty()) return Load(kallsyms_path);
-  const std::string name = CacheName(kallsyms_path);
+  const std::string boot_id = cache_dir.empty() ? std::string() : ThisBootId();
+  if (boot_id.empty()) return Load(kallsyms_path);
+  const std::string name = CacheName(boot_id, kallsyms_path);
   absl::StatusOr<FileBytes> bytes = ReadFileBytes(absl::StrCat(cache_dir, "/", name));
   if (bytes.ok() && bytes->size() >= sizeof(kCacheMagic) + 20 &&
       std::memcmp(bytes->data(), kCacheMagic, sizeof(kCacheMagic)) == 0) {
@@ -206,7 +207,7 @@ absl::StatusOr<KallsymsTable> KallsymsTable::LoadCached(const std::string& kalls
   table.fallback_path_.clear();
   if (!copy.empty() && WriteCacheFile(cache_dir, name, copy)) {
     // Copies of earlier boots will never be read again: a few MB each.
-    const std::string this_boot = absl::StrCat("kallsyms-", ThisBootId(), "-");
+    const std::string this_boot = absl::StrCat("kallsyms-", boot_id, "-");
     if (DIR* dir = ::opendir(cache_dir.c_str())) {
       while (const dirent* e = ::readdir(dir)) {
         const std::string_view entry = e->d_name;

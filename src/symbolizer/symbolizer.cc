@@ -61,6 +61,12 @@ std::string Demangle(const char* name) {
   return name;
 }
 
+// <dir>/.build-id/xx/rest.debug: where a debug dir holds the debug file of `build_id` (raw).
+std::string BuildIdDebugPath(std::string_view dir, std::string_view build_id) {
+  const std::string hex = absl::BytesToHexString(Sv(build_id));
+  return absl::StrCat(Sv(dir), "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+}
+
 // The key of a recorded binary: build-id, NUL, path.
 std::string BinaryKey(std::string_view build_id, std::string_view path) {
   return absl::StrCat(Sv(build_id), absl::string_view("\0", 1), Sv(path));
@@ -273,11 +279,9 @@ struct Symbolizer::Impl {
     const int id_size = impl != nullptr && !alt ? dwfl_module_build_id(module, &bits, &vaddr) : 0;
     if (id_size >= 2) {
       const std::string build_id(reinterpret_cast<const char*>(bits), size_t(id_size));
-      const std::string hex = absl::BytesToHexString(build_id);
       std::string found_id;
       for (const std::string& dir : impl->debug_dirs) {
-        std::string path =
-            absl::StrCat(dir, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+        std::string path = BuildIdDebugPath(dir, build_id);
         if (!FileBuildId(path, &found_id) || found_id != build_id) continue;
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
@@ -342,10 +346,8 @@ struct Symbolizer::Impl {
   // could name it by build-id are as they were.
   void LoadCache(Binary& binary, const SymbolizerOptions& options) {
     binary.identities.push_back(FileIdentity(binary.file));
-    const std::string hex = absl::BytesToHexString(binary.build_id);
     for (const std::string& dir : debug_dirs) {
-      binary.identities.push_back(FileIdentity(
-          absl::StrCat(dir, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug")));
+      binary.identities.push_back(FileIdentity(BuildIdDebugPath(dir, binary.build_id)));
     }
     binary.cache.emplace(
         options.cache_dir,
@@ -436,10 +438,8 @@ std::string FindFile(const SymbolizerOptions& options, const std::vector<std::st
     }
   }
   if (build_id.size() >= 2) {
-    const std::string hex = absl::BytesToHexString(Sv(build_id));
     for (const std::string& dir : debug_dirs) {
-      std::string debug_path =
-          absl::StrCat(dir, "/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+      std::string debug_path = BuildIdDebugPath(dir, build_id);
       if (FileBuildId(debug_path, &file_id) && file_id == build_id) return debug_path;
     }
   }
@@ -487,68 +487,64 @@ const SymbolizedAddress& Symbolizer::SymbolizeFile(std::string_view build_id, st
     binary.cached.erase(hit);
     ++cache_hits_;
     if (result.unnamed_function) binary.unnamed_functions.insert(result.function_file_offset);
-    if (!result.known()) {
-      stats_.Add(Stat::kUnsymbolizedFrames);
-      ++binary.unknown;
-    }
-    return result;
-  }
-  if (binary.failure == SymbolizeReason::kOk && !binary.opened) impl_->Open(binary);
-  if (binary.cache) binary.cache_dirty = true;
-  result.reason = binary.failure;
-  if (result.reason != SymbolizeReason::kOk) {
-    // No usable file: the functions wick read from the mapped file while recording (it was
-    // replaced or deleted on disk), when it did.
-    auto captured = impl_->file_symbols.find(key);
-    if (captured != impl_->file_symbols.end()) {
-      const std::vector<FileSymbol>& symbols = captured->second;
-      auto after =
-          std::upper_bound(symbols.begin(), symbols.end(), file_offset,
-                           [](uint64_t offset, const FileSymbol& s) { return offset < s.offset; });
-      if (after != symbols.begin() && file_offset - (after - 1)->offset < (after - 1)->size) {
-        result.function = Demangle((after - 1)->name.c_str());
-        result.function_offset = file_offset - (after - 1)->offset;
-        result.reason = SymbolizeReason::kOk;
-      }
-    }
   } else {
-    const GElf_Phdr* segment = nullptr;
-    for (const GElf_Phdr& ph : binary.loads) {
-      if (file_offset >= ph.p_offset && file_offset - ph.p_offset < ph.p_filesz) {
-        segment = &ph;
-        break;
-      }
-    }
-    if (segment == nullptr) {
-      result.reason = SymbolizeReason::kBadOffset;
-    } else {
-      result.address = file_offset - segment->p_offset + segment->p_vaddr;
-      const GElf_Addr addr = result.address + binary.bias;
-      if (!binary.symbols) binary.symbols = SymbolTable::Build(binary.module);
-      const SymbolTable::Hit hit = binary.symbols->Lookup(addr);
-      // No symbol: the function .eh_frame places the address in (stripping keeps it).
-      std::optional<uint64_t> fde_start;
-      if (hit.name == nullptr) {
-        if (!binary.eh_frame) binary.eh_frame = EhFrameFunctions::Open(binary.module);
-        fde_start = binary.eh_frame->FunctionStart(result.address);
-      }
-      if (fde_start) {
-        result.reason = SymbolizeReason::kNoSymbol;
-        result.unnamed_function = true;
-        result.function_offset = result.address - *fde_start;
-        result.function_file_offset = file_offset - result.function_offset;
-        binary.unnamed_functions.insert(result.function_file_offset);
-      } else if (hit.name == nullptr) {
-        result.reason = SymbolizeReason::kNoSymbol;
-      } else {
-        result.function = Demangle(hit.name);
-        result.function_offset = hit.offset;
-        // C++ aliases (complete and base constructors, ...) demangle to one name: only the
-        // others are names a user could type instead.
-        for (const char* alias : hit.aliases) {
-          if (alias[0] != '_' || alias[1] != 'Z') result.aliases.emplace_back(alias);
+    if (binary.failure == SymbolizeReason::kOk && !binary.opened) impl_->Open(binary);
+    if (binary.cache) binary.cache_dirty = true;
+    result.reason = binary.failure;
+    if (result.reason != SymbolizeReason::kOk) {
+      // No usable file: the functions wick read from the mapped file while recording (it was
+      // replaced or deleted on disk), when it did.
+      auto captured = impl_->file_symbols.find(key);
+      if (captured != impl_->file_symbols.end()) {
+        const std::vector<FileSymbol>& symbols = captured->second;
+        auto after = std::upper_bound(
+            symbols.begin(), symbols.end(), file_offset,
+            [](uint64_t offset, const FileSymbol& s) { return offset < s.offset; });
+        if (after != symbols.begin() && file_offset - (after - 1)->offset < (after - 1)->size) {
+          result.function = Demangle((after - 1)->name.c_str());
+          result.function_offset = file_offset - (after - 1)->offset;
+          result.reason = SymbolizeReason::kOk;
         }
-        if (options_.debug_info) AddInlinedFrames(binary, addr, &result);
+      }
+    } else {
+      const GElf_Phdr* segment = nullptr;
+      for (const GElf_Phdr& ph : binary.loads) {
+        if (file_offset >= ph.p_offset && file_offset - ph.p_offset < ph.p_filesz) {
+          segment = &ph;
+          break;
+        }
+      }
+      if (segment == nullptr) {
+        result.reason = SymbolizeReason::kBadOffset;
+      } else {
+        result.address = file_offset - segment->p_offset + segment->p_vaddr;
+        const GElf_Addr addr = result.address + binary.bias;
+        if (!binary.symbols) binary.symbols = SymbolTable::Build(binary.module);
+        const SymbolTable::Hit hit = binary.symbols->Lookup(addr);
+        // No symbol: the function .eh_frame places the address in (stripping keeps it).
+        std::optional<uint64_t> fde_start;
+        if (hit.name == nullptr) {
+          if (!binary.eh_frame) binary.eh_frame = EhFrameFunctions::Open(binary.module);
+          fde_start = binary.eh_frame->FunctionStart(result.address);
+        }
+        if (fde_start) {
+          result.reason = SymbolizeReason::kNoSymbol;
+          result.unnamed_function = true;
+          result.function_offset = result.address - *fde_start;
+          result.function_file_offset = file_offset - result.function_offset;
+          binary.unnamed_functions.insert(result.function_file_offset);
+        } else if (hit.name == nullptr) {
+          result.reason = SymbolizeReason::kNoSymbol;
+        } else {
+          result.function = Demangle(hit.name);
+          result.function_offset = hit.offset;
+          // C++ aliases (complete and base constructors, ...) demangle to one name: only the
+          // others are names a user could type instead.
+          for (const char* alias : hit.aliases) {
+            if (alias[0] != '_' || alias[1] != 'Z') result.aliases.emplace_back(alias);
+          }
+          if (options_.debug_info) AddInlinedFrames(binary, addr, &result);
+        }
       }
     }
   }

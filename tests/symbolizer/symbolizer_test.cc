@@ -69,6 +69,13 @@ SymbolizerOptions NoDebugDirs(const TempDir& dir) {
   return options;
 }
 
+// /usr/lib/debug/.build-id/xx/rest.debug: where a -dbg package puts the debug file of
+// `build_id` (raw bytes).
+std::string SystemDebugFile(const std::string& build_id) {
+  const std::string hex = absl::BytesToHexString(build_id);
+  return absl::StrCat("/usr/lib/debug/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+}
+
 TEST(SymbolizerTest, NamesKnownTreeFunctions) {
   const std::string path = KnownTreePath();
   WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(path));
@@ -615,9 +622,7 @@ TEST(SymbolCacheTest, CompressedDebugInfoIsReadFromAnInflatedCopy) {
   const std::string libc = workloads::LoadedLibraryPath("libc.so.6");
   ASSERT_FALSE(libc.empty());
   WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(libc));
-  const std::string hex = absl::BytesToHexString(build_id);
-  const std::string debug_file =
-      absl::StrCat("/usr/lib/debug/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+  const std::string debug_file = SystemDebugFile(build_id);
   ASSERT_TRUE(fs::exists(debug_file)) << "libc6-dbg is not installed (tools/setup installs it)";
   WICK_ASSERT_OK_AND_ASSIGN(uint64_t text, workloads::FindSectionOffset(libc, ".text"));
   TempDir cache;
@@ -715,9 +720,7 @@ TEST(SymbolizerTest, LibcFunctionsGetTheNamesUsersType) {
   const std::string libc = workloads::LoadedLibraryPath("libc.so.6");
   ASSERT_FALSE(libc.empty());
   WICK_ASSERT_OK_AND_ASSIGN(std::string build_id, ReadElfBuildId(libc));
-  const std::string hex = absl::BytesToHexString(build_id);
-  const std::string debug =
-      absl::StrCat("/usr/lib/debug/.build-id/", hex.substr(0, 2), "/", hex.substr(2), ".debug");
+  const std::string debug = SystemDebugFile(build_id);
   WICK_REQUIRE(access(debug.c_str(), R_OK) == 0,
                "no debug file for " + libc + " (apt-get install libc6-dbg)");
   TempDir empty;
